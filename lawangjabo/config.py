@@ -1,0 +1,215 @@
+"""One place for configuration: a city TOML file plus ``LAWANGJABO_*`` environment overrides.
+
+The file is chosen by ``LAWANGJABO_CONFIG`` (default ``config/palembang.toml``). Nested values can be
+overridden from the environment with a double underscore, e.g. ``LAWANGJABO_MAP__BASEMAP=none`` or
+``LAWANGJABO_PATHS__STATE_DIR=/srv/lawangjabo``. Unknown keys are rejected everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "palembang.toml"
+CONFIG_ENV = "LAWANGJABO_CONFIG"
+_toml_file: ContextVar[Path] = ContextVar("lawangjabo_toml_file", default=DEFAULT_CONFIG)
+
+
+class StrictModel(BaseModel):
+    """Base for every config record: unknown keys are an error, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+
+
+class LatLon(StrictModel):
+    lat: Latitude
+    lon: Longitude
+
+
+class BBox(StrictModel):
+    west: Longitude
+    south: Latitude
+    east: Longitude
+    north: Latitude
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BBox:
+        if not (self.west < self.east and self.south < self.north):
+            raise ValueError("bbox must have west < east and south < north")
+        return self
+
+    def contains(self, lon: float, lat: float) -> bool:
+        return self.west <= lon <= self.east and self.south <= lat <= self.north
+
+
+class DistrictFact(StrictModel):
+    """A district (kecamatan) known from reference facts: its code, name and an interior point."""
+
+    code: str
+    name: str
+    aliases: list[str] = []
+    area_km2: float | None = None
+    point: LatLon
+
+
+class RiverFact(StrictModel):
+    name: str
+    width_m: Annotated[float, Field(gt=0, le=5000)]
+    source: str
+    centreline: Annotated[list[LatLon], Field(min_length=2)]
+
+
+class SiteFact(StrictModel):
+    id: str
+    name: str
+    category: str
+    point: LatLon
+    source: str
+
+
+class CityConfig(StrictModel):
+    name: str
+    province: str = ""
+    timezone: str = "UTC"
+    centre: LatLon
+    bbox: BBox
+    metric_crs: str = "EPSG:32748"
+    district_label: str = "district"
+    districts: list[DistrictFact] = []
+    river: RiverFact | None = None
+    sites: list[SiteFact] = []
+
+    @field_validator("metric_crs")
+    @classmethod
+    def _epsg(cls, value: str) -> str:
+        if not re.fullmatch(r"EPSG:\d{4,5}", value):
+            raise ValueError("metric_crs must look like 'EPSG:32748'")
+        return value
+
+    @model_validator(mode="after")
+    def _unique(self) -> CityConfig:
+        codes = [d.code for d in self.districts]
+        if len(codes) != len(set(codes)):
+            raise ValueError("district codes must be unique")
+        ids = [s.id for s in self.sites]
+        if len(ids) != len(set(ids)):
+            raise ValueError("site ids must be unique")
+        return self
+
+
+class AgencyConfig(StrictModel):
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+    name: str
+    colour: Annotated[list[Annotated[int, Field(ge=0, le=255)]], Field(min_length=3, max_length=3)]
+
+
+class MapConfig(StrictModel):
+    basemap: str = "carto"
+    carto_style: Literal["light", "dark", "road"] = "light"
+    zoom: Annotated[float, Field(ge=1, le=20)] = 12.0
+    pitch: Annotated[float, Field(ge=0, le=60)] = 0
+    camera_radius_px: Annotated[int, Field(ge=2, le=30)] = 7
+    fov_opacity: Annotated[int, Field(ge=0, le=255)] = 60
+
+    @field_validator("basemap")
+    @classmethod
+    def _basemap(cls, value: str) -> str:
+        if value in ("carto", "none") or re.match(r"^(https?://|/)", value):
+            return value
+        raise ValueError("basemap must be 'carto', 'none' or a style URL (http(s)://… or /path)")
+
+
+class PathsConfig(StrictModel):
+    """Files the app reads and writes. Relative paths are relative to the project root."""
+
+    registry: Path = Path("cameras.geojson")
+    state_dir: Path = Path("var")
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+    @property
+    def registry_file(self) -> Path:
+        return self.resolve(self.registry)
+
+    @property
+    def state(self) -> Path:
+        return self.resolve(self.state_dir)
+
+    @property
+    def database_file(self) -> Path:
+        return self.state / "lawangjabo.duckdb"
+
+    @property
+    def districts_file(self) -> Path:
+        return self.state / "districts.geojson"
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LAWANGJABO_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    city: CityConfig
+    agencies: Annotated[list[AgencyConfig], Field(min_length=1)]
+    map: MapConfig = MapConfig()
+    paths: PathsConfig = PathsConfig()
+    config_file: Path = DEFAULT_CONFIG
+
+    @model_validator(mode="after")
+    def _unique_agencies(self) -> Settings:
+        ids = [a.id for a in self.agencies]
+        if len(ids) != len(set(ids)):
+            raise ValueError("agency ids must be unique")
+        return self
+
+    def agency(self, agency_id: str) -> AgencyConfig | None:
+        return next((a for a in self.agencies if a.id == agency_id), None)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=_toml_file.get()),
+        )
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Read the city TOML (``config_file`` or ``$LAWANGJABO_CONFIG``) with environment overrides."""
+    path = Path(config_file or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    token = _toml_file.set(path)
+    try:
+        return Settings(config_file=path, **overrides)
+    finally:
+        _toml_file.reset(token)

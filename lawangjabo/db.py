@@ -1,0 +1,122 @@
+"""The one gateway to DuckDB: parameterised SQL, a cursor per thread, versioned migrations.
+
+DuckDB lets one process hold a database file; inside that process, threads share one
+connection and each uses its own ``cursor()`` (sharing a connection object across threads
+errors on 2.x). Written for DuckDB 2.x: results are fetched completely before a cursor runs its
+next statement, and Arrow results use ``to_arrow_table()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "metadata table",
+        (
+            """CREATE TABLE app_meta (
+                   key VARCHAR PRIMARY KEY,
+                   value VARCHAR NOT NULL,
+                   updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+               )""",
+        ),
+    ),
+)
+
+
+class Database:
+    """A DuckDB file opened once per process; use :meth:`execute` from any thread."""
+
+    def __init__(self, path: Path, migrations: Sequence[Migration] = MIGRATIONS) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._connection = duckdb.connect(str(path))
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._migrate(migrations)
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cursor is None:
+            with self._lock:
+                cursor = self._connection.cursor()
+            self._local.cursor = cursor
+        return cursor
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement with parameters and return all its rows (fully fetched)."""
+        cursor = self._cursor()
+        cursor.execute(sql, params)
+        try:
+            return cursor.fetchall()
+        except duckdb.InvalidInputError:  # statements without a result set
+            return []
+
+    def transaction(self, work: Callable[[Database], None]) -> None:
+        """Run ``work`` inside one transaction on this thread's cursor; roll back on error."""
+        cursor = self._cursor()
+        cursor.execute("BEGIN TRANSACTION")
+        try:
+            work(self)
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        cursor.execute("COMMIT")
+
+    def schema_version(self) -> int:
+        rows = self.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
+        return int(rows[0][0])
+
+    def _migrate(self, migrations: Sequence[Migration]) -> None:
+        self.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   version INTEGER PRIMARY KEY,
+                   description VARCHAR NOT NULL,
+                   applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+               )"""
+        )
+        current = self.schema_version()
+        for migration in sorted(migrations, key=lambda m: m.version):
+            if migration.version <= current:
+                continue
+
+            def apply(db: Database, m: Migration = migration) -> None:
+                for statement in m.statements:
+                    db.execute(statement)
+                db.execute(
+                    "INSERT INTO schema_migrations (version, description) VALUES (?, ?)",
+                    [m.version, m.description],
+                )
+
+            self.transaction(apply)
+            log.info("database %s migrated to version %d", self.path.name, migration.version)
+
+    def status(self) -> dict[str, Any]:
+        """A health summary: reachable, schema version, engine version (no file paths)."""
+        try:
+            version = self.schema_version()
+            self.execute("SELECT 1")
+        except duckdb.Error as exc:
+            return {"status": "error", "error": type(exc).__name__}
+        return {"status": "ok", "schema_version": version, "engine": f"duckdb {duckdb.__version__}"}
+
+    def close(self) -> None:
+        self._connection.close()

@@ -1,0 +1,255 @@
+"""Map layers as pure functions: data in, pydeck objects out. No I/O, no UI state.
+
+Every layer has an ``id`` (the UI's selection needs it). Pickable rows carry the same three
+tooltip fields (``title``, ``subtitle``, ``detail``) so one tooltip template serves all layers.
+Camera rows come from :meth:`Camera.public_row`, which never holds a stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pydeck as pdk
+from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
+
+from .config import MapConfig, SiteFact
+from .districts import DistrictLayer
+
+CAMERA_LAYER_ID = "cameras"
+# pydeck turns bare string arguments into accessor expressions; quotes keep a literal.
+PIXELS = "'pixels'"
+FONT = "'Source Sans Pro, Helvetica, Arial, sans-serif'"
+TOOLTIP = {
+    "html": "<b>{title}</b><br/>{subtitle}<br/><span style='opacity:.8'>{detail}</span>",
+    "style": {"fontSize": "12px", "maxWidth": "280px"},
+}
+CARTO_STYLES = {
+    "light": "https://basemaps.cartocdn.com/gl/positron-gl-style/style.json",
+    "dark": "https://basemaps.cartocdn.com/gl/dark-matter-gl-style/style.json",
+    "road": "https://basemaps.cartocdn.com/gl/voyager-gl-style/style.json",
+}
+SITE_COLOUR = [17, 17, 17]
+SELECTED_COLOUR = [255, 215, 0]
+RIVER_COLOUR = [90, 160, 215, 200]
+DISTRICT_PALETTE = (
+    [232, 238, 226], [240, 233, 220], [226, 233, 240], [238, 226, 236], [228, 240, 236],
+    [243, 238, 214],
+)
+
+
+def _round(value: float, digits: int = 6) -> float:
+    return round(float(value), digits)
+
+
+def _rings(geom: BaseGeometry) -> list[list[list[float]]]:
+    """Exterior rings of a (multi)polygon as [[lon, lat], …] lists, rounded for compact JSON."""
+    polys: list[Polygon]
+    if isinstance(geom, Polygon):
+        polys = [geom]
+    elif isinstance(geom, MultiPolygon):
+        polys = list(geom.geoms)
+    else:
+        polys = [g for g in getattr(geom, "geoms", []) if isinstance(g, Polygon)]
+    return [[[_round(x), _round(y)] for x, y, *_ in p.exterior.coords] for p in polys]
+
+
+def camera_rows(
+    public_rows: Sequence[Mapping[str, Any]],
+    agency_colours: Mapping[str, Sequence[int]],
+    selected_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """Camera rows for the map: position, colour by owner agency, tooltip text."""
+    rows = []
+    for row in public_rows:
+        colour = list(agency_colours.get(str(row["owner"]), (120, 120, 120)))
+        rows.append(
+            {
+                "id": row["id"],
+                "position": [_round(row["lon"]), _round(row["lat"])],
+                "colour": [*colour, 255],
+                "line": SELECTED_COLOUR if row["id"] == selected_id else [255, 255, 255],
+                "title": row["name"],
+                "subtitle": row["agency"],
+                "detail": row["kecamatan"],
+            }
+        )
+    return rows
+
+
+def camera_layer(rows: Sequence[Mapping[str, Any]], radius_px: int) -> pdk.Layer:
+    return pdk.Layer(
+        "ScatterplotLayer",
+        id=CAMERA_LAYER_ID,
+        data=list(rows),
+        get_position="position",
+        get_fill_color="colour",
+        get_line_color="line",
+        stroked=True,
+        line_width_min_pixels=2,
+        radius_units=PIXELS,
+        get_radius=radius_px,
+        pickable=True,
+        auto_highlight=True,
+    )
+
+
+def fov_layer(wedges: Sequence[tuple[str, Sequence[int], BaseGeometry]], opacity: int) -> pdk.Layer:
+    """Field-of-view wedges: (camera id, agency colour, wedge polygon)."""
+    data = [
+        {"id": cam_id, "polygon": ring, "colour": [*list(colour)[:3], opacity]}
+        for cam_id, colour, wedge in wedges
+        for ring in _rings(wedge)
+    ]
+    return pdk.Layer(
+        "PolygonLayer",
+        id="camera-fov",
+        data=data,
+        get_polygon="polygon",
+        get_fill_color="colour",
+        get_line_color=[60, 60, 60, 120],
+        line_width_min_pixels=1,
+        stroked=True,
+        pickable=False,
+    )
+
+
+def site_layers(sites: Sequence[SiteFact]) -> list[pdk.Layer]:
+    """Strategic sites: a marker and a label each."""
+    data = [
+        {
+            "id": s.id,
+            "position": [_round(s.point.lon), _round(s.point.lat)],
+            "label": s.name,
+            "title": s.name,
+            "subtitle": f"site · {s.category}",
+            "detail": s.source,
+        }
+        for s in sites
+    ]
+    markers = pdk.Layer(
+        "ScatterplotLayer",
+        id="sites",
+        data=data,
+        get_position="position",
+        get_fill_color=[255, 255, 255, 230],
+        get_line_color=SITE_COLOUR,
+        stroked=True,
+        line_width_min_pixels=3,
+        radius_units=PIXELS,
+        get_radius=9,
+        pickable=True,
+    )
+    labels = pdk.Layer(
+        "TextLayer",
+        id="site-labels",
+        data=data,
+        get_position="position",
+        get_text="label",
+        get_size=13,
+        get_color=SITE_COLOUR,
+        get_pixel_offset=[0, -18],
+        font_weight=700,
+        font_family=FONT,
+        outline_width=3,
+        outline_color=[255, 255, 255, 255],
+        font_settings={"sdf": True},
+        pickable=False,
+    )
+    return [markers, labels]
+
+
+def river_layer(river: BaseGeometry, name: str) -> pdk.Layer:
+    data = [{"polygon": ring, "name": name} for ring in _rings(river)]
+    return pdk.Layer(
+        "PolygonLayer",
+        id="river",
+        data=data,
+        get_polygon="polygon",
+        get_fill_color=RIVER_COLOUR,
+        stroked=False,
+        pickable=False,
+    )
+
+
+def district_layers(layer: DistrictLayer, label_points: Mapping[str, tuple[float, float]]
+                    ) -> list[pdk.Layer]:
+    """District polygons (filled, outlined) and their names; approximate ones say so."""
+    suffix = "" if layer.official else " (approx.)"
+    polygons = [
+        {
+            "code": d.code,
+            "polygon": ring,
+            "fill": [*DISTRICT_PALETTE[i % len(DISTRICT_PALETTE)], 150],
+        }
+        for i, d in enumerate(layer.districts)
+        for ring in _rings(d.geometry)
+    ]
+    labels = [
+        {
+            "code": d.code,
+            "position": [_round(label_points[d.code][0]), _round(label_points[d.code][1])],
+            "label": f"{d.name}{suffix}",
+        }
+        for d in layer.districts
+        if d.code in label_points
+    ]
+    return [
+        pdk.Layer(
+            "PolygonLayer",
+            id="districts",
+            data=polygons,
+            get_polygon="polygon",
+            get_fill_color="fill",
+            get_line_color=[110, 110, 110, 200],
+            line_width_min_pixels=1,
+            get_line_width=1,
+            stroked=True,
+            pickable=False,
+        ),
+        pdk.Layer(
+            "TextLayer",
+            id="district-labels",
+            data=labels,
+            get_position="position",
+            get_text="label",
+            get_size=12,
+            font_family=FONT,
+            get_color=[80, 80, 80, 230],
+            font_settings={"sdf": True},
+            outline_width=2,
+            outline_color=[255, 255, 255, 220],
+            pickable=False,
+        ),
+    ]
+
+
+def basemap_kwargs(config: MapConfig) -> dict[str, Any]:
+    """pydeck Deck arguments for the configured basemap.
+
+    ``none`` must leave ``map_style`` unset with no provider, otherwise Carto is fetched anyway.
+    """
+    if config.basemap == "none":
+        return {"map_provider": None}
+    if config.basemap == "carto":
+        return {"map_provider": "carto", "map_style": CARTO_STYLES[config.carto_style]}
+    return {"map_provider": None, "map_style": config.basemap}
+
+
+def build_deck(
+    layers: Sequence[pdk.Layer],
+    centre: tuple[float, float],
+    config: MapConfig,
+    zoom: float | None = None,
+) -> pdk.Deck:
+    """The deck: layers bottom-up, view on ``centre`` (lon, lat), one tooltip for all layers."""
+    view = pdk.ViewState(
+        longitude=_round(centre[0]),
+        latitude=_round(centre[1]),
+        zoom=config.zoom if zoom is None else zoom,
+        pitch=config.pitch,
+        bearing=0,
+    )
+    return pdk.Deck(layers=list(layers), initial_view_state=view, tooltip=TOOLTIP,
+                    **basemap_kwargs(config))

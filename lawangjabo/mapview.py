@@ -1,0 +1,160 @@
+"""The operations map as data: which layers, which view, what a camera's panel shows.
+
+Pure functions over the settings and a services snapshot; the page only reads widgets and
+renders what these return.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import pydeck as pdk
+from shapely.geometry import Point
+from shapely.geometry.base import BaseGeometry
+
+from .config import RiverFact, Settings
+from .districts import DistrictLayer
+from .geometry import fov_wedge, river_band
+from .layers import (
+    build_deck,
+    camera_layer,
+    camera_rows,
+    district_layers,
+    fov_layer,
+    river_layer,
+    site_layers,
+)
+from .registry import Camera
+from .services import Snapshot
+
+FOCUS_ZOOM = 16.0
+
+
+@dataclass(frozen=True)
+class LayerToggles:
+    cameras: bool = True
+    fov: bool = True
+    sites: bool = True
+    districts: bool = True
+    river: bool = True
+
+
+@lru_cache(maxsize=20_000)
+def cached_wedge(lon: float, lat: float, heading: float, fov: float, range_m: float,
+                 crs: str) -> BaseGeometry:
+    return fov_wedge(lon, lat, heading, fov, range_m, crs)
+
+
+@lru_cache(maxsize=8)
+def _river(points: tuple[tuple[float, float], ...], width_m: float, crs: str) -> BaseGeometry:
+    return river_band(points, width_m, crs)
+
+
+def cached_river(river: RiverFact, crs: str) -> BaseGeometry:
+    return _river(tuple((p.lon, p.lat) for p in river.centreline), river.width_m, crs)
+
+
+def agency_names(settings: Settings) -> dict[str, str]:
+    return {a.id: a.name for a in settings.agencies}
+
+
+def agency_colours(settings: Settings) -> dict[str, list[int]]:
+    return {a.id: list(a.colour) for a in settings.agencies}
+
+
+def public_rows(settings: Settings, cameras: list[Camera]) -> list[dict[str, Any]]:
+    names = agency_names(settings)
+    return [c.public_row(names.get(c.props.owner, c.props.owner)) for c in cameras]
+
+
+def district_label_points(settings: Settings, layer: DistrictLayer) -> dict[str, tuple[float, float]]:
+    """Where to write each district's name: its reference point if inside, else a point inside."""
+    facts = {d.code: d for d in settings.city.districts}
+    points: dict[str, tuple[float, float]] = {}
+    for district in layer.districts:
+        fact = facts.get(district.code)
+        if fact and district.geometry.contains(Point(fact.point.lon, fact.point.lat)):
+            points[district.code] = (fact.point.lon, fact.point.lat)
+        else:
+            rep = district.geometry.representative_point()
+            points[district.code] = (rep.x, rep.y)
+    return points
+
+
+def operations_deck(
+    settings: Settings,
+    snapshot: Snapshot,
+    toggles: LayerToggles,
+    cameras: list[Camera],
+    selected_id: str | None = None,
+    focus_id: str | None = None,
+) -> pdk.Deck:
+    """The operator's map. ``focus_id`` flies the view to that camera."""
+    crs = settings.city.metric_crs
+    layers: list[pdk.Layer] = []
+    if toggles.districts:
+        layers += district_layers(snapshot.districts,
+                                  district_label_points(settings, snapshot.districts))
+    if toggles.river and settings.city.river is not None:
+        layers.append(river_layer(cached_river(settings.city.river, crs),
+                                  settings.city.river.name))
+    colours = agency_colours(settings)
+    if toggles.fov:
+        wedges = [
+            (c.id, colours.get(c.props.owner, [120, 120, 120]),
+             cached_wedge(c.lon, c.lat, c.props.heading_deg, c.props.fov_deg, c.props.range_m,
+                          crs))
+            for c in cameras
+        ]
+        layers.append(fov_layer(wedges, settings.map.fov_opacity))
+    if toggles.sites:
+        layers += site_layers(settings.city.sites)
+    if toggles.cameras:
+        rows = camera_rows(public_rows(settings, cameras), colours, selected_id)
+        layers.append(camera_layer(rows, settings.map.camera_radius_px))
+    focus = next((c for c in cameras if c.id == focus_id), None) if focus_id else None
+    if focus is not None:
+        return build_deck(layers, (focus.lon, focus.lat), settings.map, zoom=FOCUS_ZOOM)
+    centre = settings.city.centre
+    return build_deck(layers, (centre.lon, centre.lat), settings.map)
+
+
+def search_label(row: dict[str, Any]) -> str:
+    """What the camera search shows and matches: name, id and agency."""
+    return f"{row['name']} · {row['id']} · {row['agency']}"
+
+
+def filter_cameras(cameras: list[Camera], agencies: set[str] | None) -> list[Camera]:
+    if not agencies:
+        return cameras
+    return [c for c in cameras if c.props.owner in agencies]
+
+
+def camera_details(settings: Settings, camera: Camera) -> dict[str, Any]:
+    """What the details panel shows for one camera (public fields only; no stream URL)."""
+    row = camera.public_row(agency_names(settings).get(camera.props.owner, camera.props.owner))
+    estimated = set(camera.props.estimated)
+
+    def mark(field: str, text: str) -> str:
+        return f"{text} (estimate)" if field in estimated else text
+
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "agency": row["agency"],
+        settings.city.district_label: row["kecamatan"] or "—",
+        "kind": row["kind"],
+        "position": mark("position", f"{camera.lat:.5f}, {camera.lon:.5f}"),
+        "heading": mark("heading_deg", f"{row['heading_deg']:.0f}°"),
+        "field of view": mark("fov_deg", f"{row['fov_deg']:.0f}°"),
+        "range": mark("range_m", f"{row['range_m']:.0f} m"),
+        "stream": (f"configured ({camera.props.stream.protocol.upper()})"
+                   if camera.props.stream else "none known"),
+        "scope": row["scope"],
+        "confidence": row["confidence"],
+        "verified": "yes" if row["verified"] else "no",
+        "source": row["source"],
+        "note": camera.props.note or "",
+    }

@@ -1,0 +1,124 @@
+"""Process-wide services: settings, database, districts and registry, reloaded when files change.
+
+One instance per configuration per process (``get_services``). Both the ASGI routes and the UI
+script use it, so the DuckDB file is opened once per process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from . import __version__
+from .config import Settings, load_settings
+from .db import Database
+from .districts import DistrictLayer, load_district_layer
+from .registry import RegistryLoad, load_registry
+
+log = logging.getLogger(__name__)
+
+
+def _mtime(path: Any) -> float | None:
+    try:
+        return float(path.stat().st_mtime_ns)
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A consistent view of the data files at one moment."""
+
+    districts: DistrictLayer
+    registry: RegistryLoad
+
+
+class Services:
+    """Shared state of one configuration; thread-safe."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._db: Database | None = None
+        self._db_error: str | None = None
+        self._key: tuple[float | None, float | None] | None = None
+        self._snapshot: Snapshot | None = None
+
+    @property
+    def db(self) -> Database | None:
+        """The database, opened (and migrated) on first use; None if it cannot be opened."""
+        with self._lock:
+            if self._db is None and self._db_error is None:
+                try:
+                    self._db = Database(self.settings.paths.database_file)
+                except Exception as exc:  # a locked or corrupt file must not take the app down
+                    self._db_error = f"{type(exc).__name__}: {exc}"
+                    log.error("database unavailable: %s", self._db_error)
+            return self._db
+
+    def snapshot(self) -> Snapshot:
+        """Districts and registry, reloaded when either file changed on disk."""
+        paths = self.settings.paths
+        key = (_mtime(paths.districts_file), _mtime(paths.registry_file))
+        with self._lock:
+            if self._snapshot is None or key != self._key:
+                districts = load_district_layer(self.settings.city, paths.districts_file)
+                registry = load_registry(paths.registry_file, self.settings, districts)
+                log.info(
+                    "registry %s: %d cameras loaded, %d rejected; districts: %s",
+                    paths.registry_file.name, len(registry.cameras), len(registry.rejects),
+                    districts.source,
+                )
+                self._snapshot = Snapshot(districts, registry)
+                self._key = key
+            return self._snapshot
+
+    def health(self) -> dict[str, Any]:
+        snap = self.snapshot()
+        db = self.db
+        database = db.status() if db else {"status": "error", "error": "unavailable"}
+        degraded = bool(snap.registry.rejects) or database["status"] != "ok"
+        return {
+            "status": "degraded" if degraded else "ok",
+            "version": __version__,
+            "city": self.settings.city.name,
+            "cameras": {
+                "loaded": len(snap.registry.cameras),
+                "rejected": len(snap.registry.rejects),
+                "warnings": len(snap.registry.warnings),
+            },
+            "districts": {
+                "official": snap.districts.official,
+                "count": len(snap.districts.districts),
+            },
+            "database": database,
+        }
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+_registry_lock = threading.Lock()
+_instances: dict[str, Services] = {}
+
+
+def get_services(settings: Settings | None = None) -> Services:
+    """The shared :class:`Services` for ``settings`` (default: the configured ones)."""
+    settings = settings or load_settings()
+    key = settings.model_dump_json()
+    with _registry_lock:
+        if key not in _instances:
+            _instances[key] = Services(settings)
+        return _instances[key]
+
+
+def close_all() -> None:
+    with _registry_lock:
+        for services in _instances.values():
+            services.close()
+        _instances.clear()

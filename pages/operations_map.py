@@ -1,0 +1,86 @@
+"""Operations map: every camera, its field of view, the strategic sites, the Musi, the districts."""
+
+import streamlit as st
+
+import uikit
+from lawangjabo.layers import CAMERA_LAYER_ID
+from lawangjabo.mapview import (
+    LayerToggles,
+    camera_details,
+    filter_cameras,
+    operations_deck,
+    public_rows,
+    search_label,
+)
+
+MAP_KEY = "ops_map"
+svc = uikit.services()
+settings = svc.settings
+snapshot = svc.snapshot()
+registry = snapshot.registry
+state = st.session_state
+state.setdefault("selected_camera", None)
+state.setdefault("focus_camera", None)
+
+
+def _on_map_select() -> None:
+    picked = state[MAP_KEY].selection.objects.get(CAMERA_LAYER_ID) or []
+    if picked:
+        state.selected_camera = picked[0]["id"]
+
+
+def _on_search() -> None:
+    if state.camera_search:
+        state.selected_camera = state.camera_search
+        state.focus_camera = state.camera_search
+
+
+with st.sidebar:
+    st.subheader("Layers")
+    toggles = LayerToggles(
+        cameras=st.toggle("Cameras", value=True),
+        fov=st.toggle("Fields of view", value=True),
+        sites=st.toggle("Strategic sites", value=True),
+        districts=st.toggle(f"Districts ({settings.city.district_label})", value=True),
+        river=st.toggle("River", value=True),
+    )
+    agency_options = {a.id: a.name for a in settings.agencies
+                      if any(c.props.owner == a.id for c in registry.cameras)}
+    chosen = st.multiselect("Agencies", list(agency_options), format_func=agency_options.get,
+                            placeholder="All agencies")
+
+cameras = filter_cameras(registry.cameras, set(chosen))
+labels = {row["id"]: search_label(row) for row in public_rows(settings, cameras)}
+
+st.title(f"Lawang Jabo · {settings.city.name}")
+uikit.registry_banner(snapshot)
+st.selectbox(
+    "Find a camera", options=list(labels), format_func=labels.get, index=None,
+    key="camera_search", on_change=_on_search, placeholder="Type a name, id or agency",
+)
+
+map_col, panel_col = st.columns([3, 1], gap="medium")
+with map_col:
+    deck = operations_deck(settings, snapshot, toggles, cameras,
+                           selected_id=state.selected_camera, focus_id=state.focus_camera)
+    st.pydeck_chart(deck, on_select=_on_map_select, selection_mode="single-object",
+                    key=MAP_KEY, height=600)
+    st.caption(
+        f"{len(cameras)} cameras shown. " + uikit.districts_caption(snapshot)
+        + (" Basemap © CARTO © OpenStreetMap when online; all layers work offline."
+           if settings.map.basemap == "carto" else "")
+    )
+
+with panel_col, st.container(key="camera-details", border=True):
+    camera = registry.by_id(state.selected_camera) if state.selected_camera else None
+    if camera is None:
+        st.subheader("Camera details")
+        st.caption("Click a camera on the map, or find it by name, id or agency.")
+    else:
+        details = camera_details(settings, camera)
+        st.subheader(details.pop("name"))
+        st.caption(f"{details.pop('agency')} · {details[settings.city.district_label]}")
+        note = details.pop("note")
+        st.markdown("\n".join(f"- **{k}**: {v}" for k, v in details.items()))
+        if note:
+            st.info(note, icon=":material/info:")
