@@ -6,7 +6,8 @@ import math
 from collections.abc import Sequence
 from functools import lru_cache
 
-from shapely.ops import transform
+import numpy as np
+import shapely
 from pyproj import Transformer
 from shapely.geometry import LineString, Polygon
 from shapely.geometry.base import BaseGeometry
@@ -19,14 +20,23 @@ def _transformer(src: str, dst: str) -> Transformer:
     return Transformer.from_crs(src, dst, always_xy=True)
 
 
+def _reproject(geom: BaseGeometry, transformer: Transformer) -> BaseGeometry:
+    def convert(coords: np.ndarray) -> np.ndarray:
+        x, y = transformer.transform(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    result: BaseGeometry = shapely.transform(geom, convert)
+    return result
+
+
 def to_metric(geom: BaseGeometry, metric_crs: str) -> BaseGeometry:
     """Project a lon/lat geometry to the metric CRS."""
-    return transform(_transformer(WGS84, metric_crs).transform, geom)
+    return _reproject(geom, _transformer(WGS84, metric_crs))
 
 
 def to_lonlat(geom: BaseGeometry, metric_crs: str) -> BaseGeometry:
     """Project a metric-CRS geometry back to lon/lat."""
-    return transform(_transformer(metric_crs, WGS84).transform, geom)
+    return _reproject(geom, _transformer(metric_crs, WGS84))
 
 
 def project_point(lon: float, lat: float, metric_crs: str) -> tuple[float, float]:

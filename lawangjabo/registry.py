@@ -41,7 +41,7 @@ class Stream(BaseModel):
     @classmethod
     def _scheme(cls, value: str) -> str:
         if not value.split("://", 1)[0].lower() in ("http", "https", "rtsp", "rtsps", "env"):
-            raise ValueError("stream url must start with http(s)://, rtsp(s):// or env://")
+            raise ValueError("stream url scheme must be http, https, rtsp, rtsps or env")
         return value
 
 
@@ -111,10 +111,14 @@ class Camera:
         }
 
     def to_feature(self) -> dict[str, Any]:
+        props = self.props.model_dump(mode="json")
+        for optional in ("kecamatan", "note"):  # ``stream: null`` stays: "none known" is a fact
+            if props[optional] is None:
+                del props[optional]
         return {
             "type": "Feature",
             "geometry": {"type": "Point", "coordinates": [self.lon, self.lat]},
-            "properties": self.props.model_dump(mode="json", exclude_none=True),
+            "properties": props,
         }
 
 

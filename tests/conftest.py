@@ -1,0 +1,26 @@
+"""Shared fixtures. Tests that read ../shared skip cleanly when it is absent (a fresh clone)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lawangjabo.config import PROJECT_ROOT, PathsConfig, Settings, load_settings
+
+SHARED = PROJECT_ROOT.parent / "shared"
+BIG_KECAMATAN = SHARED / "data" / "palembang_kecamatan_BIG2023.geojson"
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Palembang settings with a private state folder (database, imported districts)."""
+    return load_settings(paths=PathsConfig(state_dir=tmp_path / "state"))
+
+
+@pytest.fixture
+def big_kecamatan() -> Path:
+    if not BIG_KECAMATAN.is_file():
+        pytest.skip(f"official BIG boundaries not present at {BIG_KECAMATAN} (fresh clone)")
+    return BIG_KECAMATAN

@@ -1,0 +1,100 @@
+"""The command line, run as a user would: ``python -m lawangjabo ...``; exit 1 on rejects."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lawangjabo.config import PROJECT_ROOT
+
+from .conftest import DATA
+
+BAD = DATA / "registries"
+
+
+def run(*args: str, state: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LAWANGJABO_PATHS__STATE_DIR": str(state)}
+    return subprocess.run([sys.executable, "-m", "lawangjabo", *args], capture_output=True,
+                          text=True, cwd=PROJECT_ROOT, env=env, timeout=120)
+
+
+def test_validate_clean_registry(tmp_path: Path) -> None:
+    out = run("validate-registry", state=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "12 cameras valid, 0 rejected" in out.stdout
+
+
+def test_validate_reports_each_reject_and_fails(tmp_path: Path) -> None:
+    out = run("validate-registry", str(BAD / "non_numeric_heading.geojson"), state=tmp_path)
+    assert out.returncode == 1
+    assert out.stdout.count("REJECT") == 3
+    assert "#1 (north): heading_deg" in out.stdout
+
+
+def test_validate_json_output(tmp_path: Path) -> None:
+    out = run("validate-registry", "--json", str(BAD / "duplicate_ids.geojson"), state=tmp_path)
+    report = json.loads(out.stdout)
+    assert out.returncode == 1
+    assert report["loaded"] == ["ok-1", "ok-2"]
+    assert report["rejected"] == [{"index": 2, "id": "ok-1",
+                                   "reason": "duplicate id (first at #0)"}]
+
+
+def test_import_cameras_csv_rejects_by_line_and_writes_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "cameras.geojson"
+    shutil.copy(PROJECT_ROOT / "cameras.geojson", target)
+    before = target.read_bytes()
+    out = run("import-cameras", str(BAD / "bad_rows.csv"), "--registry", str(target),
+              state=tmp_path)
+    assert out.returncode == 1
+    assert "REJECT line #3 (csv-badlat)" in out.stdout
+    assert "unchanged" in out.stdout and target.read_bytes() == before
+
+
+def test_import_cameras_geojson_adds(tmp_path: Path) -> None:
+    target = tmp_path / "cameras.geojson"
+    shutil.copy(PROJECT_ROOT / "cameras.geojson", target)
+    source = tmp_path / "new.geojson"
+    data = json.loads((BAD / "duplicate_ids.geojson").read_text(encoding="utf-8"))
+    data["features"] = data["features"][:2]
+    source.write_text(json.dumps(data), encoding="utf-8")
+    out = run("import-cameras", str(source), "--registry", str(target), state=tmp_path)
+    assert out.returncode == 0, out.stdout
+    assert "2 added, 0 updated" in out.stdout
+    assert len(json.loads(target.read_text(encoding="utf-8"))["features"]) == 14
+
+
+def test_generate_registry(tmp_path: Path) -> None:
+    out_file = tmp_path / "syn.geojson"
+    out = run("generate-registry", "--count", "500", "--seed", "3", "--out", str(out_file),
+              state=tmp_path)
+    assert out.returncode == 0
+    assert len(json.loads(out_file.read_text(encoding="utf-8"))["features"]) == 500
+    assert run("validate-registry", str(out_file), state=tmp_path).returncode == 0
+
+
+def test_import_districts_bad_field_fails(tmp_path: Path) -> None:
+    out = run("import-districts", str(BAD / "duplicate_ids.geojson"), "--name-field", "NAMA",
+              state=tmp_path)
+    assert out.returncode == 1
+    assert "nothing installed" in out.stdout
+
+
+def test_import_districts_big(tmp_path: Path, big_kecamatan: Path) -> None:
+    out = run("import-districts", str(big_kecamatan), "--name-field", "WADMKC",
+              "--code-field", "KDCPUM", state=tmp_path)
+    assert out.returncode == 0, out.stdout
+    assert "18 districts matched, 0 features rejected" in out.stdout
+    assert "WARN" not in out.stdout
+    assert (tmp_path / "districts.geojson").is_file()
+
+
+@pytest.mark.parametrize("args", [[], ["frobnicate"]])
+def test_usage_errors(tmp_path: Path, args: list[str]) -> None:
+    assert run(*args, state=tmp_path).returncode == 2

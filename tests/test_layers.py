@@ -1,0 +1,104 @@
+"""Layer builders against golden JSON (regenerate with UPDATE_GOLDEN=1 and review the diff)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pydeck as pdk
+import pytest
+from shapely.geometry import Polygon, box
+
+from lawangjabo.config import LatLon, MapConfig, SiteFact
+from lawangjabo.districts import District, DistrictLayer
+from lawangjabo.layers import (
+    build_deck,
+    camera_layer,
+    camera_rows,
+    district_layers,
+    fov_layer,
+    river_layer,
+    site_layers,
+)
+
+GOLDEN = Path(__file__).parent / "golden"
+ROWS = [
+    {"id": "cam-a", "name": "Cam A", "owner": "dishub", "agency": "Dishub", "kecamatan": "Bukit Kecil",
+     "lon": 104.761271234, "lat": -2.991301234},
+    {"id": "cam-b", "name": "Cam B", "owner": "unknown", "agency": "?", "kecamatan": "",
+     "lon": 104.75, "lat": -2.98},
+]
+WEDGE = Polygon([(104.76, -2.99), (104.761, -2.989), (104.761, -2.991), (104.76, -2.99)])
+SITE = SiteFact(id="bkb", name="BKB", category="heritage", point=LatLon(lat=-2.99141, lon=104.75916),
+                source="test")
+
+
+def _spec(layers: list[pdk.Layer]) -> Any:
+    return json.loads(pdk.Deck(layers=layers, map_provider=None).to_json())["layers"]
+
+
+def _check(name: str, spec: Any) -> None:
+    path = GOLDEN / f"{name}.json"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(json.dumps(spec, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    assert path.is_file(), f"golden file {path.name} missing: run with UPDATE_GOLDEN=1"
+    assert spec == json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_camera_layer() -> None:
+    rows = camera_rows(ROWS, {"dishub": [230, 159, 0]}, selected_id="cam-b")
+    assert rows[1]["colour"] == [120, 120, 120, 255]  # unknown agency: neutral grey
+    _check("camera_layer", _spec([camera_layer(rows, radius_px=7)]))
+
+
+def test_camera_layer_radius_is_in_pixels() -> None:
+    spec = _spec([camera_layer(camera_rows(ROWS, {}), radius_px=7)])[0]
+    assert spec["radiusUnits"] == "pixels"  # a bare string would become an accessor
+
+
+def test_fov_layer() -> None:
+    _check("fov_layer", _spec([fov_layer([("cam-a", [230, 159, 0], WEDGE)], opacity=60)]))
+
+
+def test_site_layers() -> None:
+    _check("site_layers", _spec(site_layers([SITE])))
+
+
+def test_river_layer() -> None:
+    _check("river_layer", _spec([river_layer(box(104.7, -3.0, 104.8, -2.99), "Musi")]))
+
+
+@pytest.mark.parametrize("official", [False, True])
+def test_district_layers(official: bool) -> None:
+    layer = DistrictLayer([District("16.71.11", "Bukit Kecil", box(104.74, -2.995, 104.76, -2.98))],
+                          official=official, source="test")
+    spec = _spec(district_layers(layer, {"16.71.11": (104.75239, -2.98748)}))
+    label = spec[1]["data"][0]["label"]
+    assert label == ("Bukit Kecil" if official else "Bukit Kecil (approx.)")
+    _check(f"district_layers_{'official' if official else 'approx'}", spec)
+
+
+@pytest.mark.parametrize(
+    ("basemap", "provider", "style"),
+    [("carto", "carto", "positron"), ("none", None, None),
+     ("/app/static/style.json", None, "/app/static/style.json")],
+)
+def test_basemap_choice(basemap: str, provider: str | None, style: str | None) -> None:
+    deck = json.loads(build_deck([], (104.74, -2.97), MapConfig(basemap=basemap)).to_json())
+    assert deck.get("mapProvider") == provider
+    if style is None:
+        # Leaving the style unset (pydeck's sentinel) is the only way to fetch nothing;
+        # map_style=None would still fetch Carto. The browser test checks the requests.
+        assert "://" not in str(deck.get("mapStyle"))
+    else:
+        assert style in deck["mapStyle"]
+
+
+def test_deck_view_and_tooltip() -> None:
+    deck = json.loads(build_deck([], (104.74132, -2.97172), MapConfig(zoom=11.4)).to_json())
+    assert deck["initialViewState"] == {"bearing": 0, "latitude": -2.97172,
+                                        "longitude": 104.74132, "pitch": 0.0, "zoom": 11.4}
+    zoomed = json.loads(build_deck([], (104.0, -3.0), MapConfig(), zoom=16).to_json())
+    assert zoomed["initialViewState"]["zoom"] == 16
