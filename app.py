@@ -10,8 +10,6 @@ import streamlit as st
 
 from lawangjabo.web import api_routes, lifespan
 
-logging.basicConfig(
-    level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-)
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 app = st.App("home.py", routes=api_routes(), lifespan=lifespan)

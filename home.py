@@ -3,14 +3,17 @@
 import streamlit as st
 
 st.set_page_config(
-    page_title="Lawang Jabo", page_icon=":material/videocam:", layout="wide",
+    page_title="Lawang Jabo",
+    page_icon="assets/icon.png",
+    layout="wide",
     initial_sidebar_state="auto",
 )
 
 navigation = st.navigation(
     [
-        st.Page("pages/operations_map.py", title="Operations map", icon=":material/map:",
-                default=True),
+        st.Page(
+            "pages/operations_map.py", title="Operations map", icon=":material/map:", default=True
+        ),
         st.Page("pages/registry.py", title="Camera registry", icon=":material/list_alt:"),
     ]
 )

@@ -31,5 +31,7 @@ def districts_caption(snapshot: Snapshot) -> str:
     layer = snapshot.districts
     if layer.official:
         return f"Districts: {layer.source}."
-    return ("Districts are **approximate** (Voronoi cells of reference points) until official "
-            "boundaries are imported: `python -m lawangjabo import-districts FILE`.")
+    return (
+        "Districts are **approximate** (Voronoi cells of reference points) until official "
+        "boundaries are imported: `python -m lawangjabo import-districts FILE`."
+    )

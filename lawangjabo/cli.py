@@ -26,13 +26,20 @@ def _validate(args: argparse.Namespace) -> int:
     path = Path(args.registry) if args.registry else settings.paths.registry_file
     result = load_registry(path, settings, districts)
     if args.json:
-        _out(json.dumps({
-            "file": str(path),
-            "loaded": [c.id for c in result.cameras],
-            "rejected": [{"index": r.index, "id": r.camera_id, "reason": r.reason}
-                         for r in result.rejects],
-            "warnings": result.warnings,
-        }, indent=1))
+        _out(
+            json.dumps(
+                {
+                    "file": str(path),
+                    "loaded": [c.id for c in result.cameras],
+                    "rejected": [
+                        {"index": r.index, "id": r.camera_id, "reason": r.reason}
+                        for r in result.rejects
+                    ],
+                    "warnings": result.warnings,
+                },
+                indent=1,
+            )
+        )
     else:
         _out(f"{path}: {len(result.cameras)} cameras valid, {len(result.rejects)} rejected")
         for reject in result.rejects:
@@ -46,8 +53,9 @@ def _import_cameras(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     districts = load_district_layer(settings.city, settings.paths.districts_file)
     registry = Path(args.registry) if args.registry else settings.paths.registry_file
-    outcome = import_cameras(Path(args.file), registry, settings, districts,
-                             allow_partial=args.partial)
+    outcome = import_cameras(
+        Path(args.file), registry, settings, districts, allow_partial=args.partial
+    )
     incoming = outcome.incoming
     _out(f"{args.file}: {len(incoming.cameras)} valid, {len(incoming.rejects)} rejected")
     for reject in incoming.rejects:
@@ -55,20 +63,29 @@ def _import_cameras(args: argparse.Namespace) -> int:
     if outcome.written:
         _out(f"{registry}: {len(outcome.added)} added, {len(outcome.updated)} updated")
     else:
-        _out(f"{registry}: unchanged (nothing imported"
-             f"{'; use --partial to import the valid records' if incoming.cameras else ''})")
+        _out(
+            f"{registry}: unchanged (nothing imported"
+            f"{'; use --partial to import the valid records' if incoming.cameras else ''})"
+        )
     return 1 if incoming.rejects else 0
 
 
 def _import_districts(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     result = import_boundaries(
-        Path(args.file), settings.city, settings.paths.districts_file,
-        name_field=args.name_field, code_field=args.code_field, layer=args.layer,
-        assume_crs=args.assume_crs, allow_partial=args.partial,
+        Path(args.file),
+        settings.city,
+        settings.paths.districts_file,
+        name_field=args.name_field,
+        code_field=args.code_field,
+        layer=args.layer,
+        assume_crs=args.assume_crs,
+        allow_partial=args.partial,
     )
-    _out(f"{args.file}: {len(result.districts)} districts matched, "
-         f"{len(result.rejects)} features rejected")
+    _out(
+        f"{args.file}: {len(result.districts)} districts matched, "
+        f"{len(result.rejects)} features rejected"
+    )
     for reject in result.rejects:
         where = "file" if reject.feature < 0 else f"feature #{reject.feature}"
         _out(f"  REJECT {where}: {reject.reason}")
@@ -76,8 +93,11 @@ def _import_districts(args: argparse.Namespace) -> int:
         _out(f"  NOTE   {note}")
     if result.written:
         _out(f"installed as {result.written}; the app uses these districts from now on")
-        registry = load_registry(settings.paths.registry_file, settings,
-                                 load_district_layer(settings.city, result.written))
+        registry = load_registry(
+            settings.paths.registry_file,
+            settings,
+            load_district_layer(settings.city, result.written),
+        )
         for warning in registry.warnings:
             _out(f"  WARN   {warning}")
     else:
@@ -105,19 +125,24 @@ def build_parser() -> argparse.ArgumentParser:
     cams = commands.add_parser("import-cameras", help="merge cameras from CSV or GeoJSON by id")
     cams.add_argument("file")
     cams.add_argument("--registry", help="target registry (default: configured)")
-    cams.add_argument("--partial", action="store_true",
-                      help="import the valid records even if some are rejected")
+    cams.add_argument(
+        "--partial", action="store_true", help="import the valid records even if some are rejected"
+    )
     cams.set_defaults(run=_import_cameras)
 
-    dist = commands.add_parser("import-districts",
-                               help="install official district boundaries (GeoJSON/GPKG/SHP)")
+    dist = commands.add_parser(
+        "import-districts", help="install official district boundaries (GeoJSON/GPKG/SHP)"
+    )
     dist.add_argument("file")
     dist.add_argument("--name-field", help="attribute holding the district name (e.g. WADMKC)")
     dist.add_argument("--code-field", help="attribute holding the district code (e.g. KDCPUM)")
     dist.add_argument("--layer", help="layer name in a multi-layer file")
     dist.add_argument("--assume-crs", help="CRS for a file that declares none, e.g. EPSG:4326")
-    dist.add_argument("--partial", action="store_true",
-                      help="install the matched districts even if some features are rejected")
+    dist.add_argument(
+        "--partial",
+        action="store_true",
+        help="install the matched districts even if some features are rejected",
+    )
     dist.set_defaults(run=_import_districts)
 
     gen = commands.add_parser("generate-registry", help="synthetic registry for benchmarks")

@@ -1,8 +1,9 @@
 """One place for configuration: a city TOML file plus ``LAWANGJABO_*`` environment overrides.
 
-The file is chosen by ``LAWANGJABO_CONFIG`` (default ``config/palembang.toml``). Nested values can be
-overridden from the environment with a double underscore, e.g. ``LAWANGJABO_MAP__BASEMAP=none`` or
-``LAWANGJABO_PATHS__STATE_DIR=/srv/lawangjabo``. Unknown keys are rejected everywhere.
+The file is chosen by ``LAWANGJABO_CONFIG`` (default ``config/palembang.toml``). Nested
+values can be overridden from the environment with a double underscore, e.g.
+``LAWANGJABO_MAP__BASEMAP=none`` or ``LAWANGJABO_PATHS__STATE_DIR=/srv/lawangjabo``.
+Unknown keys are rejected everywhere.
 """
 
 from __future__ import annotations

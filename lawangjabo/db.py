@@ -61,14 +61,13 @@ class Database:
             self._local.cursor = cursor
         return cursor
 
-    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
+    def execute(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> list[tuple[Any, ...]]:
         """Run one statement with parameters and return all its rows (fully fetched)."""
         cursor = self._cursor()
         cursor.execute(sql, params)
-        try:
-            return cursor.fetchall()
-        except duckdb.InvalidInputError:  # statements without a result set
-            return []
+        return cursor.fetchall()
 
     def transaction(self, work: Callable[[Database], None]) -> None:
         """Run ``work`` inside one transaction on this thread's cursor; roll back on error."""

@@ -100,9 +100,7 @@ def approximate_districts(city: CityConfig) -> DistrictLayer:
     districts = []
     for fact, point in zip(city.districts, points_m, strict=True):
         cell = next(c for c in cells.geoms if c.contains(point))
-        districts.append(
-            District(fact.code, fact.name, to_lonlat(cell.intersection(bbox_m), crs))
-        )
+        districts.append(District(fact.code, fact.name, to_lonlat(cell.intersection(bbox_m), crs)))
     return DistrictLayer(
         districts,
         official=False,
@@ -175,7 +173,9 @@ def read_boundaries(
             )
     if name_field is None and code_field is None:
         return BoundaryImport(
-            [], [BoundaryReject(-1, f"give --name-field and/or --code-field; fields: {columns}")], []
+            [],
+            [BoundaryReject(-1, f"give --name-field and/or --code-field; fields: {columns}")],
+            [],
         )
 
     city_box = box(city.bbox.west, city.bbox.south, city.bbox.east, city.bbox.north)
@@ -188,9 +188,9 @@ def read_boundaries(
             fact = catalog.by_code(str(record[code_field]))
         if fact is None and name_field is not None and record.get(name_field) not in (None, ""):
             fact = catalog.by_name(str(record[name_field]))
-        label = record.get(name_field or "") or record.get(code_field or "")
+        shown = record.get(name_field or "") or record.get(code_field or "")
         if fact is None:
-            rejects.append(BoundaryReject(index, f"{label!r} matches no configured district"))
+            rejects.append(BoundaryReject(index, f"{shown!r} matches no configured district"))
             continue
         geom = record.get("geometry")
         if geom is None or geom.is_empty:
@@ -203,15 +203,22 @@ def read_boundaries(
             notes.append(f"feature {index} ({fact.name}): repaired invalid geometry ({reason})")
         poly = _polygonal(geom)
         if poly is None:
-            rejects.append(BoundaryReject(index, f"{fact.name}: geometry is {geom.geom_type}, "
-                                                 "not a polygon"))
+            rejects.append(
+                BoundaryReject(index, f"{fact.name}: geometry is {geom.geom_type}, not a polygon")
+            )
             continue
         if not poly.intersects(city_box):
-            rejects.append(BoundaryReject(index, f"{fact.name}: polygon lies outside the city bbox "
-                                                 "(wrong CRS or axis order?)"))
+            rejects.append(
+                BoundaryReject(
+                    index,
+                    f"{fact.name}: polygon lies outside the city bbox (wrong CRS or axis order?)",
+                )
+            )
             continue
         if fact.code in accepted:
-            rejects.append(BoundaryReject(index, f"{fact.name}: duplicate district (code {fact.code})"))
+            rejects.append(
+                BoundaryReject(index, f"{fact.name}: duplicate district (code {fact.code})")
+            )
             continue
         accepted[fact.code] = District(fact.code, fact.name, poly)
     missing = [f.name for f in city.districts if f.code not in accepted]
@@ -231,7 +238,7 @@ def import_boundaries(
     assume_crs: str | None = None,
     allow_partial: bool = False,
 ) -> BoundaryImport:
-    """Validate a boundary file and, if it is clean (or ``allow_partial``), install it atomically."""
+    """Validate a boundary file; if clean (or ``allow_partial``) install it atomically."""
     result = read_boundaries(path, city, name_field, code_field, layer, assume_crs)
     if not result.districts or (result.rejects and not allow_partial):
         return result
@@ -267,9 +274,12 @@ def load_district_layer(city: CityConfig, installed: Path) -> DistrictLayer:
                 for f in data["features"]
             ]
             meta = data.get("lawangjabo", {})
-            source = f"official: {meta.get('source', installed.name)} ({meta.get('imported_at', '')})"
+            source = (
+                f"official: {meta.get('source', installed.name)} ({meta.get('imported_at', '')})"
+            )
             return DistrictLayer(districts, official=True, source=source)
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.error("installed districts %s unreadable (%s); using approximate layer",
-                      installed, exc)
+            log.error(
+                "installed districts %s unreadable (%s); using approximate layer", installed, exc
+            )
     return approximate_districts(city)

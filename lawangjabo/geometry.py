@@ -76,7 +76,9 @@ def fov_wedge(
     return result
 
 
-def river_band(centreline: Sequence[tuple[float, float]], width_m: float, metric_crs: str) -> Polygon:
+def river_band(
+    centreline: Sequence[tuple[float, float]], width_m: float, metric_crs: str
+) -> Polygon:
     """A river drawn as its centreline (lon, lat pairs) buffered to ``width_m`` in metric CRS."""
     line = to_metric(LineString(centreline), metric_crs)
     band = line.buffer(width_m / 2.0, cap_style="flat", join_style="round")

@@ -34,7 +34,11 @@ SITE_COLOUR = [17, 17, 17]
 SELECTED_COLOUR = [255, 215, 0]
 RIVER_COLOUR = [90, 160, 215, 200]
 DISTRICT_PALETTE = (
-    [232, 238, 226], [240, 233, 220], [226, 233, 240], [238, 226, 236], [228, 240, 236],
+    [232, 238, 226],
+    [240, 233, 220],
+    [226, 233, 240],
+    [238, 226, 236],
+    [228, 240, 236],
     [243, 238, 214],
 )
 
@@ -70,6 +74,7 @@ def camera_rows(
                 "position": [_round(row["lon"]), _round(row["lat"])],
                 "colour": [*colour, 255],
                 "line": SELECTED_COLOUR if row["id"] == selected_id else [255, 255, 255],
+                "scale": 1.7 if row["id"] == selected_id else 1.0,
                 "title": row["name"],
                 "subtitle": row["agency"],
                 "detail": row["kecamatan"],
@@ -89,7 +94,7 @@ def camera_layer(rows: Sequence[Mapping[str, Any]], radius_px: int) -> pdk.Layer
         stroked=True,
         line_width_min_pixels=2,
         radius_units=PIXELS,
-        get_radius=radius_px,
+        get_radius=f"scale * {radius_px}",
         pickable=True,
         auto_highlight=True,
     )
@@ -173,8 +178,9 @@ def river_layer(river: BaseGeometry, name: str) -> pdk.Layer:
     )
 
 
-def district_layers(layer: DistrictLayer, label_points: Mapping[str, tuple[float, float]]
-                    ) -> list[pdk.Layer]:
+def district_layers(
+    layer: DistrictLayer, label_points: Mapping[str, tuple[float, float]]
+) -> list[pdk.Layer]:
     """District polygons (filled, outlined) and their names; approximate ones say so."""
     suffix = "" if layer.official else " (approx.)"
     polygons = [
@@ -251,5 +257,6 @@ def build_deck(
         pitch=config.pitch,
         bearing=0,
     )
-    return pdk.Deck(layers=list(layers), initial_view_state=view, tooltip=TOOLTIP,
-                    **basemap_kwargs(config))
+    return pdk.Deck(
+        layers=list(layers), initial_view_state=view, tooltip=TOOLTIP, **basemap_kwargs(config)
+    )

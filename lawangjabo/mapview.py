@@ -42,8 +42,9 @@ class LayerToggles:
 
 
 @lru_cache(maxsize=20_000)
-def cached_wedge(lon: float, lat: float, heading: float, fov: float, range_m: float,
-                 crs: str) -> BaseGeometry:
+def cached_wedge(
+    lon: float, lat: float, heading: float, fov: float, range_m: float, crs: str
+) -> BaseGeometry:
     return fov_wedge(lon, lat, heading, fov, range_m, crs)
 
 
@@ -69,7 +70,9 @@ def public_rows(settings: Settings, cameras: list[Camera]) -> list[dict[str, Any
     return [c.public_row(names.get(c.props.owner, c.props.owner)) for c in cameras]
 
 
-def district_label_points(settings: Settings, layer: DistrictLayer) -> dict[str, tuple[float, float]]:
+def district_label_points(
+    settings: Settings, layer: DistrictLayer
+) -> dict[str, tuple[float, float]]:
     """Where to write each district's name: its reference point if inside, else a point inside."""
     facts = {d.code: d for d in settings.city.districts}
     points: dict[str, tuple[float, float]] = {}
@@ -95,17 +98,21 @@ def operations_deck(
     crs = settings.city.metric_crs
     layers: list[pdk.Layer] = []
     if toggles.districts:
-        layers += district_layers(snapshot.districts,
-                                  district_label_points(settings, snapshot.districts))
+        layers += district_layers(
+            snapshot.districts, district_label_points(settings, snapshot.districts)
+        )
     if toggles.river and settings.city.river is not None:
-        layers.append(river_layer(cached_river(settings.city.river, crs),
-                                  settings.city.river.name))
+        layers.append(river_layer(cached_river(settings.city.river, crs), settings.city.river.name))
     colours = agency_colours(settings)
     if toggles.fov:
         wedges = [
-            (c.id, colours.get(c.props.owner, [120, 120, 120]),
-             cached_wedge(c.lon, c.lat, c.props.heading_deg, c.props.fov_deg, c.props.range_m,
-                          crs))
+            (
+                c.id,
+                colours.get(c.props.owner, [120, 120, 120]),
+                cached_wedge(
+                    c.lon, c.lat, c.props.heading_deg, c.props.fov_deg, c.props.range_m, crs
+                ),
+            )
             for c in cameras
         ]
         layers.append(fov_layer(wedges, settings.map.fov_opacity))
@@ -150,8 +157,11 @@ def camera_details(settings: Settings, camera: Camera) -> dict[str, Any]:
         "heading": mark("heading_deg", f"{row['heading_deg']:.0f}°"),
         "field of view": mark("fov_deg", f"{row['fov_deg']:.0f}°"),
         "range": mark("range_m", f"{row['range_m']:.0f} m"),
-        "stream": (f"configured ({camera.props.stream.protocol.upper()})"
-                   if camera.props.stream else "none known"),
+        "stream": (
+            f"configured ({camera.props.stream.protocol.upper()})"
+            if camera.props.stream
+            else "none known"
+        ),
         "scope": row["scope"],
         "confidence": row["confidence"],
         "verified": "yes" if row["verified"] else "no",

@@ -40,7 +40,7 @@ class Stream(BaseModel):
     @field_validator("url")
     @classmethod
     def _scheme(cls, value: str) -> str:
-        if not value.split("://", 1)[0].lower() in ("http", "https", "rtsp", "rtsps", "env"):
+        if value.split("://", 1)[0].lower() not in ("http", "https", "rtsp", "rtsps", "env"):
             raise ValueError("stream url scheme must be http, https, rtsp, rtsps or env")
         return value
 
@@ -237,14 +237,18 @@ class RegistryValidator:
             return Reject(index, camera_id, _short(exc))
         if model.owner not in self.agencies:
             return Reject(
-                index, model.id,
+                index,
+                model.id,
                 f"owner {model.owner!r} is not a configured agency ({sorted(self.agencies)})",
             )
         if model.kecamatan is not None:
             canonical = self.catalog.canonical_name(model.kecamatan)
             if canonical is None:
-                return Reject(index, model.id, f"unknown {self.settings.city.district_label} "
-                                              f"{model.kecamatan!r}")
+                return Reject(
+                    index,
+                    model.id,
+                    f"unknown {self.settings.city.district_label} {model.kecamatan!r}",
+                )
             if canonical != model.kecamatan:
                 model = model.model_copy(update={"kecamatan": canonical})
         return Camera(model, where[0], where[1])
@@ -276,7 +280,9 @@ def parse_geojson(text: str) -> list[Any] | Reject:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        return Reject(None, None, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")
+        return Reject(
+            None, None, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        )
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
         return Reject(None, None, "not a GeoJSON FeatureCollection")
     features = data.get("features")
@@ -303,12 +309,39 @@ def load_registry(
 
 
 CSV_COLUMNS = (
-    "id", "name", "owner", "kind", "lat", "lon", "heading_deg", "fov_deg", "range_m",
-    "stream_url", "stream_protocol", "source", "verified", "kecamatan", "estimated", "scope",
-    "confidence", "tags", "note",
+    "id",
+    "name",
+    "owner",
+    "kind",
+    "lat",
+    "lon",
+    "heading_deg",
+    "fov_deg",
+    "range_m",
+    "stream_url",
+    "stream_protocol",
+    "source",
+    "verified",
+    "kecamatan",
+    "estimated",
+    "scope",
+    "confidence",
+    "tags",
+    "note",
 )
-_CSV_REQUIRED = ("id", "name", "owner", "kind", "lat", "lon", "heading_deg", "fov_deg",
-                 "range_m", "source", "verified")
+_CSV_REQUIRED = (
+    "id",
+    "name",
+    "owner",
+    "kind",
+    "lat",
+    "lon",
+    "heading_deg",
+    "fov_deg",
+    "range_m",
+    "source",
+    "verified",
+)
 
 
 def _csv_number(value: str) -> float | str:
@@ -328,17 +361,19 @@ def _csv_bool(value: str) -> bool | str:
 
 
 def csv_rows_to_features(text: str) -> tuple[list[Any], list[int], list[Reject]]:
-    """Convert camera CSV rows to GeoJSON features; returns features, their line numbers, rejects."""
+    """Camera CSV rows as GeoJSON features: (features, their line numbers, rejects)."""
     reader = csv.DictReader(io.StringIO(text))
     header = reader.fieldnames or []
     missing = [c for c in _CSV_REQUIRED if c not in header]
     unknown = [c for c in header if c not in CSV_COLUMNS]
     if missing or unknown:
         reason = "; ".join(
-            part for part in (
+            part
+            for part in (
                 f"missing columns {missing}" if missing else "",
                 f"unknown columns {unknown}" if unknown else "",
-            ) if part
+            )
+            if part
         )
         return [], [], [Reject(None, None, f"CSV header: {reason}")]
     features: list[Any] = []
@@ -349,8 +384,11 @@ def csv_rows_to_features(text: str) -> tuple[list[Any], list[int], list[Reject]]
         for key, value in row.items():
             if key is None:
                 return [], [], [Reject(line, None, "row has more fields than the header")]
-            if value is None or value == "" or key in ("lat", "lon", "stream_url",
-                                                       "stream_protocol"):
+            if (
+                value is None
+                or value == ""
+                or key in ("lat", "lon", "stream_url", "stream_protocol")
+            ):
                 continue
             if key in ("heading_deg", "fov_deg", "range_m"):
                 props[key] = _csv_number(value)
@@ -371,8 +409,9 @@ def csv_rows_to_features(text: str) -> tuple[list[Any], list[int], list[Reject]]
     return features, lines, []
 
 
-def read_camera_file(path: Path, settings: Settings,
-                     districts: DistrictLayer | None = None) -> RegistryLoad:
+def read_camera_file(
+    path: Path, settings: Settings, districts: DistrictLayer | None = None
+) -> RegistryLoad:
     """Read cameras from GeoJSON or CSV. CSV rejects are reported by line number."""
     if path.suffix.lower() != ".csv":
         return load_registry(path, settings, districts)
@@ -385,8 +424,11 @@ def read_camera_file(path: Path, settings: Settings,
         return RegistryLoad(rejects=header_rejects, source=str(path))
     result = RegistryValidator(settings, districts).validate_features(features, source=str(path))
     result.rejects = [
-        Reject(lines[r.index] if r.index is not None else None, r.camera_id,
-               r.reason.replace("(first at #", "(first at feature #"))
+        Reject(
+            lines[r.index] if r.index is not None else None,
+            r.camera_id,
+            r.reason.replace("(first at #", "(first at feature #"),
+        )
         for r in result.rejects
     ]
     return result
@@ -415,9 +457,7 @@ def import_cameras(
     incoming = read_camera_file(source, settings, districts)
     if not incoming.cameras or (incoming.rejects and not allow_partial):
         return ImportOutcome(incoming, [], [], written=False)
-    current = (
-        load_registry(registry, settings, districts) if registry.exists() else RegistryLoad()
-    )
+    current = load_registry(registry, settings, districts) if registry.exists() else RegistryLoad()
     if current.rejects:
         incoming.rejects.append(
             Reject(None, None, f"target registry {registry.name} has rejects; fix it first")

@@ -68,7 +68,9 @@ class Services:
                 registry = load_registry(paths.registry_file, self.settings, districts)
                 log.info(
                     "registry %s: %d cameras loaded, %d rejected; districts: %s",
-                    paths.registry_file.name, len(registry.cameras), len(registry.rejects),
+                    paths.registry_file.name,
+                    len(registry.cameras),
+                    len(registry.rejects),
                     districts.source,
                 )
                 self._snapshot = Snapshot(districts, registry)

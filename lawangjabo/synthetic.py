@@ -30,8 +30,9 @@ def synthetic_cameras(settings: Settings, count: int, seed: int) -> list[Camera]
             fov_deg=float(rng.choice((45, 60, 70, 90, 360))),
             range_m=float(rng.choice((60, 80, 120, 200))),
             estimated=["heading_deg", "fov_deg", "range_m"],
-            stream=Stream(url=f"http://127.0.0.1:8700/cam/syn-{i:05d}.{protocol}",
-                          protocol=protocol),
+            stream=Stream(
+                url=f"http://127.0.0.1:8700/cam/syn-{i:05d}.{protocol}", protocol=protocol
+            ),
             source=f"synthetic (seed {seed}) — benchmarks only",
             verified=False,
             confidence="low",

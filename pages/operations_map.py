@@ -44,31 +44,54 @@ with st.sidebar:
         districts=st.toggle(f"Districts ({settings.city.district_label})", value=True),
         river=st.toggle("River", value=True),
     )
-    agency_options = {a.id: a.name for a in settings.agencies
-                      if any(c.props.owner == a.id for c in registry.cameras)}
-    chosen = st.multiselect("Agencies", list(agency_options), format_func=agency_options.get,
-                            placeholder="All agencies")
+    agency_options = {
+        a.id: a.name
+        for a in settings.agencies
+        if any(c.props.owner == a.id for c in registry.cameras)
+    }
+    chosen = st.multiselect(
+        "Agencies",
+        list(agency_options),
+        format_func=lambda a: agency_options[a],
+        placeholder="All agencies",
+    )
 
 cameras = filter_cameras(registry.cameras, set(chosen))
 labels = {row["id"]: search_label(row) for row in public_rows(settings, cameras)}
 
-st.title(f"Lawang Jabo · {settings.city.name}")
+st.subheader(f"Lawang Jabo · {settings.city.name} — operations map")
 uikit.registry_banner(snapshot)
 st.selectbox(
-    "Find a camera", options=list(labels), format_func=labels.get, index=None,
-    key="camera_search", on_change=_on_search, placeholder="Type a name, id or agency",
+    "Find a camera",
+    options=list(labels),
+    format_func=lambda c: labels[c],
+    index=None,
+    key="camera_search",
+    on_change=_on_search,
+    placeholder="Type a name, id or agency",
 )
 
 map_col, panel_col = st.columns([3, 1], gap="medium")
 with map_col:
-    deck = operations_deck(settings, snapshot, toggles, cameras,
-                           selected_id=state.selected_camera, focus_id=state.focus_camera)
-    st.pydeck_chart(deck, on_select=_on_map_select, selection_mode="single-object",
-                    key=MAP_KEY, height=600)
+    deck = operations_deck(
+        settings,
+        snapshot,
+        toggles,
+        cameras,
+        selected_id=state.selected_camera,
+        focus_id=state.focus_camera,
+    )
+    st.pydeck_chart(
+        deck, on_select=_on_map_select, selection_mode="single-object", key=MAP_KEY, height=600
+    )
     st.caption(
-        f"{len(cameras)} cameras shown. " + uikit.districts_caption(snapshot)
-        + (" Basemap © CARTO © OpenStreetMap when online; all layers work offline."
-           if settings.map.basemap == "carto" else "")
+        f"{len(cameras)} cameras shown. "
+        + uikit.districts_caption(snapshot)
+        + (
+            " Basemap © CARTO © OpenStreetMap when online; all layers work offline."
+            if settings.map.basemap == "carto"
+            else ""
+        )
     )
 
 with panel_col, st.container(key="camera-details", border=True):

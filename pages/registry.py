@@ -1,4 +1,4 @@
-"""Camera registry: what loaded, from which sources, what was rejected; check a file before import."""
+"""Camera registry: what loaded, from which sources, what was rejected; check a file."""
 
 import tempfile
 from pathlib import Path
@@ -23,17 +23,35 @@ warned.metric("Warnings", len(registry.warnings))
 
 rows = public_rows(settings, registry.cameras)
 st.dataframe(
-    [{k: row[k] for k in ("id", "name", "agency", "kecamatan", "kind", "verified", "confidence",
-                          "has_stream", "source")} for row in rows],
-    hide_index=True, width="stretch",
+    [
+        {
+            k: row[k]
+            for k in (
+                "id",
+                "name",
+                "agency",
+                "kecamatan",
+                "kind",
+                "verified",
+                "confidence",
+                "has_stream",
+                "source",
+            )
+        }
+        for row in rows
+    ],
+    hide_index=True,
+    width="stretch",
 )
 for warning in registry.warnings:
     st.warning(warning)
 st.markdown(uikit.districts_caption(snapshot))
 
 st.subheader("Check a registry file")
-st.caption("GeoJSON or CSV. Nothing is written here; import with "
-           "`python -m lawangjabo import-cameras FILE`.")
+st.caption(
+    "GeoJSON or CSV. Nothing is written here; import with "
+    "`python -m lawangjabo import-cameras FILE`."
+)
 upload = st.file_uploader("Registry file", type=["geojson", "json", "csv"])
 if upload is not None:
     with tempfile.TemporaryDirectory() as folder:

@@ -20,8 +20,14 @@ BAD = DATA / "registries"
 
 def run(*args: str, state: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LAWANGJABO_PATHS__STATE_DIR": str(state)}
-    return subprocess.run([sys.executable, "-m", "lawangjabo", *args], capture_output=True,
-                          text=True, cwd=PROJECT_ROOT, env=env, timeout=120)
+    return subprocess.run(  # noqa: PLW1510 - the exit code is what is tested
+        [sys.executable, "-m", "lawangjabo", *args],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env=env,
+        timeout=120,
+    )
 
 
 def test_validate_clean_registry(tmp_path: Path) -> None:
@@ -42,16 +48,18 @@ def test_validate_json_output(tmp_path: Path) -> None:
     report = json.loads(out.stdout)
     assert out.returncode == 1
     assert report["loaded"] == ["ok-1", "ok-2"]
-    assert report["rejected"] == [{"index": 2, "id": "ok-1",
-                                   "reason": "duplicate id (first at #0)"}]
+    assert report["rejected"] == [
+        {"index": 2, "id": "ok-1", "reason": "duplicate id (first at #0)"}
+    ]
 
 
 def test_import_cameras_csv_rejects_by_line_and_writes_nothing(tmp_path: Path) -> None:
     target = tmp_path / "cameras.geojson"
     shutil.copy(PROJECT_ROOT / "cameras.geojson", target)
     before = target.read_bytes()
-    out = run("import-cameras", str(BAD / "bad_rows.csv"), "--registry", str(target),
-              state=tmp_path)
+    out = run(
+        "import-cameras", str(BAD / "bad_rows.csv"), "--registry", str(target), state=tmp_path
+    )
     assert out.returncode == 1
     assert "REJECT line #3 (csv-badlat)" in out.stdout
     assert "unchanged" in out.stdout and target.read_bytes() == before
@@ -72,23 +80,36 @@ def test_import_cameras_geojson_adds(tmp_path: Path) -> None:
 
 def test_generate_registry(tmp_path: Path) -> None:
     out_file = tmp_path / "syn.geojson"
-    out = run("generate-registry", "--count", "500", "--seed", "3", "--out", str(out_file),
-              state=tmp_path)
+    out = run(
+        "generate-registry", "--count", "500", "--seed", "3", "--out", str(out_file), state=tmp_path
+    )
     assert out.returncode == 0
     assert len(json.loads(out_file.read_text(encoding="utf-8"))["features"]) == 500
     assert run("validate-registry", str(out_file), state=tmp_path).returncode == 0
 
 
 def test_import_districts_bad_field_fails(tmp_path: Path) -> None:
-    out = run("import-districts", str(BAD / "duplicate_ids.geojson"), "--name-field", "NAMA",
-              state=tmp_path)
+    out = run(
+        "import-districts",
+        str(BAD / "duplicate_ids.geojson"),
+        "--name-field",
+        "NAMA",
+        state=tmp_path,
+    )
     assert out.returncode == 1
     assert "nothing installed" in out.stdout
 
 
 def test_import_districts_big(tmp_path: Path, big_kecamatan: Path) -> None:
-    out = run("import-districts", str(big_kecamatan), "--name-field", "WADMKC",
-              "--code-field", "KDCPUM", state=tmp_path)
+    out = run(
+        "import-districts",
+        str(big_kecamatan),
+        "--name-field",
+        "WADMKC",
+        "--code-field",
+        "KDCPUM",
+        state=tmp_path,
+    )
     assert out.returncode == 0, out.stdout
     assert "18 districts matched, 0 features rejected" in out.stdout
     assert "WARN" not in out.stdout

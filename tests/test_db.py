@@ -66,7 +66,10 @@ def test_threads_each_use_their_own_cursor(tmp_path: Path) -> None:
 def test_status_reports_engine_and_schema(tmp_path: Path) -> None:
     db = Database(tmp_path / "lj.duckdb")
     status = db.status()
-    assert status == {"status": "ok", "schema_version": MIGRATIONS[-1].version,
-                      "engine": f"duckdb {duckdb.__version__}"}
+    assert status == {
+        "status": "ok",
+        "schema_version": MIGRATIONS[-1].version,
+        "engine": f"duckdb {duckdb.__version__}",
+    }
     assert str(tmp_path) not in str(status)
     db.close()

@@ -26,8 +26,13 @@ def _square_districts(settings: Settings, crs: str = "EPSG:4326") -> gpd.GeoData
     rows = []
     for fact in settings.city.districts:
         p = fact.point
-        rows.append({"NAMA": (fact.aliases or [fact.name])[0], "KODE": fact.code,
-                     "geometry": box(p.lon - 0.003, p.lat - 0.003, p.lon + 0.003, p.lat + 0.003)})
+        rows.append(
+            {
+                "NAMA": (fact.aliases or [fact.name])[0],
+                "KODE": fact.code,
+                "geometry": box(p.lon - 0.003, p.lat - 0.003, p.lon + 0.003, p.lat + 0.003),
+            }
+        )
     return gpd.GeoDataFrame(rows, crs="EPSG:4326").to_crs(crs)
 
 
@@ -50,20 +55,23 @@ def test_lookup_outside_every_district_is_none(settings: Settings) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "canonical"),
-    [("Bukitkecil", "bukitkecil"), ("Alang-alang Lebar", "alangalanglebar"),
-     ("ILIR  TIMUR-I", "ilirtimuri")],
+    [
+        ("Bukitkecil", "bukitkecil"),
+        ("Alang-alang Lebar", "alangalanglebar"),
+        ("ILIR  TIMUR-I", "ilirtimuri"),
+    ],
 )
 def test_names_fold(raw: str, canonical: str) -> None:
     assert normalise_name(raw) == canonical
 
 
 @pytest.mark.parametrize("suffix", [".geojson", ".gpkg", ".shp"])
-def test_import_each_format_and_reproject(settings: Settings, tmp_path: Path,
-                                          suffix: str) -> None:
+def test_import_each_format_and_reproject(settings: Settings, tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"districts{suffix}"
     _square_districts(settings, crs="EPSG:32748").to_file(path, engine="pyogrio")
-    result = import_boundaries(path, settings.city, settings.paths.districts_file,
-                               name_field="NAMA")
+    result = import_boundaries(
+        path, settings.city, settings.paths.districts_file, name_field="NAMA"
+    )
     assert result.rejects == [] and len(result.districts) == 18
     assert any("reprojected" in n for n in result.notes)
     layer = load_district_layer(settings.city, settings.paths.districts_file)
@@ -76,21 +84,27 @@ def test_import_each_format_and_reproject(settings: Settings, tmp_path: Path,
 def test_invalid_ring_is_repaired_and_reported(settings: Settings, tmp_path: Path) -> None:
     frame = _square_districts(settings)
     p = settings.city.districts[0].point
-    bowtie = Polygon([(p.lon - 0.01, p.lat - 0.01), (p.lon + 0.01, p.lat + 0.01),
-                      (p.lon + 0.01, p.lat - 0.01), (p.lon - 0.01, p.lat + 0.01)])
+    bowtie = Polygon(
+        [
+            (p.lon - 0.01, p.lat - 0.01),
+            (p.lon + 0.01, p.lat + 0.01),
+            (p.lon + 0.01, p.lat - 0.01),
+            (p.lon - 0.01, p.lat + 0.01),
+        ]
+    )
     assert not bowtie.is_valid
     frame.loc[0, "geometry"] = bowtie
     path = tmp_path / "bowtie.geojson"
     frame.to_file(path, engine="pyogrio")
     result = read_boundaries(path, settings.city, name_field="NAMA", code_field="KODE")
     assert result.rejects == []
-    assert any("repaired invalid geometry" in n and "Self-intersection" in n
-               for n in result.notes)
+    assert any("repaired invalid geometry" in n and "Self-intersection" in n for n in result.notes)
     assert all(d.geometry.is_valid for d in result.districts)
 
 
-def test_bad_features_are_rejected_and_nothing_is_installed(settings: Settings,
-                                                            tmp_path: Path) -> None:
+def test_bad_features_are_rejected_and_nothing_is_installed(
+    settings: Settings, tmp_path: Path
+) -> None:
     frame = _square_districts(settings)
     frame.loc[1, "NAMA"] = "Kecamatan Entah"
     frame.loc[1, "KODE"] = "99.99.99"
@@ -99,8 +113,9 @@ def test_bad_features_are_rejected_and_nothing_is_installed(settings: Settings,
     frame.loc[4, "KODE"] = frame.loc[5, "KODE"]
     path = tmp_path / "mixed.geojson"
     frame.to_file(path, engine="pyogrio")
-    result = import_boundaries(path, settings.city, settings.paths.districts_file,
-                               name_field="NAMA", code_field="KODE")
+    result = import_boundaries(
+        path, settings.city, settings.paths.districts_file, name_field="NAMA", code_field="KODE"
+    )
     reasons = {r.feature: r.reason for r in result.rejects}
     assert "matches no configured district" in reasons[1]
     assert "not a polygon" in reasons[2]
@@ -131,8 +146,13 @@ def test_corrupt_installed_file_falls_back_to_approximate(settings: Settings) ->
 
 def test_big_2023_import_matches_every_camera(settings: Settings, big_kecamatan: Path) -> None:
     """With the official BIG polygons, every registry kecamatan matches the reference notes."""
-    result = import_boundaries(big_kecamatan, settings.city, settings.paths.districts_file,
-                               name_field="WADMKC", code_field="KDCPUM")
+    result = import_boundaries(
+        big_kecamatan,
+        settings.city,
+        settings.paths.districts_file,
+        name_field="WADMKC",
+        code_field="KDCPUM",
+    )
     assert result.rejects == [] and len(result.districts) == 18 and result.written
     layer = load_district_layer(settings.city, settings.paths.districts_file)
     for fact in settings.city.districts:

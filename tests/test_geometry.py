@@ -10,7 +10,7 @@ BKB = (104.76127, -2.9913)
 
 
 def _metric_area(geom: object) -> float:
-    return float(to_metric(geom, CRS).area)  # type: ignore[arg-type]
+    return float(to_metric(geom, CRS).area)
 
 
 @pytest.mark.parametrize("fov", [30.0, 60.0, 90.0, 180.0])

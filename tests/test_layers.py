@@ -25,14 +25,33 @@ from lawangjabo.layers import (
 
 GOLDEN = Path(__file__).parent / "golden"
 ROWS = [
-    {"id": "cam-a", "name": "Cam A", "owner": "dishub", "agency": "Dishub", "kecamatan": "Bukit Kecil",
-     "lon": 104.761271234, "lat": -2.991301234},
-    {"id": "cam-b", "name": "Cam B", "owner": "unknown", "agency": "?", "kecamatan": "",
-     "lon": 104.75, "lat": -2.98},
+    {
+        "id": "cam-a",
+        "name": "Cam A",
+        "owner": "dishub",
+        "agency": "Dishub",
+        "kecamatan": "Bukit Kecil",
+        "lon": 104.761271234,
+        "lat": -2.991301234,
+    },
+    {
+        "id": "cam-b",
+        "name": "Cam B",
+        "owner": "unknown",
+        "agency": "?",
+        "kecamatan": "",
+        "lon": 104.75,
+        "lat": -2.98,
+    },
 ]
 WEDGE = Polygon([(104.76, -2.99), (104.761, -2.989), (104.761, -2.991), (104.76, -2.99)])
-SITE = SiteFact(id="bkb", name="BKB", category="heritage", point=LatLon(lat=-2.99141, lon=104.75916),
-                source="test")
+SITE = SiteFact(
+    id="bkb",
+    name="BKB",
+    category="heritage",
+    point=LatLon(lat=-2.99141, lon=104.75916),
+    source="test",
+)
 
 
 def _spec(layers: list[pdk.Layer]) -> Any:
@@ -72,8 +91,11 @@ def test_river_layer() -> None:
 
 @pytest.mark.parametrize("official", [False, True])
 def test_district_layers(official: bool) -> None:
-    layer = DistrictLayer([District("16.71.11", "Bukit Kecil", box(104.74, -2.995, 104.76, -2.98))],
-                          official=official, source="test")
+    layer = DistrictLayer(
+        [District("16.71.11", "Bukit Kecil", box(104.74, -2.995, 104.76, -2.98))],
+        official=official,
+        source="test",
+    )
     spec = _spec(district_layers(layer, {"16.71.11": (104.75239, -2.98748)}))
     label = spec[1]["data"][0]["label"]
     assert label == ("Bukit Kecil" if official else "Bukit Kecil (approx.)")
@@ -82,8 +104,11 @@ def test_district_layers(official: bool) -> None:
 
 @pytest.mark.parametrize(
     ("basemap", "provider", "style"),
-    [("carto", "carto", "positron"), ("none", None, None),
-     ("/app/static/style.json", None, "/app/static/style.json")],
+    [
+        ("carto", "carto", "positron"),
+        ("none", None, None),
+        ("/app/static/style.json", None, "/app/static/style.json"),
+    ],
 )
 def test_basemap_choice(basemap: str, provider: str | None, style: str | None) -> None:
     deck = json.loads(build_deck([], (104.74, -2.97), MapConfig(basemap=basemap)).to_json())
@@ -98,7 +123,12 @@ def test_basemap_choice(basemap: str, provider: str | None, style: str | None) -
 
 def test_deck_view_and_tooltip() -> None:
     deck = json.loads(build_deck([], (104.74132, -2.97172), MapConfig(zoom=11.4)).to_json())
-    assert deck["initialViewState"] == {"bearing": 0, "latitude": -2.97172,
-                                        "longitude": 104.74132, "pitch": 0.0, "zoom": 11.4}
+    assert deck["initialViewState"] == {
+        "bearing": 0,
+        "latitude": -2.97172,
+        "longitude": 104.74132,
+        "pitch": 0.0,
+        "zoom": 11.4,
+    }
     zoomed = json.loads(build_deck([], (104.0, -3.0), MapConfig(), zoom=16).to_json())
     assert zoomed["initialViewState"]["zoom"] == 16

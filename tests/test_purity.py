@@ -27,15 +27,19 @@ def test_no_streamlit_import_in_core_source() -> None:
 
 
 def test_importing_every_core_module_loads_no_streamlit() -> None:
-    modules = [f"lawangjabo.{p.stem}" for p in sorted(CORE.glob("*.py"))
-               if p.stem not in ("__init__", "__main__")]
+    modules = [
+        f"lawangjabo.{p.stem}"
+        for p in sorted(CORE.glob("*.py"))
+        if p.stem not in ("__init__", "__main__")
+    ]
     code = (
         "import importlib, sys\n"
         f"for m in {modules!r}: importlib.import_module(m)\n"
         "print(sorted(k for k in sys.modules if k.split('.')[0] == 'streamlit'))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=PROJECT_ROOT, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT, check=True
+    )
     assert out.stdout.strip() == "[]"
 
 

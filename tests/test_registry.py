@@ -26,8 +26,13 @@ EXPECTED = json.loads((BAD / "expected.json").read_text(encoding="utf-8"))
 REGISTRY = PROJECT_ROOT / "cameras.geojson"
 
 STRATEGIC_2017 = {
-    "plg-cam2-bkb", "plg-cam9-masjid-agung", "plg-cam8-sp-charitas", "plg-cam7-sp5-dprd",
-    "plg-2017-kapten-a-rivai", "plg-2017-jembatan-ampera", "plg-2017-pasar-16-ilir",
+    "plg-cam2-bkb",
+    "plg-cam9-masjid-agung",
+    "plg-cam8-sp-charitas",
+    "plg-cam7-sp5-dprd",
+    "plg-2017-kapten-a-rivai",
+    "plg-2017-jembatan-ampera",
+    "plg-2017-pasar-16-ilir",
 }
 
 
@@ -89,8 +94,9 @@ def test_disputed_2017_sites_are_flagged(settings: Settings) -> None:
 
 def test_kecamatan_is_filled_from_districts_when_missing(settings: Settings) -> None:
     data = json.loads((BAD / "duplicate_ids.geojson").read_text(encoding="utf-8"))
-    result = read_camera_file(BAD / "duplicate_ids.geojson", settings,
-                              approximate_districts(settings.city))
+    result = read_camera_file(
+        BAD / "duplicate_ids.geojson", settings, approximate_districts(settings.city)
+    )
     assert all("kecamatan" not in f["properties"] for f in data["features"])
     assert all(c.props.kecamatan for c in result.cameras)
 
@@ -132,8 +138,9 @@ def test_csv_import_partial_merges_by_id(settings: Settings, tmp_path: Path) -> 
     assert again.updated == ["csv-ok"] and len(load_registry(target, settings).cameras) == 13
 
 
-def test_import_never_overwrites_a_registry_with_rejects(settings: Settings,
-                                                         tmp_path: Path) -> None:
+def test_import_never_overwrites_a_registry_with_rejects(
+    settings: Settings, tmp_path: Path
+) -> None:
     target = tmp_path / "cameras.geojson"
     shutil.copy(BAD / "swapped_latlon.geojson", target)
     before = target.read_bytes()
@@ -153,8 +160,9 @@ def test_write_then_load_round_trips(settings: Settings, tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("count", [500, 5000])
-def test_synthetic_registries_validate_inside_the_city(settings: Settings, tmp_path: Path,
-                                                       count: int) -> None:
+def test_synthetic_registries_validate_inside_the_city(
+    settings: Settings, tmp_path: Path, count: int
+) -> None:
     cameras = synthetic_cameras(settings, count, seed=7)
     path = tmp_path / "synthetic.geojson"
     write_registry(path, cameras)

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Install (once) and run Lawang Jabo on its embedded Palembang data: http://localhost:8501
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+exec .venv/bin/streamlit run app.py "$@"

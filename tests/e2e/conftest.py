@@ -1,0 +1,128 @@
+"""Browser tests: the real server (``streamlit run app.py``), Playwright, Debian Chromium.
+
+Chromium must be the system package (``apt-get install chromium``); Playwright never downloads a
+browser here. Screenshots go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lawangjabo.config import PROJECT_ROOT
+
+CHROMIUM = os.environ.get("LAWANGJABO_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@dataclass
+class Server:
+    url: str
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_server(state: Path, log: Path, **env: str) -> tuple[subprocess.Popen[bytes], Server]:
+    port = _free_port()
+    streamlit = shutil.which("streamlit", path=str(Path(sys.executable).parent))
+    assert streamlit, "streamlit is not installed next to this interpreter"
+    environ = {**os.environ, "LAWANGJABO_PATHS__STATE_DIR": str(state), **env}
+    handle = log.open("wb")
+    process = subprocess.Popen(
+        [
+            streamlit,
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.fileWatcherType",
+            "none",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=PROJECT_ROOT,
+        env=environ,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return process, Server(url, log)
+        except OSError:
+            time.sleep(0.3)
+    process.terminate()
+    raise RuntimeError(f"server did not come up: {log.read_text(errors='replace')[-2000:]}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The app as a user runs it, with the default (Carto) basemap on a machine with no internet."""
+    state = tmp_path_factory.mktemp("state")
+    process, srv = start_server(state, state / "server.log")
+    yield srv
+    stop(process)
+
+
+@pytest.fixture(scope="session")
+def offline_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The app with ``basemap = none``: it must make no request beyond its own server."""
+    state = tmp_path_factory.mktemp("state-none")
+    process, srv = start_server(state, state / "server.log", LAWANGJABO_MAP__BASEMAP="none")
+    yield srv
+    stop(process)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's 'chromium' package")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()

@@ -1,0 +1,146 @@
+"""End to end: open the map in Chromium, click a camera, see its details; nothing leaks."""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.request
+from io import BytesIO
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from lawangjabo.config import PROJECT_ROOT, load_settings
+from lawangjabo.registry import load_registry
+
+from .conftest import ARTIFACTS, Server
+
+pytestmark = pytest.mark.e2e
+
+CLICK_TARGET = "plg-cam48-sp-soekarno-hatta"  # isolated in the north-west: nothing on top of it
+READY = '[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
+
+def _secrets() -> list[str]:
+    """Every stream URL in the registry (and their distinctive parts)."""
+    cams = load_registry(PROJECT_ROOT / "cameras.geojson", load_settings()).cameras
+    urls = [c.props.stream.url for c in cams if c.props.stream]
+    return [*urls, "stream.palembang.go.id", "index.m3u8"]
+
+
+def _world_px(lon: float, lat: float, zoom: float) -> tuple[float, float]:
+    """Web-Mercator pixel position at ``zoom`` (deck.gl uses 512-px tiles)."""
+    scale = 512 * 2**zoom
+    x = (lon + 180) / 360 * scale
+    y = (1 - math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) / math.pi) / 2 * scale
+    return x, y
+
+
+def _open(page: Any, url: str) -> Any:
+    page.goto(url)
+    page.wait_for_selector(READY, timeout=60_000)
+    page.wait_for_selector(IDLE, timeout=60_000)
+    canvas = page.locator("#deckgl-overlay, [data-testid='stDeckGlJsonChart'] canvas").first
+    canvas.wait_for(state="visible", timeout=30_000)
+    page.wait_for_timeout(2500)  # deck.gl draws after the first animation frames
+    return canvas
+
+
+def _camera_point(page: Any, camera_id: str) -> tuple[float, float]:
+    settings = load_settings()
+    camera = load_registry(PROJECT_ROOT / "cameras.geojson", settings).by_id(camera_id)
+    assert camera is not None
+    box = page.locator("[data-testid='stDeckGlJsonChart']").first.bounding_box()
+    zoom = settings.map.zoom
+    cx, cy = _world_px(settings.city.centre.lon, settings.city.centre.lat, zoom)
+    px, py = _world_px(camera.lon, camera.lat, zoom)
+    return box["x"] + box["width"] / 2 + (px - cx), box["y"] + box["height"] / 2 + (py - cy)
+
+
+def _record(page: Any) -> list[bytes]:
+    """Collect every HTTP response body and websocket frame the page receives."""
+    seen: list[bytes] = []
+
+    def on_response(response: Any) -> None:
+        try:
+            seen.append(response.body())
+        except Exception:  # redirects and aborted requests have no body
+            seen.append(response.url.encode())
+
+    def on_socket(ws: Any) -> None:
+        ws.on(
+            "framereceived",
+            lambda payload: seen.append(
+                payload if isinstance(payload, bytes) else payload.encode()
+            ),
+        )
+
+    page.on("response", on_response)
+    page.on("websocket", on_socket)
+    return seen
+
+
+@pytest.mark.parametrize(("width", "height", "name"), [(1440, 900, "desktop"), (390, 844, "phone")])
+def test_click_a_camera_opens_its_details(
+    server: Server, browser: Any, width: int, height: int, name: str
+) -> None:
+    page = browser.new_page(viewport={"width": width, "height": height})
+    seen = _record(page)
+    _open(page, server.url)
+    page.screenshot(path=str(ARTIFACTS / f"map-{name}-{width}x{height}.png"))
+    panel = page.locator(".st-key-camera-details")
+    assert "Click a camera" in panel.inner_text()
+
+    x, y = _camera_point(page, CLICK_TARGET)
+    shot = Image.open(BytesIO(page.screenshot())).convert("RGB")
+    pixel = shot.getpixel((round(x), round(y)))
+    assert isinstance(pixel, tuple)
+    r, g, b = pixel[:3]
+    assert (r, g, b) != (255, 255, 255)
+    assert b > r + 60, f"no agency-blue camera dot drawn at ({x:.0f},{y:.0f}): {(r, g, b)}"
+
+    page.mouse.move(x, y)  # deck.gl picks on hover first, as a user's pointer would
+    page.wait_for_timeout(300)
+    page.mouse.click(x, y)
+    page.wait_for_function(
+        "() => document.querySelector('.st-key-camera-details')?.innerText"
+        ".includes('SP Soekarno Hatta')",
+        timeout=30_000,
+    )
+    page.wait_for_selector(IDLE, timeout=30_000)
+    page.wait_for_timeout(1500)  # let the re-rendered map settle before the picture
+    page.screenshot(path=str(ARTIFACTS / f"map-{name}-selected.png"))
+    panel.scroll_into_view_if_needed()
+    text = panel.inner_text()
+    assert "Alang-Alang Lebar" in text and "configured (HLS)" in text
+    page.screenshot(path=str(ARTIFACTS / f"map-{name}-details.png"))
+
+    blob = b"\n".join(seen)
+    assert len(seen) > 5
+    for secret in _secrets():
+        assert secret.encode() not in blob, f"{secret} reached the browser"
+    page.close()
+
+
+def test_no_basemap_means_no_outside_requests(offline_server: Server, browser: Any) -> None:
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    _open(page, offline_server.url)
+    page.screenshot(path=str(ARTIFACTS / "map-basemap-none.png"))
+    outside = [u for u in requested if not u.startswith((offline_server.url, "data:", "blob:"))]
+    assert requested and outside == []
+    page.close()
+
+
+def test_health_endpoint(server: Server) -> None:
+    with urllib.request.urlopen(f"{server.url}/api/health", timeout=10) as reply:
+        assert reply.headers["Content-Type"].startswith("application/json")
+        assert reply.headers["Cache-Control"] == "no-store"
+        report = json.loads(reply.read())
+    assert report["status"] == "ok"
+    assert report["cameras"] == {"loaded": 12, "rejected": 0, "warnings": 0}
+    assert report["database"]["status"] == "ok" and report["database"]["schema_version"] >= 1
+    assert "stream" not in json.dumps(report)

@@ -1,0 +1,140 @@
+"""Each page renders in Streamlit's AppTest; the map spec holds every camera and no stream URL."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lawangjabo.config import PROJECT_ROOT, load_settings
+from lawangjabo.registry import load_registry
+from lawangjabo.services import close_all
+
+from .conftest import DATA
+
+HOME = str(PROJECT_ROOT / "home.py")
+
+
+@pytest.fixture(autouse=True)
+def private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("LAWANGJABO_PATHS__STATE_DIR", str(tmp_path / "state"))
+    yield
+    close_all()
+
+
+def _run(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(HOME, default_timeout=60)
+    at.run()
+    if page:
+        at.switch_page(page)
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _deck(at: AppTest) -> dict[str, Any]:
+    charts = at.get("deck_gl_json_chart")
+    assert len(charts) == 1
+    spec: dict[str, Any] = json.loads(charts[0].proto.json)
+    return spec
+
+
+def _stream_urls() -> list[str]:
+    settings = load_settings()
+    cams = load_registry(PROJECT_ROOT / "cameras.geojson", settings).cameras
+    urls = [c.props.stream.url for c in cams if c.props.stream]
+    assert len(urls) >= 8
+    return urls
+
+
+def test_operations_map_holds_every_camera_and_no_stream_url() -> None:
+    at = _run()
+    spec = _deck(at)
+    raw = json.dumps(spec)
+    layers = {layer["id"]: layer for layer in spec["layers"]}
+    assert {
+        "cameras",
+        "camera-fov",
+        "sites",
+        "site-labels",
+        "river",
+        "districts",
+        "district-labels",
+    } <= set(layers)
+    ids = {row["id"] for row in layers["cameras"]["data"]}
+    registry = load_registry(PROJECT_ROOT / "cameras.geojson", load_settings())
+    assert ids == {c.id for c in registry.cameras}
+    assert len(layers["camera-fov"]["data"]) == len(ids)
+    assert len(layers["sites"]["data"]) == 10
+    assert len(layers["districts"]["data"]) >= 18
+    for url in _stream_urls():
+        assert url not in raw
+    assert "stream.palembang.go.id" not in raw and "m3u8" not in raw
+    tooltip = json.loads(at.get("deck_gl_json_chart")[0].proto.tooltip)
+    assert "{title}" in tooltip["html"] and "url" not in tooltip["html"].lower()
+    labels = [row["label"] for row in layers["district-labels"]["data"]]
+    assert all(label.endswith("(approx.)") for label in labels)
+
+
+def test_search_selects_and_flies_to_the_camera() -> None:
+    at = _run()
+    at.selectbox(key="camera_search").set_value("plg-cam45-sp-bandara").run()
+    assert not at.exception
+    view = _deck(at)["initialViewState"]
+    assert view["latitude"] == pytest.approx(-2.90387) and view["zoom"] == 16
+    text = " ".join(m.value for m in at.markdown)
+    assert "CCTV SP Bandara" in " ".join(h.value for h in at.subheader)
+    assert "Sukarami" in " ".join(c.value for c in at.caption)
+    assert "configured (HLS)" in text and "(estimate)" in text
+    assert "stream.palembang.go.id" not in text
+
+
+def test_layer_toggles_remove_layers() -> None:
+    at = _run()
+    at.toggle[1].set_value(False).run()  # fields of view
+    at.toggle[3].set_value(False).run()  # districts
+    ids = {layer["id"] for layer in _deck(at)["layers"]}
+    assert "camera-fov" not in ids and "districts" not in ids and "cameras" in ids
+
+
+def test_agency_filter_limits_cameras() -> None:
+    at = _run()
+    assert at.multiselect[0].options == ["Diskominfo Kota Palembang"]
+    at.multiselect[0].set_value(["diskominfo"]).run()
+    layers = {layer["id"]: layer for layer in _deck(at)["layers"]}
+    assert len(layers["cameras"]["data"]) == 12
+
+
+def test_registry_page_lists_cameras() -> None:
+    at = _run("pages/registry.py")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {"Cameras loaded": "12", "Records rejected": "0", "Warnings": "0"}
+    assert len(at.dataframe[0].value) == 12
+    assert "stream.palembang.go.id" not in at.dataframe[0].value.to_json()
+
+
+def test_bad_registry_shows_rejects_and_still_renders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = tmp_path / "cameras.geojson"
+    shutil.copy(DATA / "registries" / "non_numeric_heading.geojson", registry)
+    monkeypatch.setenv("LAWANGJABO_PATHS__REGISTRY", str(registry))
+    at = _run()
+    assert "3 camera record(s) in the registry were rejected" in at.warning[0].value
+    layers = {layer["id"]: layer for layer in _deck(at)["layers"]}
+    assert [row["id"] for row in layers["cameras"]["data"]] == ["ok-1"]
+
+
+def test_unreadable_registry_still_renders_the_city(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAWANGJABO_PATHS__REGISTRY", str(tmp_path / "missing.geojson"))
+    at = _run()
+    assert "1 camera record(s)" in at.warning[0].value
+    ids = {layer["id"] for layer in _deck(at)["layers"]}
+    assert {"districts", "river", "sites"} <= ids
