@@ -144,3 +144,35 @@ def test_health_endpoint(server: Server) -> None:
     assert report["cameras"] == {"loaded": 12, "rejected": 0, "warnings": 0}
     assert report["database"]["status"] == "ok" and report["database"]["schema_version"] >= 1
     assert "stream" not in json.dumps(report)
+
+
+def test_search_flies_to_the_camera_and_shows_its_field_of_view(server: Server,
+                                                                 browser: Any) -> None:
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    _open(page, server.url)
+    search = page.locator(".st-key-camera_search input")
+    search.click()
+    search.fill("Masjid Agung")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "() => document.querySelector('.st-key-camera-details')?.innerText"
+        ".includes('CCTV Masjid Agung')", timeout=30_000)
+    page.wait_for_selector(IDLE, timeout=30_000)
+    page.wait_for_timeout(2500)
+    page.screenshot(path=str(ARTIFACTS / "map-desktop-search-zoomed.png"))
+    box = page.locator("[data-testid='stDeckGlJsonChart']").first.bounding_box()
+    shot = Image.open(BytesIO(page.screenshot())).convert("RGB")
+    centre = shot.getpixel((round(box["x"] + box["width"] / 2), round(box["y"] + box["height"] / 2)))
+    assert isinstance(centre, tuple)
+    assert centre[2] > centre[0] + 60, f"the view is not centred on the camera: {centre}"
+    # At zoom 16 the 120 m wedge spans ~100 px east-north-east of the camera (heading 75°):
+    # sample a point on its axis and expect the translucent agency blue, not bare ground.
+    heading = math.radians(75)
+    metres_per_px = 156543.03 * math.cos(math.radians(2.988)) / 2**16 / 2
+    step = 60 / metres_per_px
+    wx = box["x"] + box["width"] / 2 + step * math.sin(heading)
+    wy = box["y"] + box["height"] / 2 - step * math.cos(heading)
+    inside = shot.getpixel((round(wx), round(wy)))
+    assert isinstance(inside, tuple)
+    assert inside[2] > inside[0] + 15, f"no field-of-view wedge drawn at ({wx:.0f},{wy:.0f})"
+    page.close()
