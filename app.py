@@ -7,8 +7,14 @@ a lifespan (database, and later the snapshot poller) and, later, auth middleware
 import logging
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from lawangjabo.web import api_routes, lifespan
+
+# home.py navigates with st.navigation. Streamlit 1.67 would still treat the first run in a fresh
+# process as a legacy pages/ app (it only learns otherwise when st.navigation first runs), so a
+# first visitor deep-linking /registry got the bare page. Say so up front; a browser test checks.
+PagesManager.uses_pages_directory = False
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

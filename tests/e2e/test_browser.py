@@ -146,8 +146,9 @@ def test_health_endpoint(server: Server) -> None:
     assert "stream" not in json.dumps(report)
 
 
-def test_search_flies_to_the_camera_and_shows_its_field_of_view(server: Server,
-                                                                 browser: Any) -> None:
+def test_search_flies_to_the_camera_and_shows_its_field_of_view(
+    server: Server, browser: Any
+) -> None:
     page = browser.new_page(viewport={"width": 1440, "height": 900})
     _open(page, server.url)
     search = page.locator(".st-key-camera_search input")
@@ -156,13 +157,17 @@ def test_search_flies_to_the_camera_and_shows_its_field_of_view(server: Server,
     page.keyboard.press("Enter")
     page.wait_for_function(
         "() => document.querySelector('.st-key-camera-details')?.innerText"
-        ".includes('CCTV Masjid Agung')", timeout=30_000)
+        ".includes('CCTV Masjid Agung')",
+        timeout=30_000,
+    )
     page.wait_for_selector(IDLE, timeout=30_000)
     page.wait_for_timeout(2500)
     page.screenshot(path=str(ARTIFACTS / "map-desktop-search-zoomed.png"))
     box = page.locator("[data-testid='stDeckGlJsonChart']").first.bounding_box()
     shot = Image.open(BytesIO(page.screenshot())).convert("RGB")
-    centre = shot.getpixel((round(box["x"] + box["width"] / 2), round(box["y"] + box["height"] / 2)))
+    centre = shot.getpixel(
+        (round(box["x"] + box["width"] / 2), round(box["y"] + box["height"] / 2))
+    )
     assert isinstance(centre, tuple)
     assert centre[2] > centre[0] + 60, f"the view is not centred on the camera: {centre}"
     # At zoom 16 the 120 m wedge spans ~100 px east-north-east of the camera (heading 75°):
@@ -176,3 +181,22 @@ def test_search_flies_to_the_camera_and_shows_its_field_of_view(server: Server,
     assert isinstance(inside, tuple)
     assert inside[2] > inside[0] + 15, f"no field-of-view wedge drawn at ({wx:.0f},{wy:.0f})"
     page.close()
+
+
+def test_first_visitor_deep_link_gets_the_app_navigation(tmp_path: Any, browser: Any) -> None:
+    """A fresh server whose first request is /registry still runs the navigation script."""
+    from .conftest import start_server, stop
+
+    process, srv = start_server(tmp_path, tmp_path / "server.log")
+    try:
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(f"{srv.url}/registry")
+        page.wait_for_selector(READY, timeout=60_000)
+        page.wait_for_selector(IDLE, timeout=60_000)
+        nav = page.locator("[data-testid='stSidebarNav']").inner_text()
+        assert "Camera registry" in nav and "Operations map" in nav
+        assert "home" not in nav.lower().split()
+        page.get_by_text("Cameras loaded").wait_for(timeout=30_000)
+        page.close()
+    finally:
+        stop(process)
