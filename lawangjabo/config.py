@@ -136,6 +136,36 @@ class MapConfig(StrictModel):
         raise ValueError("basemap must be 'carto', 'none' or a style URL (http(s)://… or /path)")
 
 
+class CamerasConfig(StrictModel):
+    """Snapshot polling and health. ``poller``: ``embedded`` runs it in the app process,
+    ``external`` expects ``python -m lawangjabo poller`` (for 500+ cameras), ``off`` polls nothing."""
+
+    simulate: bool = False
+    poller: Literal["embedded", "external", "off"] = "embedded"
+    interval_s: Annotated[float, Field(ge=1, le=3600)] = 30.0
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    workers: Annotated[int, Field(ge=1, le=256)] = 32
+    fast_workers: Annotated[int, Field(ge=1, le=16)] = 2
+    frozen_after_polls: Annotated[int, Field(ge=2, le=100)] = 3
+    offline_after_s: Annotated[float, Field(ge=10)] = 600.0
+    max_backoff_s: Annotated[float, Field(ge=1)] = 900.0
+    thumb_width: Annotated[int, Field(ge=64, le=1280)] = 320
+    history_every_s: Annotated[float, Field(ge=0)] = 60.0
+    history_per_camera: Annotated[int, Field(ge=1)] = 240
+    history_total_mb: Annotated[int, Field(ge=1)] = 512
+
+
+SimFault = Literal["dead", "hang", "frozen", "dark"]
+
+
+class SimulatorConfig(StrictModel):
+    """The built-in camera simulator (demo and tests): scripted faults and protocols by camera."""
+
+    host: str = "127.0.0.1"
+    faults: dict[str, SimFault] = {}
+    protocols: dict[str, Literal["mjpeg", "jpeg", "hls"]] = {}
+
+
 class PathsConfig(StrictModel):
     """Files the app reads and writes. Relative paths are relative to the project root."""
 
@@ -161,6 +191,22 @@ class PathsConfig(StrictModel):
     def districts_file(self) -> Path:
         return self.state / "districts.geojson"
 
+    @property
+    def snapshots(self) -> Path:
+        return self.state / "snapshots"
+
+    @property
+    def spool(self) -> Path:
+        return self.state / "spool"
+
+    @property
+    def heartbeat_file(self) -> Path:
+        return self.state / "poller.json"
+
+    @property
+    def refresh_requests(self) -> Path:
+        return self.state / "refresh"
+
 
 class Settings(BaseSettings):
     """Everything configurable. Build it with :func:`load_settings`."""
@@ -176,6 +222,8 @@ class Settings(BaseSettings):
     agencies: Annotated[list[AgencyConfig], Field(min_length=1)]
     map: MapConfig = MapConfig()
     paths: PathsConfig = PathsConfig()
+    cameras: CamerasConfig = CamerasConfig()
+    simulator: SimulatorConfig = SimulatorConfig()
     config_file: Path = DEFAULT_CONFIG
 
     @model_validator(mode="after")

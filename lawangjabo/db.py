@@ -39,6 +39,31 @@ MIGRATIONS: tuple[Migration, ...] = (
                )""",
         ),
     ),
+    Migration(
+        2,
+        "camera health ledger",
+        (
+            """CREATE TABLE poll_outcomes (
+                   camera_id VARCHAR NOT NULL,
+                   polled_at TIMESTAMPTZ NOT NULL,
+                   ok BOOLEAN NOT NULL,
+                   error_kind VARCHAR,
+                   latency_ms DOUBLE,
+                   lane VARCHAR NOT NULL,
+                   dark BOOLEAN,
+                   low_detail BOOLEAN,
+                   frozen BOOLEAN,
+                   mean_luma DOUBLE,
+                   detail DOUBLE,
+                   dhash UBIGINT
+               )""",
+            """CREATE TABLE ingested_files (
+                   name VARCHAR PRIMARY KEY,
+                   rows INTEGER NOT NULL,
+                   ingested_at TIMESTAMPTZ NOT NULL DEFAULT now()
+               )""",
+        ),
+    ),
 )
 
 
@@ -68,6 +93,10 @@ class Database:
         cursor = self._cursor()
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one parameterised statement for many rows."""
+        self._cursor().executemany(sql, rows)
 
     def transaction(self, work: Callable[[Database], None]) -> None:
         """Run ``work`` inside one transaction on this thread's cursor; roll back on error."""

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from . import __version__
 from .config import Settings, load_settings
 from .db import Database
 from .districts import DistrictLayer, load_district_layer
+from .ledger import CameraHealth, current_health, ingest_spool, read_heartbeat
 from .registry import RegistryLoad, load_registry
+from .runtime import PollerRuntime, request_refresh, snapshot_store
+from .snapshots import SnapshotStore
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,9 @@ class Services:
         self._db_error: str | None = None
         self._key: tuple[float | None, float | None] | None = None
         self._snapshot: Snapshot | None = None
+        self._ingest_lock = threading.Lock()
+        self.store: SnapshotStore = snapshot_store(settings)
+        self.runtime: PollerRuntime | None = None  # set when the poller runs in this process
 
     @property
     def db(self) -> Database | None:
@@ -77,6 +85,59 @@ class Services:
                 self._key = key
             return self._snapshot
 
+    # -- cameras: health, snapshots, refresh -------------------------------------------------
+    def ingest(self) -> int:
+        """Move poll outcomes from the spool into the ledger (one thread at a time)."""
+        db = self.db
+        if db is None:
+            return 0
+        with self._ingest_lock:
+            return ingest_spool(db, self.settings.paths.spool)
+
+    def camera_health(self) -> dict[str, CameraHealth]:
+        """State of every registry camera now (pending until first polled)."""
+        self.ingest()
+        cams = self.settings.cameras
+        known: dict[str, CameraHealth] = {}
+        db = self.db
+        if db is not None:
+            known = current_health(db, datetime.now(UTC), cams.interval_s, cams.offline_after_s)
+        result = {}
+        for camera in self.snapshot().registry.cameras:
+            if camera.id in known:
+                result[camera.id] = known[camera.id]
+            else:
+                pollable = cams.simulate or camera.props.stream is not None
+                state = "pending" if pollable and cams.poller != "off" else "unconfigured"
+                result[camera.id] = CameraHealth(camera.id, state, None, None, None, None)
+        return result
+
+    def poller_status(self) -> dict[str, Any]:
+        """Is anybody polling? Age of the poller's heartbeat, its mode and last round."""
+        beat = read_heartbeat(self.settings.paths.heartbeat_file)
+        mode = self.settings.cameras.poller
+        if beat is None:
+            return {"mode": mode, "alive": False, "age_s": None, "simulated": False}
+        age = (datetime.now(UTC) - beat["at"]).total_seconds()
+        return {**beat, "mode": mode, "alive": age < 15, "age_s": age}
+
+    def refresh(self, camera_id: str, wait_s: float = 0.0) -> bool:
+        """Fast-lane capture of one camera; with ``wait_s``, wait for it. True if it finished."""
+        if self.runtime is not None:
+            future = self.runtime.refresh(camera_id)
+            if future is None:
+                return False
+            if wait_s <= 0:
+                return False
+            try:
+                future.result(timeout=wait_s)
+            except FutureTimeout:
+                return False
+            return True
+        if self.settings.cameras.poller == "external":
+            request_refresh(self.settings.paths.refresh_requests, camera_id)
+        return False
+
     def health(self) -> dict[str, Any]:
         snap = self.snapshot()
         db = self.db
@@ -96,9 +157,17 @@ class Services:
                 "count": len(snap.districts.districts),
             },
             "database": database,
+            "poller": {
+                k: v
+                for k, v in self.poller_status().items()
+                if k in ("mode", "alive", "age_s", "simulated")
+            },
         }
 
     def close(self) -> None:
+        if self.runtime is not None:
+            self.runtime.stop()
+            self.runtime = None
         with self._lock:
             if self._db is not None:
                 self._db.close()

@@ -1,41 +1,182 @@
-"""HTTP routes and lifespan for the ``st.App`` (Starlette); no Streamlit imports here."""
+"""HTTP routes and lifespan for the ``st.App`` (Starlette); no Streamlit imports here.
+
+Snapshots are served from these routes, never from Streamlit's static folder (which has no
+auth): they sit behind the app's middleware once auth lands. No response carries a stream URL.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .services import close_all, get_services
+from .ledger import Ingester
+from .runtime import PollerRuntime
+from .services import Services, close_all, get_services
 
 log = logging.getLogger(__name__)
 
-NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+SECURITY = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+NO_STORE = {"Cache-Control": "no-store", **SECURITY}
+
+
+def _json(data: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(data, status_code=status, headers=NO_STORE)
 
 
 async def health(request: Request) -> JSONResponse:
-    """``GET /api/health``: version, cameras loaded/rejected, districts, database status."""
+    """``GET /api/health``: version, cameras, districts, database and poller status."""
     report = await run_in_threadpool(lambda: get_services().health())
-    return JSONResponse(report, headers=NO_STORE)
+    return _json(report)
+
+
+def _camera_rows(services: Services) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    states = services.camera_health()
+    names = {a.id: a.name for a in services.settings.agencies}
+    rows = []
+    for camera in services.snapshot().registry.cameras:
+        h = states[camera.id]
+        meta = services.store.meta(camera.id)
+        rows.append(
+            {
+                "id": camera.id,
+                "name": camera.props.name,
+                "agency": names.get(camera.props.owner, camera.props.owner),
+                "kecamatan": camera.props.kecamatan,
+                "lat": camera.lat,
+                "lon": camera.lon,
+                "state": h.state,
+                "last_poll": h.last_poll.isoformat() if h.last_poll else None,
+                "last_good": meta.taken_at.isoformat() if meta else None,
+                "last_good_age_s": round(meta.age_s(now), 1) if meta else None,
+                "last_error": h.last_error,
+                "snapshot_url": f"/api/cameras/{camera.id}/snapshot.jpg",
+                "thumb_url": f"/api/cameras/{camera.id}/thumb.jpg",
+            }
+        )
+    return rows
+
+
+async def cameras(request: Request) -> JSONResponse:
+    """``GET /api/cameras``: every camera with its state and snapshot links."""
+    rows = await run_in_threadpool(lambda: _camera_rows(get_services()))
+    return _json({"cameras": rows})
+
+
+def _image(request: Request, path: Path, taken_at: datetime | None) -> Response:
+    data = path.read_bytes()  # files are replaced atomically: this is one whole JPEG
+    stat = path.stat()
+    etag = f'"{stat.st_mtime_ns:x}-{len(data):x}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "private, no-cache",  # always revalidate: pictures change
+        **SECURITY,
+    }
+    if taken_at is not None:
+        headers["Last-Modified"] = format_datetime(taken_at.astimezone(UTC), usegmt=True)
+        headers["X-Snapshot-Taken-At"] = taken_at.isoformat()
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(data, media_type="image/jpeg", headers=headers)
+
+
+async def snapshot(request: Request) -> Response:
+    """``GET /api/cameras/{id}/snapshot.jpg`` (and ``thumb.jpg``): the last good picture."""
+    services = get_services()
+    camera_id = request.path_params["camera_id"]
+    if services.snapshot().registry.by_id(camera_id) is None:
+        return _json({"error": "unknown camera"}, 404)
+    thumb = request.path_params["kind"] == "thumb"
+    at = request.query_params.get("at")
+    if at:
+        try:
+            when = datetime.fromisoformat(at)
+        except ValueError:
+            return _json({"error": "at must be an ISO time, e.g. 2026-11-27T14:05+07:00"}, 400)
+        if when.tzinfo is None:
+            return _json({"error": "at needs a time zone offset"}, 400)
+        found = services.store.at(camera_id, when)
+        if found is None:
+            return _json({"error": "no stored picture"}, 404)
+        return _image(request, found[1], found[0])
+    path = services.store.latest_path(camera_id, thumb=thumb)
+    if path is None:
+        return _json({"error": "no picture yet"}, 404)
+    meta = services.store.meta(camera_id)
+    return _image(request, path, meta.taken_at if meta else None)
+
+
+async def refresh(request: Request) -> JSONResponse:
+    """``POST /api/cameras/{id}/refresh``: a fast-lane capture; waits briefly for it."""
+    services = get_services()
+    camera_id = request.path_params["camera_id"]
+    if services.snapshot().registry.by_id(camera_id) is None:
+        return _json({"error": "unknown camera"}, 404)
+    wait = services.settings.cameras.timeout_s + 1
+    done = await run_in_threadpool(lambda: services.refresh(camera_id, wait_s=wait))
+    meta = services.store.meta(camera_id)
+    return _json(
+        {
+            "camera_id": camera_id,
+            "finished": done,
+            "last_good": meta.taken_at.isoformat() if meta else None,
+        },
+        202,
+    )
 
 
 def api_routes() -> list[BaseRoute]:
-    return [Route("/api/health", health, methods=["GET"], name="health")]
+    return [
+        Route("/api/health", health, methods=["GET"], name="health"),
+        Route("/api/cameras", cameras, methods=["GET"], name="cameras"),
+        Route(
+            "/api/cameras/{camera_id}/{kind:str}.jpg",
+            snapshot,
+            methods=["GET"],
+            name="camera_image",
+        ),
+        Route("/api/cameras/{camera_id}/refresh", refresh, methods=["POST"], name="refresh"),
+    ]
+
+
+async def _ingest_forever(services: Services) -> None:
+    while True:
+        await asyncio.sleep(1.0)
+        try:
+            await run_in_threadpool(services.ingest)
+        except Exception:
+            log.exception("ledger ingest failed")
 
 
 @asynccontextmanager
 async def lifespan(app: Any) -> AsyncIterator[dict[str, Any]]:
-    """Open the database and load the registry before serving; close on shutdown."""
+    """Open the database, start ledger ingest and (embedded mode) the poller; stop on shutdown."""
     services = await run_in_threadpool(get_services)
     report = await run_in_threadpool(services.health)
     log.info("Lawang Jabo started: %s", report)
+    if services.settings.cameras.poller == "embedded":
+        cameras = services.snapshot().registry.cameras
+        runtime = PollerRuntime(services.settings, cameras, mode="embedded")
+        services.runtime = await run_in_threadpool(runtime.start)
+    ingest = asyncio.create_task(_ingest_forever(services))
     try:
         yield {"services": services}
     finally:
+        ingest.cancel()
+        with suppress(asyncio.CancelledError):
+            await ingest
         await run_in_threadpool(close_all)
+
+
+__all__ = ["Ingester", "api_routes", "lifespan"]

@@ -1,0 +1,347 @@
+"""The camera health ledger: poll outcomes in DuckDB, states, uptime and outages.
+
+How outcomes get there. DuckDB lets one process hold a file, and at 500+ cameras the poller must
+not share the UI's process. So the poller never touches DuckDB: it appends outcomes to a *spool*
+of small JSON-lines files (each written whole, then renamed), and the app process, which owns the
+database, ingests closed spool files in one transaction each and records their names, so a file
+is never counted twice. If the app is down the spool waits; if the poller is down its heartbeat
+file ages and the UI says so. The embedded default runs the poller as a thread in the app process
+through the very same spool.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from .db import Database
+from .fileio import write_text_atomic
+from .poller import Outcome
+
+log = logging.getLogger(__name__)
+
+States = ("online", "dark", "frozen", "stale", "offline", "pending", "unconfigured")
+
+
+class SpoolWriter:
+    """An :class:`OutcomeSink` that batches outcomes into spool files (poller side)."""
+
+    def __init__(self, spool: Path, flush_every_s: float = 1.0) -> None:
+        self.spool = spool
+        spool.mkdir(parents=True, exist_ok=True)
+        self.flush_every_s = flush_every_s
+        self._buffer: list[Outcome] = []
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._prefix = f"{os.getpid()}-{int(time.time() * 1000)}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, outcome: Outcome) -> None:
+        with self._lock:
+            self._buffer.append(outcome)
+        if outcome.lane == "fast":
+            self.flush()  # an operator is waiting for this one
+
+    def flush(self) -> Path | None:
+        with self._lock:
+            batch, self._buffer = self._buffer, []
+            if not batch:
+                return None
+            self._seq += 1
+            name = f"{self._prefix}-{self._seq:08d}.jsonl"
+        lines = []
+        for outcome in batch:
+            row = asdict(outcome)
+            row["polled_at"] = outcome.polled_at.isoformat()
+            lines.append(json.dumps(row))
+        path = self.spool / name
+        write_text_atomic(path, "\n".join(lines) + "\n")
+        return path
+
+    def start(self) -> SpoolWriter:
+        def loop() -> None:
+            while not self._stop.wait(self.flush_every_s):
+                self.flush()
+
+        self._thread = threading.Thread(target=loop, name="spool-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self.flush()
+
+
+_COLUMNS = (
+    "camera_id",
+    "polled_at",
+    "ok",
+    "error_kind",
+    "latency_ms",
+    "lane",
+    "dark",
+    "low_detail",
+    "frozen",
+    "mean_luma",
+    "detail",
+    "dhash",
+)
+
+
+def ingest_spool(db: Database, spool: Path) -> int:
+    """Move closed spool files into ``poll_outcomes``; returns rows ingested."""
+    total = 0
+    for path in sorted(spool.glob("*.jsonl")):
+        name = path.name
+        if db.execute("SELECT 1 FROM ingested_files WHERE name = ?", [name]):
+            path.unlink(missing_ok=True)
+            continue
+        rows = []
+        try:
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    data = json.loads(line)
+                    rows.append([data[c] for c in _COLUMNS])
+        except (OSError, ValueError, KeyError) as exc:
+            log.error("spool file %s unreadable (%s); moved aside", name, exc)
+            path.rename(path.with_suffix(".bad"))
+            continue
+
+        def write(database: Database, rows: list[list[Any]] = rows, name: str = name) -> None:
+            if rows:
+                placeholders = ", ".join("?" * len(_COLUMNS))
+                database.executemany(
+                    f"INSERT INTO poll_outcomes ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
+                    rows,
+                )
+            database.execute(
+                "INSERT INTO ingested_files (name, rows) VALUES (?, ?)", [name, len(rows)]
+            )
+
+        db.transaction(write)
+        path.unlink(missing_ok=True)
+        total += len(rows)
+    return total
+
+
+class Ingester:
+    """Ingests the spool every ``every_s`` seconds in the app process."""
+
+    def __init__(self, db: Database, spool: Path, every_s: float = 1.0) -> None:
+        self.db, self.spool, self.every_s = db, spool, every_s
+        spool.mkdir(parents=True, exist_ok=True)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Ingester:
+        def loop() -> None:
+            while not self._stop.wait(self.every_s):
+                try:
+                    ingest_spool(self.db, self.spool)
+                except Exception:
+                    log.exception("ledger ingest failed")
+
+        self._thread = threading.Thread(target=loop, name="ledger-ingest", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        ingest_spool(self.db, self.spool)
+
+
+# --- states -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CameraHealth:
+    camera_id: str
+    state: str
+    last_poll: datetime | None
+    last_ok: datetime | None
+    last_error: str | None
+    latency_ms: float | None
+
+
+def classify(
+    now: datetime,
+    interval_s: float,
+    last_poll: datetime | None,
+    last_ok: datetime | None,
+    ok_dark: bool,
+    ok_frozen: bool,
+    offline_after_s: float,
+) -> str:
+    """The camera's state from its latest outcomes.
+
+    online: a good frame within 2× the interval · dark / frozen: that frame was dark, or the
+    picture has not changed for N polls · stale: the last good frame is older than 2× the
+    interval · offline: never a good frame, or none for ``offline_after_s`` · pending: not
+    polled yet.
+    """
+    if last_poll is None:
+        return "pending"
+    if last_ok is None:
+        return "offline"
+    age = (now - last_ok).total_seconds()
+    if age > offline_after_s:
+        return "offline"
+    if age > 2 * interval_s:
+        return "stale"
+    if ok_dark:
+        return "dark"
+    if ok_frozen:
+        return "frozen"
+    return "online"
+
+
+def current_health(
+    db: Database, now: datetime, interval_s: float, offline_after_s: float
+) -> dict[str, CameraHealth]:
+    rows = db.execute(
+        """
+        SELECT camera_id,
+               max(polled_at) AS last_poll,
+               max(polled_at) FILTER (WHERE ok) AS last_ok,
+               arg_max(error_kind, polled_at) AS last_error,
+               arg_max(dark, polled_at) FILTER (WHERE ok) AS ok_dark,
+               arg_max(frozen, polled_at) FILTER (WHERE ok) AS ok_frozen,
+               arg_max(latency_ms, polled_at) AS latency_ms
+        FROM poll_outcomes
+        GROUP BY camera_id
+        """
+    )
+    result = {}
+    for cid, last_poll, last_ok, last_error, ok_dark, ok_frozen, latency in rows:
+        state = classify(
+            now, interval_s, last_poll, last_ok, bool(ok_dark), bool(ok_frozen), offline_after_s
+        )
+        result[cid] = CameraHealth(cid, state, last_poll, last_ok, last_error, latency)
+    return result
+
+
+# --- uptime and outages -------------------------------------------------------------------
+
+_SEGMENTS = """
+    WITH o AS (
+        SELECT camera_id, polled_at,
+               ok AND NOT coalesce(dark, false) AND NOT coalesce(frozen, false) AS usable,
+               lead(polled_at) OVER (PARTITION BY camera_id ORDER BY polled_at) AS next_at
+        FROM poll_outcomes
+        WHERE polled_at >= $since - to_seconds($gap_s)
+    )
+    SELECT camera_id, usable,
+           greatest(polled_at, $since) AS seg_start,
+           least(coalesce(next_at, $now), polled_at + to_seconds($gap_s), $now) AS seg_end
+    FROM o
+    WHERE coalesce(next_at, $now) > $since
+"""
+
+
+def uptime_by_camera(
+    db: Database, now: datetime, window: timedelta, gap_s: float
+) -> dict[str, tuple[float, float]]:
+    """camera id → (usable seconds, observed seconds) over ``window``.
+
+    Each outcome stands for the time until the next poll, at most ``gap_s`` (longer silences are
+    unobserved, not down). A usable poll is a good frame that is neither dark nor frozen.
+    """
+    rows = db.execute(
+        f"""
+        SELECT camera_id,
+               sum(CASE WHEN usable THEN epoch(seg_end) - epoch(seg_start) ELSE 0 END),
+               sum(epoch(seg_end) - epoch(seg_start))
+        FROM ({_SEGMENTS}) WHERE seg_end > seg_start
+        GROUP BY camera_id
+        """,
+        {"since": now - window, "now": now, "gap_s": gap_s},
+    )
+    return {cid: (float(up or 0), float(seen or 0)) for cid, up, seen in rows}
+
+
+def uptime_by_group(
+    per_camera: dict[str, tuple[float, float]], group_of: dict[str, str]
+) -> dict[str, float]:
+    """Uptime % per group (agency, kecamatan), weighted by observed time."""
+    up: dict[str, float] = defaultdict(float)
+    seen: dict[str, float] = defaultdict(float)
+    for cid, (u, s) in per_camera.items():
+        group = group_of.get(cid)
+        if group is None:
+            continue
+        up[group] += u
+        seen[group] += s
+    return {g: 100.0 * up[g] / seen[g] for g in seen if seen[g] > 0}
+
+
+@dataclass(frozen=True)
+class Outage:
+    camera_id: str
+    start: datetime
+    end: datetime | None  # None: still down
+    reason: str
+
+    def duration_s(self, now: datetime) -> float:
+        return ((self.end or now) - self.start).total_seconds()
+
+
+def outages(db: Database, now: datetime, window: timedelta) -> list[Outage]:
+    """Intervals without a usable picture: from the first bad poll to the next usable one."""
+    rows = db.execute(
+        """
+        WITH o AS (
+            SELECT camera_id, polled_at, error_kind, dark, frozen, ok,
+                   ok AND NOT coalesce(dark, false) AND NOT coalesce(frozen, false) AS usable
+            FROM poll_outcomes WHERE polled_at >= $since
+        ), runs AS (
+            SELECT *, sum(CASE WHEN usable THEN 1 ELSE 0 END)
+                      OVER (PARTITION BY camera_id ORDER BY polled_at) AS run
+            FROM o
+        ), bad AS (
+            SELECT camera_id, run, min(polled_at) AS start,
+                   arg_min(CASE WHEN NOT ok THEN coalesce(error_kind, 'error')
+                                WHEN dark THEN 'dark' ELSE 'frozen' END, polled_at) AS reason
+            FROM runs WHERE NOT usable GROUP BY camera_id, run
+        )
+        SELECT b.camera_id, b.start,
+               (SELECT min(r.polled_at) FROM runs r
+                 WHERE r.camera_id = b.camera_id AND r.run = b.run + 1) AS ended,
+               b.reason
+        FROM bad b ORDER BY b.start
+        """,
+        {"since": now - window},
+    )
+    return [Outage(cid, start, ended, reason) for cid, start, ended, reason in rows]
+
+
+def poll_count(db: Database) -> int:
+    return int(db.execute("SELECT count(*) FROM poll_outcomes")[0][0])
+
+
+# --- the poller's heartbeat ---------------------------------------------------------------
+
+
+def write_heartbeat(path: Path, **fields: Any) -> None:
+    write_text_atomic(path, json.dumps({"at": datetime.now(UTC).isoformat(), **fields}))
+
+
+def read_heartbeat(path: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        data["at"] = datetime.fromisoformat(data["at"])
+        return data
+    except (OSError, ValueError, KeyError):
+        return None

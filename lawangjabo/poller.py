@@ -1,0 +1,303 @@
+"""The snapshot poller: sweeps every camera on an interval with bounded concurrency.
+
+* A dead or hanging camera only ever occupies one worker until its own timeout; the sweep submits
+  at most ``workers`` captures at once and never waits on a particular camera.
+* Failing cameras back off: interval × 2^(failures−1), capped (default 15 min).
+* An operator's click goes through a separate *fast lane* executor, so it never queues behind
+  the sweep.
+* Each outcome goes to the snapshot store (good frames) and to an :class:`OutcomeSink`
+  (see ``ledger.py``), which is how results reach the app's DuckDB across processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from .capture import CaptureError, CaptureSource, grab
+from .imaging import ImageChecks, check_frame, encode_jpeg, resize_to_width, unchanged
+from .snapshots import SnapshotMeta, SnapshotStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the poller needs to reach a camera. Holds the stream URL: server-side only."""
+
+    camera_id: str
+    url: str
+    protocol: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    camera_id: str
+    polled_at: datetime
+    ok: bool
+    error_kind: str | None
+    latency_ms: float
+    lane: str  # "sweep" or "fast"
+    dark: bool = False
+    low_detail: bool = False
+    frozen: bool = False
+    mean_luma: float | None = None
+    detail: float | None = None
+    dhash: int | None = None
+
+
+class OutcomeSink(Protocol):
+    def add(self, outcome: Outcome) -> None: ...
+
+
+@dataclass
+class _CameraState:
+    failures: int = 0
+    next_due: float = 0.0
+    in_flight: bool = False
+    previous: ImageChecks | None = None
+    unchanged_polls: int = 0
+
+
+@dataclass
+class SweepStats:
+    started: float
+    finished: float = 0.0
+    polled: int = 0
+    ok: int = 0
+    failed: int = 0
+    skipped_backoff: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return self.finished - self.started
+
+
+class Poller:
+    def __init__(
+        self,
+        targets: list[Target],
+        store: SnapshotStore,
+        sink: OutcomeSink,
+        capture: CaptureSource = grab,
+        interval_s: float = 30.0,
+        timeout_s: float = 5.0,
+        workers: int = 32,
+        fast_workers: int = 2,
+        frozen_after_polls: int = 3,
+        max_backoff_s: float = 900.0,
+        thumb_width: int = 320,
+        history_every_s: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.targets = {t.camera_id: t for t in targets}
+        self.store = store
+        self.sink = sink
+        self.capture = capture
+        self.interval_s = interval_s
+        self.timeout_s = timeout_s
+        self.frozen_after_polls = frozen_after_polls
+        self.max_backoff_s = max_backoff_s
+        self.thumb_width = thumb_width
+        self.history_every_s = history_every_s
+        self.clock = clock
+        self._states = {cid: _CameraState() for cid in self.targets}
+        self._last_history: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._sweep_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep")
+        self._fast_pool = ThreadPoolExecutor(max_workers=fast_workers, thread_name_prefix="fast")
+        self._workers = workers
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_sweep: SweepStats | None = None
+        self.on_sweep: Callable[[SweepStats], None] | None = None
+
+    # -- one camera -------------------------------------------------------------------------
+    def poll(self, camera_id: str, lane: str = "sweep") -> Outcome:
+        """Capture one camera now and record the outcome (any thread)."""
+        target = self.targets[camera_id]
+        now = self.clock()
+        polled_at = datetime.fromtimestamp(now, UTC)
+        try:
+            got = self.capture(target.url, target.protocol, self.timeout_s)
+        except CaptureError as exc:
+            outcome = Outcome(
+                camera_id, polled_at, False, exc.kind, (self.clock() - now) * 1000, lane
+            )
+        except Exception as exc:  # a capture bug must not kill the poller
+            log.exception("capture of %s crashed", camera_id)
+            outcome = Outcome(
+                camera_id,
+                polled_at,
+                False,
+                f"crash_{type(exc).__name__}",
+                (self.clock() - now) * 1000,
+                lane,
+            )
+        else:
+            outcome = self._good_frame(camera_id, polled_at, got.frame, got.latency_s, lane)
+        self._after(camera_id, outcome)
+        self.sink.add(outcome)
+        return outcome
+
+    def _good_frame(
+        self, camera_id: str, polled_at: datetime, frame: object, latency_s: float, lane: str
+    ) -> Outcome:
+        import numpy as np
+
+        assert isinstance(frame, np.ndarray)
+        checks = check_frame(frame)
+        with self._lock:
+            state = self._states[camera_id]
+            same = unchanged(state.previous, checks)
+            state.unchanged_polls = state.unchanged_polls + 1 if same else 0
+            state.previous = checks
+            frozen = state.unchanged_polls >= self.frozen_after_polls - 1 and same
+            last = self._last_history.get(camera_id, 0.0)
+            keep = polled_at.timestamp() - last >= self.history_every_s or lane == "fast"
+            if keep:
+                self._last_history[camera_id] = polled_at.timestamp()
+        height, width = frame.shape[:2]
+        meta = SnapshotMeta(
+            camera_id, polled_at, width, height, checks.dark, checks.low_detail, frozen
+        )
+        self.store.save(
+            camera_id,
+            encode_jpeg(frame, 85),
+            encode_jpeg(resize_to_width(frame, self.thumb_width), 75),
+            meta,
+            keep_history=keep,
+        )
+        return Outcome(
+            camera_id,
+            polled_at,
+            True,
+            None,
+            latency_s * 1000,
+            lane,
+            dark=checks.dark,
+            low_detail=checks.low_detail,
+            frozen=frozen,
+            mean_luma=round(checks.mean_luma, 2),
+            detail=round(checks.detail, 2),
+            dhash=checks.dhash,
+        )
+
+    def _after(self, camera_id: str, outcome: Outcome) -> None:
+        with self._lock:
+            state = self._states[camera_id]
+            if outcome.ok:
+                state.failures = 0
+                state.next_due = outcome.polled_at.timestamp() + self.interval_s
+            else:
+                state.failures += 1
+                backoff = min(self.interval_s * 2 ** (state.failures - 1), self.max_backoff_s)
+                state.next_due = outcome.polled_at.timestamp() + backoff
+
+    # -- fast lane ---------------------------------------------------------------------------
+    def refresh(self, camera_id: str) -> Future[Outcome]:
+        """An operator asked for this camera now: the fast lane, never behind the sweep."""
+        if camera_id not in self.targets:
+            raise KeyError(camera_id)
+        return self._fast_pool.submit(self.poll, camera_id, "fast")
+
+    # -- sweeps ------------------------------------------------------------------------------
+    def _due(self, now: float) -> tuple[list[str], int]:
+        due, backing_off = [], 0
+        with self._lock:
+            for cid, state in self._states.items():
+                if state.in_flight:
+                    continue
+                if state.next_due <= now:
+                    due.append(cid)
+                elif state.failures:
+                    backing_off += 1
+        return due, backing_off
+
+    def _run_one(self, camera_id: str, stats: SweepStats) -> None:
+        try:
+            outcome = self.poll(camera_id)
+        finally:
+            with self._lock:
+                self._states[camera_id].in_flight = False
+        with self._lock:
+            stats.polled += 1
+            if outcome.ok:
+                stats.ok += 1
+            else:
+                stats.failed += 1
+                kind = outcome.error_kind or "error"
+                stats.errors[kind] = stats.errors.get(kind, 0) + 1
+
+    def sweep(self, wait: bool = True) -> SweepStats:
+        """Submit every due camera (bounded by the pool); with ``wait``, return when all finished."""
+        stats = SweepStats(started=self.clock())
+        due, stats.skipped_backoff = self._due(stats.started)
+        futures = []
+        for camera_id in due:
+            with self._lock:
+                self._states[camera_id].in_flight = True
+            futures.append(self._sweep_pool.submit(self._run_one, camera_id, stats))
+        if wait:
+            for future in futures:
+                future.result()
+        stats.finished = self.clock()
+        self.last_sweep = stats
+        if self.on_sweep:
+            self.on_sweep(stats)
+        return stats
+
+    def start(self, tick_s: float = 0.25) -> Poller:
+        """Poll in the background until :meth:`stop`.
+
+        Every tick submits the cameras that are due and not already in flight, so each camera
+        keeps its own cadence: a hanging one holds only its own worker, never the next round.
+        """
+
+        def loop() -> None:
+            round_stats = SweepStats(started=self.clock())
+            while not self._stop.is_set():
+                try:
+                    due, backing_off = self._due(self.clock())
+                    for camera_id in due:
+                        with self._lock:
+                            self._states[camera_id].in_flight = True
+                        self._sweep_pool.submit(self._run_one, camera_id, round_stats)
+                    if self.clock() - round_stats.started >= self.interval_s:
+                        round_stats.finished = self.clock()
+                        round_stats.skipped_backoff = backing_off
+                        self.last_sweep = round_stats
+                        if self.on_sweep:
+                            self.on_sweep(round_stats)
+                        log.info(
+                            "last %.0f s: %d polled, %d ok, %d failed %s",
+                            round_stats.seconds,
+                            round_stats.polled,
+                            round_stats.ok,
+                            round_stats.failed,
+                            round_stats.errors,
+                        )
+                        round_stats = SweepStats(started=self.clock())
+                except RuntimeError:  # pool shut down while stopping
+                    return
+                except Exception:
+                    log.exception("poller tick failed")
+                self._stop.wait(tick_s)
+
+        self._thread = threading.Thread(target=loop, name="poller", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._sweep_pool.shutdown(wait=False, cancel_futures=True)
+        self._fast_pool.shutdown(wait=False, cancel_futures=True)
+        if self._thread is not None:
+            self._thread.join(timeout=self.timeout_s + 5)

@@ -1,0 +1,166 @@
+"""Running the poller: embedded in the app process or as its own worker process.
+
+``PollerRuntime`` wires the capture targets (the registry's streams, or the simulator's in demo
+mode), the snapshot store, the outcome spool, the heartbeat and the fast-lane request folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+
+from .capture import CaptureSource, grab
+from .config import Settings
+from .ledger import SpoolWriter, write_heartbeat
+from .poller import Outcome, Poller, SweepStats, Target
+from .registry import Camera
+from .simulator import CameraSimulator, SimCamera
+from .snapshots import SnapshotStore
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_EVERY_S = 2.0
+
+
+def snapshot_store(settings: Settings) -> SnapshotStore:
+    cams = settings.cameras
+    return SnapshotStore(
+        settings.paths.snapshots, cams.history_per_camera, cams.history_total_mb * 1024 * 1024
+    )
+
+
+def simulated_cameras(settings: Settings, cameras: list[Camera]) -> list[SimCamera]:
+    sim = settings.simulator
+    return [
+        SimCamera(c.id, c.props.name, sim.protocols.get(c.id, "mjpeg"), sim.faults.get(c.id))
+        for c in cameras
+    ]
+
+
+def poll_targets(cameras: list[Camera], simulator: CameraSimulator | None) -> list[Target]:
+    """Where to capture each camera: the simulator's address, or the registry's stream."""
+    targets = []
+    for camera in cameras:
+        if simulator is not None:
+            url, protocol = simulator.stream_for(camera.id)
+            targets.append(Target(camera.id, url, protocol))
+        elif camera.props.stream is not None:
+            targets.append(Target(camera.id, camera.props.stream.url, camera.props.stream.protocol))
+    return targets
+
+
+def request_refresh(folder: Path, camera_id: str) -> None:
+    """Ask an external poller for a fast-lane capture (it watches ``folder``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / camera_id).touch()
+
+
+class PollerRuntime:
+    def __init__(
+        self,
+        settings: Settings,
+        cameras: list[Camera],
+        capture: CaptureSource = grab,
+        mode: str = "embedded",
+    ) -> None:
+        self.settings = settings
+        self.cameras = cameras
+        self.capture = capture
+        self.mode = mode
+        self.simulator: CameraSimulator | None = None
+        self.poller: Poller | None = None
+        self.spool = SpoolWriter(settings.paths.spool)
+        self.store = snapshot_store(settings)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> PollerRuntime:
+        cfg = self.settings.cameras
+        if cfg.simulate:
+            self.simulator = CameraSimulator(
+                simulated_cameras(self.settings, self.cameras),
+                host=self.settings.simulator.host,
+                timezone=self.settings.city.timezone,
+            ).start()
+            self.simulator.wait_hls_ready()
+        targets = poll_targets(self.cameras, self.simulator)
+        self.poller = Poller(
+            targets,
+            self.store,
+            self.spool,
+            capture=self.capture,
+            interval_s=cfg.interval_s,
+            timeout_s=cfg.timeout_s,
+            workers=cfg.workers,
+            fast_workers=cfg.fast_workers,
+            frozen_after_polls=cfg.frozen_after_polls,
+            max_backoff_s=cfg.max_backoff_s,
+            thumb_width=cfg.thumb_width,
+            history_every_s=cfg.history_every_s,
+        )
+        self.spool.start()
+        self.poller.start()
+        self._beat()
+        self._thread = threading.Thread(
+            target=self._housekeeping, name="poller-housekeeping", daemon=True
+        )
+        self._thread.start()
+        log.info(
+            "poller (%s) started: %d cameras%s",
+            self.mode,
+            len(targets),
+            " from the simulator" if self.simulator else "",
+        )
+        return self
+
+    def _housekeeping(self) -> None:
+        """Heartbeat, fast-lane requests from other processes, history budget."""
+        ticks = 0
+        folder = self.settings.paths.refresh_requests
+        while not self._stop.wait(0.2):
+            if folder.is_dir():
+                for request in folder.iterdir():
+                    request.unlink(missing_ok=True)
+                    if self.poller and request.name in self.poller.targets:
+                        self.poller.refresh(request.name)
+            ticks += 1
+            if ticks % int(HEARTBEAT_EVERY_S / 0.2) == 0:
+                self._beat()
+            if ticks % 300 == 0:
+                self.store.prune_total()
+
+    def _beat(self) -> None:
+        last: SweepStats | None = self.poller.last_sweep if self.poller else None
+        write_heartbeat(
+            self.settings.paths.heartbeat_file,
+            mode=self.mode,
+            simulated=self.simulator is not None,
+            cameras=len(self.poller.targets) if self.poller else 0,
+            interval_s=self.settings.cameras.interval_s,
+            last_round=None
+            if last is None
+            else {
+                "polled": last.polled,
+                "ok": last.ok,
+                "failed": last.failed,
+                "errors": last.errors,
+                "seconds": round(last.seconds, 2),
+            },
+        )
+
+    def refresh(self, camera_id: str) -> Future[Outcome] | None:
+        if self.poller is None or camera_id not in self.poller.targets:
+            return None
+        return self.poller.refresh(camera_id)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.poller:
+            self.poller.stop()
+        self.spool.stop()
+        if self.simulator:
+            self.simulator.stop()
+        if self._thread:
+            self._thread.join(timeout=5)
