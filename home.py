@@ -14,6 +14,8 @@ navigation = st.navigation(
         st.Page(
             "pages/operations_map.py", title="Operations map", icon=":material/map:", default=True
         ),
+        st.Page("pages/camera_wall.py", title="Camera wall", icon=":material/grid_view:"),
+        st.Page("pages/health.py", title="Camera health", icon=":material/monitor_heart:"),
         st.Page("pages/registry.py", title="Camera registry", icon=":material/list_alt:"),
     ]
 )

@@ -2,14 +2,45 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
 import streamlit as st
 
+from lawangjabo.healthview import STATE_COLOURS, STATE_LABELS, Tile, age_text
 from lawangjabo.services import Services, Snapshot, get_services
+
+REFRESH_WAIT_S = 2.5
 
 
 def services() -> Services:
     """The process-wide services for the configured city."""
     return get_services()
+
+
+def status_banners(svc: Services) -> None:
+    """Say plainly when feeds are simulated or when nobody is polling the cameras."""
+    if svc.settings.cameras.simulate:
+        st.info(
+            "**Simulated feeds** — every camera picture comes from the built-in camera "
+            "simulator (demo mode), not from real cameras.",
+            icon=":material/science:",
+        )
+    mode = svc.settings.cameras.poller
+    if mode == "off":
+        return
+    status = svc.poller_status()
+    if not status["alive"]:
+        since = (
+            "never reported"
+            if status["age_s"] is None
+            else (f"last heard {age_text(status['age_s'])}")
+        )
+        st.error(
+            f"**The camera poller is not running** ({mode}; {since}). Camera states and "
+            "pictures below are as old as they say.",
+            icon=":material/link_off:",
+        )
 
 
 def registry_banner(snapshot: Snapshot) -> None:
@@ -35,3 +66,79 @@ def districts_caption(snapshot: Snapshot) -> str:
         "Districts are **approximate** (Voronoi cells of reference points) until official "
         "boundaries are imported: `python -m lawangjabo import-districts FILE`."
     )
+
+
+def state_badge(state: str) -> str:
+    r, g, b = STATE_COLOURS[state]
+    return (
+        f"<span style='background:rgb({r},{g},{b});color:white;border-radius:4px;"
+        f"padding:1px 6px;font-size:0.8em'>{STATE_LABELS[state].upper()}</span>"
+    )
+
+
+def legend() -> str:
+    return " ".join(
+        state_badge(s) for s in ("online", "stale", "frozen", "dark", "offline", "pending")
+    )
+
+
+def local_time(when: datetime, tz: str) -> str:
+    return when.astimezone(ZoneInfo(tz)).strftime("%d %b %Y %H:%M:%S %Z")
+
+
+def status_line(tile: Tile) -> None:
+    """The state badge and how old the picture is, in one line."""
+    if tile.last_good_age_s is None:
+        text = "no picture yet" if tile.state != "unconfigured" else "no stream known"
+        if tile.last_error and tile.state == "offline":
+            text += f" · {tile.last_error}"
+    elif tile.failed:
+        text = f"last good frame {age_text(tile.last_good_age_s)}"
+        if tile.last_error and tile.state == "offline":
+            text += f" · {tile.last_error}"
+    else:
+        text = f"picture {age_text(tile.last_good_age_s)}"
+    st.markdown(f"{state_badge(tile.state)} {text}", unsafe_allow_html=True)
+
+
+def snapshot_view(svc: Services, tile: Tile, thumb: bool = False) -> None:
+    """The camera's last good picture (a failing camera's is marked by its status line)."""
+    path = svc.store.latest_path(tile.camera_id, thumb=thumb)
+    if path is None:
+        st.caption("No picture yet.")
+        return
+    st.image(path.read_bytes(), width="stretch")
+
+
+def history_view(svc: Services, camera_id: str) -> None:
+    """'What did it show at 14:05?'"""
+    tz = ZoneInfo(svc.settings.city.timezone)
+    stamps = svc.store.history(camera_id)
+    if not stamps:
+        st.caption("No stored pictures yet.")
+        return
+    first, last = stamps[0].astimezone(tz), stamps[-1].astimezone(tz)
+    st.caption(
+        f"{len(stamps)} stored pictures, {first:%d %b %H:%M} – {last:%d %b %H:%M} "
+        f"{svc.settings.city.timezone}"
+    )
+    day = st.date_input(
+        "Day",
+        value=last.date(),
+        min_value=first.date(),
+        max_value=last.date(),
+        key=f"hist-day-{camera_id}",
+    )
+    at = st.time_input(
+        "Time",
+        value=last.time().replace(second=0, microsecond=0),
+        step=timedelta(minutes=1),
+        key=f"hist-time-{camera_id}",
+    )
+    when = datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
+    found = svc.store.at(camera_id, when)
+    if found:
+        taken, path = found
+        st.image(
+            path.read_bytes(), caption=f"taken {local_time(taken, svc.settings.city.timezone)}"
+        )

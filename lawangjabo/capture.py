@@ -36,6 +36,7 @@ class CaptureError(Exception):
 class Grab:
     frame: Frame
     latency_s: float
+    jpeg: bytes | None = None  # the camera's own JPEG, when it sent one: stored as is
 
 
 CaptureSource = Callable[[str, str, float], Grab]
@@ -131,7 +132,7 @@ def _read_some(
         raise CaptureError("network", type(exc).__name__) from exc
 
 
-def grab_jpeg(url: str, timeout_s: float) -> Frame:
+def grab_jpeg(url: str, timeout_s: float) -> tuple[Frame, bytes]:
     """A single-image (snapshot URL) camera."""
     deadline = _Deadline(timeout_s)
     conn, response = _http_open(url, deadline)
@@ -150,10 +151,10 @@ def grab_jpeg(url: str, timeout_s: float) -> Frame:
     if frame is None:
         kind = response.getheader("Content-Type", "unknown")
         raise CaptureError("not_image", f"response is not an image ({kind})")
-    return frame
+    return frame, bytes(data)
 
 
-def grab_mjpeg(url: str, timeout_s: float) -> Frame:
+def grab_mjpeg(url: str, timeout_s: float) -> tuple[Frame, bytes]:
     """The first complete JPEG of a ``multipart/x-mixed-replace`` (MJPEG) stream."""
     deadline = _Deadline(timeout_s)
     conn, response = _http_open(url, deadline)
@@ -171,10 +172,11 @@ def grab_mjpeg(url: str, timeout_s: float) -> Frame:
                 continue
             end = buffer.find(b"\xff\xd9", start + 2)
             if end >= 0:
-                frame = decode_jpeg(bytes(buffer[start : end + 2]))
+                data = bytes(buffer[start : end + 2])
+                frame = decode_jpeg(data)
                 if frame is None:
                     raise CaptureError("decode_error", "corrupt JPEG in the stream")
-                return frame
+                return frame, data
             if len(buffer) - start > MAX_JPEG_BYTES:
                 raise CaptureError("too_large", "frame larger than 8 MB")
     finally:
@@ -195,7 +197,7 @@ def grab_video(url: str, timeout_s: float) -> Frame:
         ok, frame = capture.read()
         if not ok or frame is None or not frame.size:
             raise CaptureError("no_frame", "stream opened but gave no frame")
-        return frame  # type: ignore[no-any-return]
+        return frame
     finally:
         capture.release()
 
@@ -204,12 +206,13 @@ def grab(url: str, protocol: str, timeout_s: float) -> Grab:
     """One frame by protocol; raises :class:`CaptureError`. The default capture source."""
     started = time.monotonic()
     real = resolve_url(url)
+    jpeg: bytes | None = None
     if protocol == "jpeg":
-        frame = grab_jpeg(real, timeout_s)
+        frame, jpeg = grab_jpeg(real, timeout_s)
     elif protocol == "mjpeg":
-        frame = grab_mjpeg(real, timeout_s)
+        frame, jpeg = grab_mjpeg(real, timeout_s)
     elif protocol in ("hls", "rtsp"):
         frame = grab_video(real, timeout_s)
     else:
         raise CaptureError("bad_protocol", f"unknown protocol {protocol!r}")
-    return Grab(frame, time.monotonic() - started)
+    return Grab(frame, time.monotonic() - started, jpeg)

@@ -112,6 +112,32 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _poller(args: argparse.Namespace) -> int:
+    """Run the snapshot poller as its own process until interrupted (SIGINT/SIGTERM)."""
+    import signal
+    import threading
+
+    from .runtime import PollerRuntime
+
+    logging.getLogger("lawangjabo").setLevel(logging.INFO)
+    settings = load_settings(args.config)
+    districts = load_district_layer(settings.city, settings.paths.districts_file)
+    registry = load_registry(settings.paths.registry_file, settings, districts)
+    for reject in registry.rejects:
+        log.warning("registry: rejected %s", reject)
+    runtime = PollerRuntime(settings, registry.cameras, mode="external").start()
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    _out(
+        f"polling {len(runtime.poller.targets) if runtime.poller else 0} cameras; "
+        "results go to the spool for the app to ingest. Ctrl-C stops."
+    )
+    done.wait()
+    runtime.stop()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lawangjabo", description=__doc__)
     parser.add_argument("--config", help="city TOML (default: $LAWANGJABO_CONFIG or Palembang)")
@@ -145,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dist.set_defaults(run=_import_districts)
 
+    poll = commands.add_parser("poller", help="run the snapshot poller as its own process")
+    poll.set_defaults(run=_poller)
+
     gen = commands.add_parser("generate-registry", help="synthetic registry for benchmarks")
     gen.add_argument("--count", type=int, default=500)
     gen.add_argument("--seed", type=int, default=1)
@@ -154,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     args = build_parser().parse_args(argv)
     code: int = args.run(args)
     return code

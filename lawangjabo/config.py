@@ -137,8 +137,11 @@ class MapConfig(StrictModel):
 
 
 class CamerasConfig(StrictModel):
-    """Snapshot polling and health. ``poller``: ``embedded`` runs it in the app process,
-    ``external`` expects ``python -m lawangjabo poller`` (for 500+ cameras), ``off`` polls nothing."""
+    """Snapshot polling and health.
+
+    ``poller``: ``embedded`` runs it in the app process, ``external`` expects
+    ``python -m lawangjabo poller`` (for 500+ cameras), ``off`` polls nothing.
+    """
 
     simulate: bool = False
     poller: Literal["embedded", "external", "off"] = "embedded"

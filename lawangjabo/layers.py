@@ -21,9 +21,12 @@ CAMERA_LAYER_ID = "cameras"
 # pydeck turns bare string arguments into accessor expressions; quotes keep a literal.
 PIXELS = "'pixels'"
 FONT = "'Source Sans Pro, Helvetica, Arial, sans-serif'"
+# A transparent pixel: rows without a thumbnail (sites) still fill the template's <img>.
+NO_IMAGE = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
 TOOLTIP = {
-    "html": "<b>{title}</b><br/>{subtitle}<br/><span style='opacity:.8'>{detail}</span>",
-    "style": {"fontSize": "12px", "maxWidth": "280px"},
+    "html": "<img src='{thumb}' style='max-width:240px;display:block;margin-bottom:4px'/>"
+    "<b>{title}</b><br/>{subtitle}<br/><span style='opacity:.8'>{detail}</span>",
+    "style": {"fontSize": "12px", "maxWidth": "260px"},
 }
 CARTO_STYLES = {
     "light": "https://basemaps.cartocdn.com/gl/positron-gl-style/style.json",
@@ -60,24 +63,24 @@ def _rings(geom: BaseGeometry) -> list[list[list[float]]]:
 
 
 def camera_rows(
-    public_rows: Sequence[Mapping[str, Any]],
-    agency_colours: Mapping[str, Sequence[int]],
+    cameras: Sequence[Mapping[str, Any]],
     selected_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Camera rows for the map: position, colour by owner agency, tooltip text."""
+    """Camera rows for the map. Each input has id, lon, lat, colour, title, subtitle, detail and
+    (optionally) thumb, the URL of its thumbnail on our own server."""
     rows = []
-    for row in public_rows:
-        colour = list(agency_colours.get(str(row["owner"]), (120, 120, 120)))
+    for row in cameras:
         rows.append(
             {
                 "id": row["id"],
                 "position": [_round(row["lon"]), _round(row["lat"])],
-                "colour": [*colour, 255],
+                "colour": [*list(row["colour"])[:3], 255],
                 "line": SELECTED_COLOUR if row["id"] == selected_id else [255, 255, 255],
                 "scale": 1.7 if row["id"] == selected_id else 1.0,
-                "title": row["name"],
-                "subtitle": row["agency"],
-                "detail": row["kecamatan"],
+                "title": row["title"],
+                "subtitle": row["subtitle"],
+                "detail": row["detail"],
+                "thumb": row.get("thumb") or NO_IMAGE,
             }
         )
     return rows
@@ -130,6 +133,7 @@ def site_layers(sites: Sequence[SiteFact]) -> list[pdk.Layer]:
             "title": s.name,
             "subtitle": f"site · {s.category}",
             "detail": s.source,
+            "thumb": NO_IMAGE,
         }
         for s in sites
     ]

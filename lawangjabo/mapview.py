@@ -6,6 +6,7 @@ renders what these return.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -17,6 +18,7 @@ from shapely.geometry.base import BaseGeometry
 from .config import RiverFact, Settings
 from .districts import DistrictLayer
 from .geometry import fov_wedge, river_band
+from .healthview import STATE_COLOURS, STATE_LABELS, Tile
 from .layers import (
     build_deck,
     camera_layer,
@@ -86,6 +88,33 @@ def district_label_points(
     return points
 
 
+def map_camera_rows(
+    settings: Settings, cameras: list[Camera], tiles: Mapping[str, Tile]
+) -> list[dict[str, Any]]:
+    """Cameras coloured by health state, with tooltip text and their thumbnail's URL."""
+    names = agency_names(settings)
+    rows = []
+    for camera in cameras:
+        tile = tiles.get(camera.id)
+        state = tile.state if tile else "pending"
+        rows.append(
+            {
+                "id": camera.id,
+                "lon": camera.lon,
+                "lat": camera.lat,
+                "colour": STATE_COLOURS[state],
+                "title": camera.props.name,
+                "subtitle": tile.caption if tile else STATE_LABELS[state],
+                "detail": f"{names.get(camera.props.owner, camera.props.owner)} · "
+                f"{camera.props.kecamatan or ''}",
+                "thumb": f"/api/cameras/{camera.id}/thumb.jpg"
+                if tile and tile.last_good_age_s is not None
+                else None,
+            }
+        )
+    return rows
+
+
 def operations_deck(
     settings: Settings,
     snapshot: Snapshot,
@@ -93,6 +122,7 @@ def operations_deck(
     cameras: list[Camera],
     selected_id: str | None = None,
     focus_id: str | None = None,
+    tiles: Mapping[str, Tile] | None = None,
 ) -> pdk.Deck:
     """The operator's map. ``focus_id`` flies the view to that camera."""
     crs = settings.city.metric_crs
@@ -119,7 +149,7 @@ def operations_deck(
     if toggles.sites:
         layers += site_layers(settings.city.sites)
     if toggles.cameras:
-        rows = camera_rows(public_rows(settings, cameras), colours, selected_id)
+        rows = camera_rows(map_camera_rows(settings, cameras, tiles or {}), selected_id)
         layers.append(camera_layer(rows, settings.map.camera_radius_px))
     focus = next((c for c in cameras if c.id == focus_id), None) if focus_id else None
     if focus is not None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from .capture import CaptureError, CaptureSource, grab
+from .capture import CaptureError, CaptureSource, Grab, grab
 from .imaging import ImageChecks, check_frame, encode_jpeg, resize_to_width, unchanged
 from .snapshots import SnapshotMeta, SnapshotStore
 
@@ -142,17 +142,13 @@ class Poller:
                 lane,
             )
         else:
-            outcome = self._good_frame(camera_id, polled_at, got.frame, got.latency_s, lane)
+            outcome = self._good_frame(camera_id, polled_at, got, lane)
         self._after(camera_id, outcome)
         self.sink.add(outcome)
         return outcome
 
-    def _good_frame(
-        self, camera_id: str, polled_at: datetime, frame: object, latency_s: float, lane: str
-    ) -> Outcome:
-        import numpy as np
-
-        assert isinstance(frame, np.ndarray)
+    def _good_frame(self, camera_id: str, polled_at: datetime, got: Grab, lane: str) -> Outcome:
+        frame, latency_s = got.frame, got.latency_s
         checks = check_frame(frame)
         with self._lock:
             state = self._states[camera_id]
@@ -170,7 +166,7 @@ class Poller:
         )
         self.store.save(
             camera_id,
-            encode_jpeg(frame, 85),
+            got.jpeg if got.jpeg is not None else encode_jpeg(frame, 85),
             encode_jpeg(resize_to_width(frame, self.thumb_width), 75),
             meta,
             keep_history=keep,
@@ -210,6 +206,8 @@ class Poller:
 
     # -- sweeps ------------------------------------------------------------------------------
     def _due(self, now: float) -> tuple[list[str], int]:
+        """Cameras due now, those that failed last time first: a camera that hangs then waits
+        out its timeout while the healthy ones are captured, not after them."""
         due, backing_off = [], 0
         with self._lock:
             for cid, state in self._states.items():
@@ -219,6 +217,7 @@ class Poller:
                     due.append(cid)
                 elif state.failures:
                     backing_off += 1
+            due.sort(key=lambda cid: -self._states[cid].failures)
         return due, backing_off
 
     def _run_one(self, camera_id: str, stats: SweepStats) -> None:
@@ -237,7 +236,7 @@ class Poller:
                 stats.errors[kind] = stats.errors.get(kind, 0) + 1
 
     def sweep(self, wait: bool = True) -> SweepStats:
-        """Submit every due camera (bounded by the pool); with ``wait``, return when all finished."""
+        """Submit every due camera (bounded by the pool); ``wait``: return when all finished."""
         stats = SweepStats(started=self.clock())
         due, stats.skipped_backoff = self._due(stats.started)
         futures = []

@@ -20,6 +20,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Literal
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 Fault = Literal["dead", "hang", "frozen", "dark"]
 WIDTH, HEIGHT = 640, 360
+ROAD_TOP, ROAD_BOTTOM = int(HEIGHT * 0.55), int(HEIGHT * 0.9)
 MJPEG_FPS = 4.0
 MJPEG_MAX_SECONDS = 120.0
 
@@ -50,20 +52,19 @@ def _seed(camera_id: str) -> int:
     return zlib.crc32(camera_id.encode())
 
 
-def render_scene(camera: SimCamera, when: datetime, t: float) -> Frame:
-    """A road scene for ``camera`` at wall-clock ``when`` and animation time ``t`` seconds."""
-    rng = np.random.default_rng(_seed(camera.id))
-    hour = when.hour + when.minute / 60
-    daylight = max(0.0, math.sin(math.pi * (hour - 6) / 12)) if 6 <= hour <= 18 else 0.0
+@lru_cache(maxsize=4096)
+def _background(camera_id: str, daylight_step: int) -> Frame:
+    """The still part of a camera's scene (sky, buildings, ground, road) for a light level."""
+    daylight = daylight_step / 20
     night = daylight < 0.15
+    rng = np.random.default_rng(_seed(camera_id))
     sky = np.array([235, 206, 135]) * (0.25 + 0.75 * daylight)
     ground = np.array([70, 110, 80]) * (0.3 + 0.7 * daylight)
     frame = np.empty((HEIGHT, WIDTH, 3), dtype=np.uint8)
     frame[: HEIGHT // 3] = sky.astype(np.uint8)
     frame[HEIGHT // 3 :] = ground.astype(np.uint8)
-    # buildings along the horizon, different per camera
     x = 0
-    while x < WIDTH:
+    while x < WIDTH:  # buildings along the horizon, different per camera
         w = int(rng.integers(30, 90))
         h = int(rng.integers(30, 100))
         shade = int(rng.integers(90, 170) * (0.35 + 0.65 * daylight))
@@ -72,27 +73,46 @@ def render_scene(camera: SimCamera, when: datetime, t: float) -> Frame:
             for wy in range(HEIGHT // 3 - h + 6, HEIGHT // 3 - 6, 12):
                 cv2.rectangle(frame, (x + 6, wy), (x + 12, wy + 5), (80, 200, 255), -1)
         x += w
-    road_top, road_bottom = int(HEIGHT * 0.55), int(HEIGHT * 0.9)
     asphalt = int(60 * (0.5 + 0.5 * daylight)) + 20
-    cv2.rectangle(frame, (0, road_top), (WIDTH, road_bottom), (asphalt,) * 3, -1)
-    dash = int((t * 80) % 60)
-    for lx in range(-60 + dash, WIDTH, 60):
-        cv2.rectangle(
-            frame,
-            (lx, (road_top + road_bottom) // 2 - 2),
-            (lx + 30, (road_top + road_bottom) // 2 + 2),
-            (220, 220, 220),
-            -1,
-        )
-    # vehicles: lane, speed, colour and phase vary per camera
+    cv2.rectangle(frame, (0, ROAD_TOP), (WIDTH, ROAD_BOTTOM), (asphalt,) * 3, -1)
+    frame.setflags(write=False)
+    return frame
+
+
+@lru_cache(maxsize=4096)
+def _vehicles(camera_id: str) -> tuple[tuple[float, float, int, int, tuple[int, int, int]], ...]:
+    """(speed px/s, phase, length, lane, colour) of the camera's six vehicles."""
+    rng = np.random.default_rng(_seed(camera_id) + 1)
+    result = []
     for i in range(6):
         lane = i % 2
         speed = float(rng.uniform(40, 140)) * (1 if lane == 0 else -1)
-        phase = float(rng.uniform(0, WIDTH + 200))
-        length = int(rng.integers(40, 90))
         colour = tuple(int(c) for c in rng.integers(40, 255, size=3))
+        result.append(
+            (
+                speed,
+                float(rng.uniform(0, WIDTH + 200)),
+                int(rng.integers(40, 90)),
+                lane,
+                (colour[0], colour[1], colour[2]),
+            )
+        )
+    return tuple(result)
+
+
+def render_scene(camera: SimCamera, when: datetime, t: float) -> Frame:
+    """A road scene for ``camera`` at wall-clock ``when`` and animation time ``t`` seconds."""
+    hour = when.hour + when.minute / 60
+    daylight = max(0.0, math.sin(math.pi * (hour - 6) / 12)) if 6 <= hour <= 18 else 0.0
+    night = daylight < 0.15
+    frame = _background(camera.id, round(daylight * 20)).copy()
+    middle = (ROAD_TOP + ROAD_BOTTOM) // 2
+    dash = int((t * 80) % 60)
+    for lx in range(-60 + dash, WIDTH, 60):
+        cv2.rectangle(frame, (lx, middle - 2), (lx + 30, middle + 2), (220, 220, 220), -1)
+    for speed, phase, length, lane, colour in _vehicles(camera.id):
         vx = int((phase + speed * t) % (WIDTH + 200)) - 100
-        vy = road_top + 10 + lane * ((road_bottom - road_top) // 2)
+        vy = ROAD_TOP + 10 + lane * ((ROAD_BOTTOM - ROAD_TOP) // 2)
         cv2.rectangle(frame, (vx, vy), (vx + length, vy + 26), colour, -1)
         if night:
             front = vx + length if speed > 0 else vx

@@ -1,8 +1,9 @@
-"""Operations map: every camera, its field of view, the strategic sites, the Musi, the districts."""
+"""Operations map: every camera with its health, field of view, sites, the Musi, the districts."""
 
 import streamlit as st
 
 import uikit
+from lawangjabo.healthview import tiles
 from lawangjabo.layers import CAMERA_LAYER_ID
 from lawangjabo.mapview import (
     LayerToggles,
@@ -23,16 +24,22 @@ state.setdefault("selected_camera", None)
 state.setdefault("focus_camera", None)
 
 
+def _select(camera_id: str) -> None:
+    """A camera was chosen: show it and fetch a fresh picture through the fast lane."""
+    state.selected_camera = camera_id
+    svc.refresh(camera_id, wait_s=uikit.REFRESH_WAIT_S)
+
+
 def _on_map_select() -> None:
     picked = state[MAP_KEY].selection.objects.get(CAMERA_LAYER_ID) or []
     if picked:
-        state.selected_camera = picked[0]["id"]
+        _select(picked[0]["id"])
 
 
 def _on_search() -> None:
     if state.camera_search:
-        state.selected_camera = state.camera_search
         state.focus_camera = state.camera_search
+        _select(state.camera_search)
 
 
 with st.sidebar:
@@ -58,8 +65,10 @@ with st.sidebar:
 
 cameras = filter_cameras(registry.cameras, set(chosen))
 labels = {row["id"]: search_label(row) for row in public_rows(settings, cameras)}
+tile_by_id = {t.camera_id: t for t in tiles(svc, cameras)}
 
 st.subheader(f"Lawang Jabo · {settings.city.name} — operations map")
+uikit.status_banners(svc)
 uikit.registry_banner(snapshot)
 st.selectbox(
     "Find a camera",
@@ -80,10 +89,12 @@ with map_col:
         cameras,
         selected_id=state.selected_camera,
         focus_id=state.focus_camera,
+        tiles=tile_by_id,
     )
     st.pydeck_chart(
         deck, on_select=_on_map_select, selection_mode="single-object", key=MAP_KEY, height=600
     )
+    st.markdown(uikit.legend(), unsafe_allow_html=True)
     st.caption(
         f"{len(cameras)} cameras shown. "
         + uikit.districts_caption(snapshot)
@@ -94,16 +105,31 @@ with map_col:
         )
     )
 
-with panel_col, st.container(key="camera-details", border=True):
+
+@st.fragment(run_every=5)
+def camera_panel() -> None:
+    """The selected camera's picture and facts; refreshes itself, never redraws the map."""
     camera = registry.by_id(state.selected_camera) if state.selected_camera else None
     if camera is None:
         st.subheader("Camera details")
         st.caption("Click a camera on the map, or find it by name, id or agency.")
-    else:
-        details = camera_details(settings, camera)
-        st.subheader(details.pop("name"))
-        st.caption(f"{details.pop('agency')} · {details[settings.city.district_label]}")
-        note = details.pop("note")
-        st.markdown("\n".join(f"- **{k}**: {v}" for k, v in details.items()))
-        if note:
-            st.info(note, icon=":material/info:")
+        return
+    tile = tiles(svc, [camera])[0]
+    details = camera_details(settings, camera)
+    st.subheader(details.pop("name"))
+    uikit.status_line(tile)
+    uikit.snapshot_view(svc, tile)
+    if st.button("Refresh now", key="refresh-now", icon=":material/refresh:"):
+        svc.refresh(camera.id, wait_s=uikit.REFRESH_WAIT_S)
+        st.rerun(scope="fragment")
+    st.caption(f"{details.pop('agency')} · {details[settings.city.district_label]}")
+    note = details.pop("note")
+    st.markdown("\n".join(f"- **{k}**: {v}" for k, v in details.items()))
+    if note:
+        st.info(note, icon=":material/info:")
+    with st.expander("What did it show at…"):
+        uikit.history_view(svc, camera.id)
+
+
+with panel_col, st.container(key="camera-details", border=True):
+    camera_panel()

@@ -119,3 +119,45 @@ def test_import_districts_big(tmp_path: Path, big_kecamatan: Path) -> None:
 @pytest.mark.parametrize("args", [[], ["frobnicate"]])
 def test_usage_errors(tmp_path: Path, args: list[str]) -> None:
     assert run(*args, state=tmp_path).returncode == 2
+
+
+def test_external_poller_process_feeds_the_spool(tmp_path: Path) -> None:
+    """`python -m lawangjabo poller` polls (simulated) cameras in its own process."""
+    import signal
+    import time
+
+    env = {
+        **os.environ,
+        "LAWANGJABO_PATHS__STATE_DIR": str(tmp_path),
+        "LAWANGJABO_CAMERAS__POLLER": "external",
+        "LAWANGJABO_CAMERAS__INTERVAL_S": "2",
+        "LAWANGJABO_CAMERAS__TIMEOUT_S": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lawangjabo", "poller"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            if (
+                (tmp_path / "snapshots" / "plg-cam3-sp-polda" / "latest.jpg").is_file()
+                and list((tmp_path / "spool").glob("*.jsonl"))
+                and (tmp_path / "poller.json").is_file()
+            ):
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the worker produced no snapshot, spool file or heartbeat")
+        heartbeat = json.loads((tmp_path / "poller.json").read_text(encoding="utf-8"))
+        assert heartbeat["mode"] == "external" and heartbeat["simulated"] is True
+        assert heartbeat["cameras"] == 12
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert "polling 12 cameras" in out

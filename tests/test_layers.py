@@ -27,19 +27,20 @@ GOLDEN = Path(__file__).parent / "golden"
 ROWS = [
     {
         "id": "cam-a",
-        "name": "Cam A",
-        "owner": "dishub",
-        "agency": "Dishub",
-        "kecamatan": "Bukit Kecil",
+        "title": "Cam A",
+        "subtitle": "ONLINE · 4 s ago",
+        "detail": "Dishub · Bukit Kecil",
+        "colour": [26, 150, 65],
+        "thumb": "/api/cameras/cam-a/thumb.jpg",
         "lon": 104.761271234,
         "lat": -2.991301234,
     },
     {
         "id": "cam-b",
-        "name": "Cam B",
-        "owner": "unknown",
-        "agency": "?",
-        "kecamatan": "",
+        "title": "Cam B",
+        "subtitle": "not polled yet",
+        "detail": "? · ",
+        "colour": [170, 170, 170],
         "lon": 104.75,
         "lat": -2.98,
     },
@@ -67,13 +68,14 @@ def _check(name: str, spec: Any) -> None:
 
 
 def test_camera_layer() -> None:
-    rows = camera_rows(ROWS, {"dishub": [230, 159, 0]}, selected_id="cam-b")
-    assert rows[1]["colour"] == [120, 120, 120, 255]  # unknown agency: neutral grey
+    rows = camera_rows(ROWS, selected_id="cam-b")
+    assert rows[1]["thumb"].startswith("data:image/gif")  # no picture yet: transparent pixel
+    assert [r["scale"] for r in rows] == [1.0, 1.7]
     _check("camera_layer", _spec([camera_layer(rows, radius_px=7)]))
 
 
 def test_camera_layer_radius_is_in_pixels() -> None:
-    spec = _spec([camera_layer(camera_rows(ROWS, {}), radius_px=7)])[0]
+    spec = _spec([camera_layer(camera_rows(ROWS), radius_px=7)])[0]
     assert spec["radiusUnits"] == "pixels"  # a bare string would become an accessor
 
 

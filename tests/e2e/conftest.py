@@ -6,6 +6,7 @@ browser here. Screenshots go to ``test-artifacts/``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -97,11 +98,31 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
+def wait_for_first_round(url: str, timeout_s: float = 45.0) -> list[dict[str, object]]:
+    """Block until every camera has been polled at least once; returns /api/cameras."""
+    deadline = time.monotonic() + timeout_s
+    cameras: list[dict[str, object]] = []
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{url}/api/cameras", timeout=10) as reply:
+            cameras = json.loads(reply.read())["cameras"]
+        if cameras and all(c["state"] != "pending" for c in cameras):
+            return cameras
+        time.sleep(0.5)
+    raise AssertionError(f"cameras still pending: {cameras}")
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """The app as a user runs it, with the default (Carto) basemap on a machine with no internet."""
+    """The app as a user runs it (simulated cameras, Carto basemap, no internet), polling
+    every 3 s so states settle quickly."""
     state = tmp_path_factory.mktemp("state")
-    process, srv = start_server(state, state / "server.log")
+    process, srv = start_server(
+        state,
+        state / "server.log",
+        LAWANGJABO_CAMERAS__INTERVAL_S="3",
+        LAWANGJABO_CAMERAS__TIMEOUT_S="2",
+    )
+    wait_for_first_round(srv.url)
     yield srv
     stop(process)
 

@@ -8,6 +8,7 @@ import urllib.request
 from io import BytesIO
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -18,7 +19,7 @@ from .conftest import ARTIFACTS, Server
 
 pytestmark = pytest.mark.e2e
 
-CLICK_TARGET = "plg-cam48-sp-soekarno-hatta"  # isolated in the north-west: nothing on top of it
+CLICK_TARGET = "plg-cam48-sp-soekarno-hatta"  # isolated in the north-west; simulated as hanging
 READY = '[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
@@ -27,7 +28,8 @@ def _secrets() -> list[str]:
     """Every stream URL in the registry (and their distinctive parts)."""
     cams = load_registry(PROJECT_ROOT / "cameras.geojson", load_settings()).cameras
     urls = [c.props.stream.url for c in cams if c.props.stream]
-    return [*urls, "stream.palembang.go.id", "index.m3u8"]
+    # and the simulator's addresses, which are stream URLs too
+    return [*urls, "stream.palembang.go.id", "index.m3u8", ".mjpg", "/hls/"]
 
 
 def _world_px(lon: float, lat: float, zoom: float) -> tuple[float, float]:
@@ -38,10 +40,12 @@ def _world_px(lon: float, lat: float, zoom: float) -> tuple[float, float]:
     return x, y
 
 
-def _open(page: Any, url: str) -> Any:
+def _open(page: Any, url: str, with_map: bool = True) -> Any:
     page.goto(url)
     page.wait_for_selector(READY, timeout=60_000)
     page.wait_for_selector(IDLE, timeout=60_000)
+    if not with_map:
+        return None
     canvas = page.locator("#deckgl-overlay, [data-testid='stDeckGlJsonChart'] canvas").first
     canvas.wait_for(state="visible", timeout=30_000)
     page.wait_for_timeout(2500)  # deck.gl draws after the first animation frames
@@ -98,8 +102,9 @@ def test_click_a_camera_opens_its_details(
     pixel = shot.getpixel((round(x), round(y)))
     assert isinstance(pixel, tuple)
     r, g, b = pixel[:3]
-    assert (r, g, b) != (255, 255, 255)
-    assert b > r + 60, f"no agency-blue camera dot drawn at ({x:.0f},{y:.0f}): {(r, g, b)}"
+    assert r > g + 80 and r > b + 80, (
+        f"no red (offline) camera dot at ({x:.0f},{y:.0f}): {(r, g, b)}"
+    )
 
     page.mouse.move(x, y)  # deck.gl picks on hover first, as a user's pointer would
     page.wait_for_timeout(300)
@@ -115,6 +120,7 @@ def test_click_a_camera_opens_its_details(
     panel.scroll_into_view_if_needed()
     text = panel.inner_text()
     assert "Alang-Alang Lebar" in text and "configured (HLS)" in text
+    assert "OFFLINE" in text and "timeout" in text  # the hanging camera, labelled as such
     page.screenshot(path=str(ARTIFACTS / f"map-{name}-details.png"))
 
     blob = b"\n".join(seen)
@@ -169,7 +175,10 @@ def test_search_flies_to_the_camera_and_shows_its_field_of_view(
         (round(box["x"] + box["width"] / 2), round(box["y"] + box["height"] / 2))
     )
     assert isinstance(centre, tuple)
-    assert centre[2] > centre[0] + 60, f"the view is not centred on the camera: {centre}"
+    online_green = (26, 150, 65)
+    assert all(abs(c - g) < 40 for c, g in zip(centre, online_green, strict=True)), (
+        f"the view is not centred on an online camera: {centre}"
+    )
     # At zoom 16 the 120 m wedge spans ~100 px east-north-east of the camera (heading 75°):
     # sample a point on its axis and expect the translucent agency blue, not bare ground.
     heading = math.radians(75)
@@ -200,3 +209,68 @@ def test_first_visitor_deep_link_gets_the_app_navigation(tmp_path: Any, browser:
         page.close()
     finally:
         stop(process)
+
+
+PANEL_IMAGE = ".st-key-camera-details [data-testid='stImage'] img"
+
+
+def _panel_image(page: Any) -> Image.Image:
+    image = page.locator(PANEL_IMAGE).first
+    image.wait_for(state="visible", timeout=30_000)
+    page.wait_for_function(
+        "s => { const i = document.querySelector(s); return i && i.complete && i.naturalWidth; }",
+        arg=PANEL_IMAGE,
+        timeout=30_000,
+    )
+    return Image.open(BytesIO(image.screenshot())).convert("L")
+
+
+def test_click_shows_the_snapshot_and_refresh_changes_it(server: Server, browser: Any) -> None:
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    _open(page, server.url)
+    x, y = _camera_point(page, "plg-cam3-sp-polda")
+    page.mouse.move(x, y)
+    page.wait_for_timeout(300)
+    page.mouse.click(x, y)
+    page.wait_for_function(
+        "() => document.querySelector('.st-key-camera-details')?.innerText"
+        ".includes('Simpang Polda')",
+        timeout=30_000,
+    )
+    first = _panel_image(page)
+    assert first.size[0] > 150
+    page.screenshot(path=str(ARTIFACTS / "map-desktop-snapshot.png"))
+    page.wait_for_timeout(1200)  # the simulated traffic moves on
+    page.get_by_role("button", name="Refresh now").click()
+    page.wait_for_timeout(500)
+    page.wait_for_selector(IDLE, timeout=30_000)
+    second = _panel_image(page)
+    assert second.size == first.size
+    change = np.abs(np.asarray(first, dtype=np.int16) - np.asarray(second, dtype=np.int16))
+    assert change.mean() > 1.0, "the picture did not change"
+    assert "ONLINE" in page.locator(".st-key-camera-details").inner_text()
+    page.close()
+
+
+def test_camera_wall_and_health_pages(server: Server, browser: Any) -> None:
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    _open(page, f"{server.url}/camera_wall", with_map=False)
+    wall = page.locator("[class*='st-key-tile-']")
+    wall.first.wait_for(timeout=30_000)
+    assert wall.count() == 12
+    page.wait_for_function(
+        "() => [...document.querySelectorAll(\"[class*='st-key-tile-'] img\")]"
+        ".filter(i => i.complete && i.naturalWidth > 0).length >= 10",
+        timeout=30_000,
+    )
+    page.get_by_text("FROZEN PICTURE").first.wait_for(timeout=30_000)  # after N unchanged polls
+    text = page.locator("[data-testid='stMain']").inner_text()
+    for label in ("OFFLINE", "DARK PICTURE", "FROZEN PICTURE", "ONLINE", "last good frame"):
+        assert label in text, label
+    page.screenshot(path=str(ARTIFACTS / "camera-wall.png"), full_page=True)
+    page.goto(f"{server.url}/health")
+    page.wait_for_selector(IDLE, timeout=60_000)
+    page.get_by_text("Uptime by agency").wait_for(timeout=30_000)
+    page.get_by_text("Current outages").wait_for(timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "camera-health.png"), full_page=True)
+    page.close()

@@ -1,0 +1,194 @@
+"""Camera health as the pages show it: states, ages, tiles, uptime tables, outages, timeline.
+
+Pure functions over the services' data; the pages render what these return.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .ledger import CameraHealth, outages, uptime_by_camera, uptime_by_group
+from .registry import Camera
+from .services import Services
+
+STATE_COLOURS: dict[str, list[int]] = {
+    "online": [26, 150, 65],
+    "dark": [40, 40, 40],
+    "frozen": [123, 50, 148],
+    "stale": [240, 160, 0],
+    "offline": [215, 25, 28],
+    "pending": [170, 170, 170],
+    "unconfigured": [210, 210, 210],
+}
+STATE_ORDER = ("offline", "stale", "frozen", "dark", "online", "pending", "unconfigured")
+STATE_LABELS = {
+    "online": "online",
+    "dark": "dark picture",
+    "frozen": "frozen picture",
+    "stale": "stale",
+    "offline": "offline",
+    "pending": "not polled yet",
+    "unconfigured": "no stream",
+}
+FAILED = {"offline", "stale", "frozen", "dark"}
+
+
+def age_text(seconds: float | None) -> str:
+    """'12 s ago', '3 min ago', '2 h ago', '4 d ago'; 'never' for None."""
+    if seconds is None:
+        return "never"
+    s = max(0, int(seconds))
+    if s < 90:
+        return f"{s} s ago"
+    if s < 90 * 60:
+        return f"{round(s / 60)} min ago"
+    if s < 36 * 3600:
+        return f"{round(s / 3600)} h ago"
+    return f"{round(s / 86400)} d ago"
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One camera as the wall and the details panel show it."""
+
+    camera_id: str
+    name: str
+    agency: str
+    kecamatan: str
+    state: str
+    last_good_age_s: float | None
+    last_error: str | None
+
+    @property
+    def failed(self) -> bool:
+        return self.state in FAILED
+
+    @property
+    def caption(self) -> str:
+        label = STATE_LABELS[self.state].upper()
+        if self.state == "online":
+            return f"{label} · {age_text(self.last_good_age_s)}"
+        why = f" ({self.last_error})" if self.last_error and self.state == "offline" else ""
+        return f"{label}{why} · last good: {age_text(self.last_good_age_s)}"
+
+
+def tiles(
+    services: Services,
+    cameras: list[Camera] | None = None,
+    health: dict[str, CameraHealth] | None = None,
+) -> list[Tile]:
+    now = datetime.now(UTC)
+    health = health if health is not None else services.camera_health()
+    names = {a.id: a.name for a in services.settings.agencies}
+    result = []
+    for camera in cameras if cameras is not None else services.snapshot().registry.cameras:
+        h = health.get(camera.id)
+        meta = services.store.meta(camera.id)
+        result.append(
+            Tile(
+                camera.id,
+                camera.props.name,
+                names.get(camera.props.owner, camera.props.owner),
+                camera.props.kecamatan or "",
+                h.state if h else "pending",
+                meta.age_s(now) if meta else None,
+                h.last_error if h else None,
+            )
+        )
+    return result
+
+
+def filter_tiles(
+    items: list[Tile], agencies: set[str], states: set[str], kecamatan: set[str]
+) -> list[Tile]:
+    return [
+        t
+        for t in items
+        if (not agencies or t.agency in agencies)
+        and (not states or t.state in states)
+        and (not kecamatan or t.kecamatan in kecamatan)
+    ]
+
+
+def sort_for_wall(items: list[Tile]) -> list[Tile]:
+    """Failures first (an operator's eye goes to the top left), then by name."""
+    return sorted(items, key=lambda t: (STATE_ORDER.index(t.state), t.name))
+
+
+def state_counts(items: list[Tile]) -> dict[str, int]:
+    counts = {s: 0 for s in STATE_ORDER}
+    for t in items:
+        counts[t.state] += 1
+    return {s: n for s, n in counts.items() if n}
+
+
+def uptime_tables(services: Services, window: timedelta) -> dict[str, list[dict[str, Any]]]:
+    """Uptime % per camera, agency and kecamatan over ``window`` (time-weighted)."""
+    db = services.db
+    if db is None:
+        return {"camera": [], "agency": [], "kecamatan": []}
+    services.ingest()
+    now = datetime.now(UTC)
+    gap = 3 * max(services.settings.cameras.interval_s, services.settings.cameras.timeout_s)
+    per_camera = uptime_by_camera(db, now, window, gap)
+    cameras = services.snapshot().registry.cameras
+    names = {a.id: a.name for a in services.settings.agencies}
+    agency_of = {c.id: names.get(c.props.owner, c.props.owner) for c in cameras}
+    kec_of = {c.id: c.props.kecamatan or "—" for c in cameras}
+
+    def table(
+        groups: dict[str, float], label: str, members: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        counts: dict[str, int] = {}
+        for cid in per_camera:
+            if cid in members:
+                counts[members[cid]] = counts.get(members[cid], 0) + 1
+        return sorted(
+            (
+                {label: g, "uptime %": round(v, 1), "cameras": counts.get(g, 0)}
+                for g, v in groups.items()
+            ),
+            key=lambda r: r["uptime %"],
+        )
+
+    by_camera = [
+        {
+            "camera": c.props.name,
+            "id": c.id,
+            "uptime %": round(100 * u / s, 1),
+            "observed h": round(s / 3600, 2),
+        }
+        for c in cameras
+        if (u_s := per_camera.get(c.id)) and (s := u_s[1]) > 0
+        for u in (u_s[0],)
+    ]
+    return {
+        "camera": sorted(by_camera, key=lambda r: r["uptime %"]),
+        "agency": table(uptime_by_group(per_camera, agency_of), "agency", agency_of),
+        "kecamatan": table(uptime_by_group(per_camera, kec_of), "kecamatan", kec_of),
+    }
+
+
+def outage_rows(services: Services, window: timedelta) -> list[dict[str, Any]]:
+    """Outages in ``window``, ongoing first, then longest first."""
+    db = services.db
+    if db is None:
+        return []
+    services.ingest()
+    now = datetime.now(UTC)
+    names = {c.id: c.props.name for c in services.snapshot().registry.cameras}
+    rows = [
+        {
+            "camera": names.get(o.camera_id, o.camera_id),
+            "id": o.camera_id,
+            "from": o.start,
+            "to": o.end,
+            "ongoing": o.end is None,
+            "minutes": round(o.duration_s(now) / 60, 1),
+            "reason": o.reason,
+        }
+        for o in outages(db, now, window)
+    ]
+    return sorted(rows, key=lambda r: (not r["ongoing"], -r["minutes"]))

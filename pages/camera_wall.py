@@ -1,0 +1,46 @@
+"""Camera wall: every camera's latest picture; failures first, with their last good frame."""
+
+import streamlit as st
+
+import uikit
+from lawangjabo.healthview import STATE_LABELS, filter_tiles, sort_for_wall, state_counts, tiles
+
+svc = uikit.services()
+settings = svc.settings
+
+st.subheader("Camera wall")
+uikit.status_banners(svc)
+everything = tiles(svc)
+with st.sidebar:
+    agencies = st.multiselect("Agency", sorted({t.agency for t in everything}))
+    states = st.multiselect(
+        "State",
+        [s for s in STATE_LABELS if s in state_counts(everything)],
+        format_func=lambda s: STATE_LABELS[s],
+    )
+    kecamatan = st.multiselect(
+        settings.city.district_label.capitalize(),
+        sorted({t.kecamatan for t in everything if t.kecamatan}),
+    )
+    per_row = st.slider("Pictures per row", 2, 6, 4)
+
+
+@st.fragment(run_every=10)
+def wall() -> None:
+    shown = sort_for_wall(filter_tiles(tiles(svc), set(agencies), set(states), set(kecamatan)))
+    counts = state_counts(shown)
+    st.markdown(
+        " ".join(f"{uikit.state_badge(s)} {n}" for s, n in counts.items()), unsafe_allow_html=True
+    )
+    if not shown:
+        st.caption("No camera matches the filters.")
+    for start in range(0, len(shown), per_row):
+        for column, tile in zip(st.columns(per_row), shown[start : start + per_row], strict=False):
+            with column, st.container(border=True, key=f"tile-{tile.camera_id}"):
+                st.markdown(f"**{tile.name}**")
+                uikit.status_line(tile)
+                uikit.snapshot_view(svc, tile, thumb=True)
+                st.caption(f"{tile.agency} · {tile.kecamatan}")
+
+
+wall()

@@ -1,0 +1,175 @@
+"""The health ledger: spool → DuckDB, states, time-weighted uptime, outage intervals."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from lawangjabo.db import Database
+from lawangjabo.ledger import (
+    SpoolWriter,
+    classify,
+    current_health,
+    ingest_spool,
+    outages,
+    poll_count,
+    uptime_by_camera,
+    uptime_by_group,
+)
+from lawangjabo.poller import Outcome
+
+T0 = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
+
+
+def _ok(cam: str, minute: float, **flags: bool) -> Outcome:
+    return Outcome(cam, T0 + timedelta(minutes=minute), True, None, 5.0, "sweep", **flags)
+
+
+def _fail(cam: str, minute: float, kind: str = "timeout") -> Outcome:
+    return Outcome(cam, T0 + timedelta(minutes=minute), False, kind, 5000.0, "sweep")
+
+
+def _ledger(tmp_path: Path, outcomes: list[Outcome]) -> Database:
+    db = Database(tmp_path / "ledger.duckdb")
+    writer = SpoolWriter(tmp_path / "spool")
+    for outcome in outcomes:
+        writer.add(outcome)
+    writer.flush()
+    assert ingest_spool(db, tmp_path / "spool") == len(outcomes)
+    return db
+
+
+@pytest.mark.parametrize(
+    ("last_poll", "last_ok", "dark", "frozen", "expected"),
+    [
+        (None, None, False, False, "pending"),
+        (10, None, False, False, "offline"),
+        (10, 10, False, False, "online"),
+        (10, 50, False, False, "online"),  # 50 s old, interval 30: within 2×
+        (10, 61, False, False, "stale"),
+        (10, 601, False, False, "offline"),
+        (10, 10, True, False, "dark"),
+        (10, 10, False, True, "frozen"),
+        (10, 10, True, True, "dark"),
+        (10, 100, True, False, "stale"),  # an old dark frame is stale first
+    ],
+)
+def test_states(
+    last_poll: int | None, last_ok: int | None, dark: bool, frozen: bool, expected: str
+) -> None:
+    now = T0 + timedelta(hours=1)
+    poll = None if last_poll is None else now - timedelta(seconds=last_poll)
+    ok = None if last_ok is None else now - timedelta(seconds=last_ok)
+    assert classify(now, 30, poll, ok, dark, frozen, offline_after_s=600) == expected
+
+
+def test_current_health_from_the_ledger(tmp_path: Path) -> None:
+    db = _ledger(
+        tmp_path,
+        [
+            _ok("a", 0),
+            _ok("a", 1),
+            _ok("b", 0),
+            _fail("b", 1, "refused"),
+            _fail("c", 0),
+            _fail("c", 1),
+            _ok("d", 0, dark=True),
+            _ok("d", 1, dark=True),
+            _ok("e", 0),
+            _ok("e", 1, frozen=True),
+        ],
+    )
+    health = current_health(db, T0 + timedelta(minutes=1, seconds=20), 30, 600)
+    assert {k: v.state for k, v in health.items()} == {
+        "a": "online",
+        "b": "stale",
+        "c": "offline",
+        "d": "dark",
+        "e": "frozen",
+    }
+    assert health["b"].last_error == "refused"
+    assert health["a"].last_ok == T0 + timedelta(minutes=1)
+    db.close()
+
+
+def test_uptime_is_time_weighted(tmp_path: Path) -> None:
+    # a: up 0–30, down 30–45, up 45–60 → 45 of 60 min. b: up, dark from 20 → 20 of 60.
+    # c: polled at 0 then silent: only gap_s (10 min) is observed, all up.
+    outcomes = [
+        _ok("a", 0),
+        _fail("a", 30),
+        _ok("a", 45),
+        _ok("b", 0),
+        _ok("b", 20, dark=True),
+        _ok("c", 0),
+    ]
+    db = _ledger(tmp_path, outcomes)
+    now = T0 + timedelta(minutes=60)
+    per = uptime_by_camera(db, now, timedelta(hours=24), gap_s=3600)
+    assert per["a"] == pytest.approx((45 * 60, 60 * 60))
+    assert per["b"] == pytest.approx((20 * 60, 60 * 60))
+    short = uptime_by_camera(db, now, timedelta(hours=24), gap_s=600)
+    assert short["c"] == pytest.approx((600, 600))
+    window = uptime_by_camera(db, now, timedelta(minutes=20), gap_s=3600)
+    assert window["a"] == pytest.approx((15 * 60, 20 * 60))  # 40–45 down, 45–60 up
+    groups = uptime_by_group(per, {"a": "Dishub", "b": "Dishub", "c": "Polrestabes"})
+    assert groups["Dishub"] == pytest.approx(100 * 65 / 120)
+    db.close()
+
+
+def test_outage_intervals(tmp_path: Path) -> None:
+    db = _ledger(
+        tmp_path,
+        [
+            _ok("a", 0),
+            _fail("a", 10, "refused"),
+            _fail("a", 12),
+            _ok("a", 20),
+            _fail("a", 50),
+            _ok("b", 0, frozen=True),
+            _ok("b", 5),
+        ],
+    )
+    now = T0 + timedelta(minutes=55)
+    found = {(o.camera_id, o.start.minute): o for o in outages(db, now, timedelta(hours=1))}
+    first = found[("a", 10)]
+    assert first.end == T0 + timedelta(minutes=20) and first.reason == "refused"
+    assert first.duration_s(now) == 600
+    ongoing = found[("a", 50)]
+    assert ongoing.end is None and ongoing.duration_s(now) == 300
+    frozen = found[("b", 0)]
+    assert frozen.reason == "frozen" and frozen.end == T0 + timedelta(minutes=5)
+    assert len(found) == 3
+    db.close()
+
+
+def test_ingest_is_idempotent_and_survives_a_bad_file(tmp_path: Path) -> None:
+    db = _ledger(tmp_path, [_ok("a", 0), _ok("a", 1)])
+    spool = tmp_path / "spool"
+    writer = SpoolWriter(spool)
+    writer.add(_ok("a", 2))
+    path = writer.flush()
+    assert path is not None
+    copy = path.read_bytes()
+    assert ingest_spool(db, spool) == 1
+    path.write_bytes(copy)  # as if the app died after commit, before deleting the file
+    assert ingest_spool(db, spool) == 0
+    (spool / "zzz.jsonl").write_text("{not json\n", encoding="utf-8")
+    assert ingest_spool(db, spool) == 0
+    assert (spool / "zzz.bad").is_file()
+    assert poll_count(db) == 3
+    db.close()
+
+
+def test_spool_lines_are_complete_json(tmp_path: Path) -> None:
+    writer = SpoolWriter(tmp_path)
+    writer.add(_ok("a", 0, dark=True))
+    writer.add(_fail("b", 0))
+    path = writer.flush()
+    assert path is not None
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [r["camera_id"] for r in rows] == ["a", "b"] and rows[0]["dark"] is True
+    assert writer.flush() is None  # nothing new: no empty files

@@ -1,0 +1,195 @@
+"""The poller on real simulated streams, plus scheduling rules with an injected capture."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lawangjabo.capture import CaptureError, Grab
+from lawangjabo.poller import Outcome, Poller, Target
+from lawangjabo.simulator import CameraSimulator, SimCamera
+from lawangjabo.snapshots import SnapshotStore
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.outcomes: list[Outcome] = []
+        self._lock = threading.Lock()
+
+    def add(self, outcome: Outcome) -> None:
+        with self._lock:
+            self.outcomes.append(outcome)
+
+
+def test_hanging_camera_never_delays_twenty_others(tmp_path: Path) -> None:
+    cams = [SimCamera(f"cam-{i:02d}", f"Cam {i}", "jpeg" if i % 2 else "mjpeg") for i in range(20)]
+    cams += [
+        SimCamera("cam-hang", "Hang", fault="hang"),
+        SimCamera("cam-dead", "Dead", fault="dead"),
+    ]
+    sim = CameraSimulator(cams).start()
+    try:
+        sink = ListSink()
+        targets = [Target(c.id, *sim.stream_for(c.id)) for c in cams]
+        poller = Poller(targets, SnapshotStore(tmp_path), sink, timeout_s=3.0, workers=8)
+        finished_at: dict[str, float] = {}
+        real_add = sink.add
+
+        def timed(outcome: Outcome) -> None:
+            finished_at[outcome.camera_id] = time.monotonic()
+            real_add(outcome)
+
+        sink.add = timed  # type: ignore[method-assign]
+        started = time.monotonic()
+        stats = poller.sweep()
+        poller.stop()
+    finally:
+        sim.stop()
+    assert stats.polled == 22 and stats.ok == 20
+    assert stats.errors == {"timeout": 1, "refused": 1}
+    good = [finished_at[c.id] - started for c in cams[:20]]
+    assert max(good) < 1.5, good  # all 20 done long before the hanging camera's 3 s timeout
+    hang = next(o for o in sink.outcomes if o.camera_id == "cam-hang")
+    assert 2.9 <= hang.latency_ms / 1000 < 4.0
+
+
+def _frame(value: int) -> np.ndarray:
+    rng = np.random.default_rng(value)
+    return rng.integers(0, 255, (90, 160, 3), dtype=np.uint8)
+
+
+class ScriptedCapture:
+    """A capture source that plays a script per camera (frames, errors, or a slow hang)."""
+
+    def __init__(self, scripts: dict[str, list[object]]) -> None:
+        self.scripts = scripts
+        self.calls: dict[str, int] = {}
+
+    def __call__(self, url: str, protocol: str, timeout_s: float) -> Grab:
+        step = self.scripts[url]
+        n = self.calls.get(url, 0)
+        self.calls[url] = n + 1
+        item = step[min(n, len(step) - 1)]
+        if isinstance(item, str) and item == "hang":
+            time.sleep(timeout_s)
+            raise CaptureError("timeout", "scripted hang")
+        if isinstance(item, str):
+            raise CaptureError(item, "scripted")
+        assert isinstance(item, np.ndarray)
+        return Grab(item, 0.001)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_failing_camera_backs_off_exponentially(tmp_path: Path) -> None:
+    clock = FakeClock()
+    capture = ScriptedCapture({"u": ["refused"]})
+    poller = Poller(
+        [Target("cam", "u", "jpeg")],
+        SnapshotStore(tmp_path),
+        ListSink(),
+        capture=capture,
+        interval_s=10,
+        max_backoff_s=60,
+        clock=clock,
+    )
+    polled_at = []
+    for _ in range(400):  # 400 simulated seconds
+        if poller.sweep().polled:
+            polled_at.append(clock.now - 1_800_000_000.0)
+        clock.now += 1
+    gaps = np.diff(polled_at).tolist()
+    assert gaps[:5] == [10, 20, 40, 60, 60]
+    poller.stop()
+
+
+def test_frozen_after_n_unchanged_polls_and_recovery(tmp_path: Path) -> None:
+    same, other = _frame(1), _frame(2)
+    capture = ScriptedCapture({"u": [same, same, same, same, other]})
+    sink = ListSink()
+    poller = Poller(
+        [Target("cam", "u", "jpeg")],
+        SnapshotStore(tmp_path),
+        sink,
+        capture=capture,
+        frozen_after_polls=3,
+    )
+    for _ in range(5):
+        poller.poll("cam")
+    assert [o.frozen for o in sink.outcomes] == [False, False, True, True, False]
+    poller.stop()
+
+
+def test_fast_lane_never_queues_behind_the_sweep(tmp_path: Path) -> None:
+    scripts: dict[str, list[object]] = {f"hang-{i}": ["hang"] for i in range(8)}
+    scripts["quick"] = [_frame(3)]
+    capture = ScriptedCapture(scripts)
+    targets = [Target(f"cam-{u}", u, "jpeg") for u in scripts]
+    poller = Poller(
+        targets,
+        SnapshotStore(tmp_path),
+        ListSink(),
+        capture=capture,
+        timeout_s=2.0,
+        workers=2,
+        fast_workers=1,
+    )
+    poller.sweep(wait=False)  # both sweep workers now hang; 7 captures queue behind them
+    started = time.monotonic()
+    outcome = poller.refresh("cam-quick").result(timeout=5)
+    assert outcome.ok and outcome.lane == "fast"
+    assert time.monotonic() - started < 0.5
+    poller.stop()
+
+
+def test_capture_crash_is_recorded_not_raised(tmp_path: Path) -> None:
+    def broken(url: str, protocol: str, timeout_s: float) -> Grab:
+        raise ZeroDivisionError
+
+    sink = ListSink()
+    poller = Poller([Target("cam", "u", "jpeg")], SnapshotStore(tmp_path), sink, capture=broken)
+    outcome = poller.poll("cam")
+    assert not outcome.ok and outcome.error_kind == "crash_ZeroDivisionError"
+    poller.stop()
+
+
+def test_good_frame_is_stored_with_thumbnail(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path)
+    big = np.zeros((720, 1280, 3), dtype=np.uint8) + 120
+    poller = Poller(
+        [Target("cam", "u", "jpeg")],
+        store,
+        ListSink(),
+        capture=ScriptedCapture({"u": [big]}),
+        thumb_width=320,
+    )
+    poller.poll("cam")
+    meta = store.meta("cam")
+    assert meta is not None and (meta.width, meta.height) == (1280, 720)
+    assert meta.taken_at <= datetime.now(UTC)
+    from lawangjabo.imaging import decode_jpeg
+
+    thumb = store.latest_path("cam", thumb=True)
+    assert thumb is not None
+    small = decode_jpeg(thumb.read_bytes())
+    assert small is not None and small.shape == (180, 320, 3)
+    poller.stop()
+
+
+@pytest.mark.parametrize("camera_id", ["nope"])
+def test_refresh_of_unknown_camera_is_refused(tmp_path: Path, camera_id: str) -> None:
+    poller = Poller([], SnapshotStore(tmp_path), ListSink())
+    with pytest.raises(KeyError):
+        poller.refresh(camera_id)
+    poller.stop()
