@@ -135,34 +135,6 @@ def ingest_spool(db: Database, spool: Path) -> int:
     return total
 
 
-class Ingester:
-    """Ingests the spool every ``every_s`` seconds in the app process."""
-
-    def __init__(self, db: Database, spool: Path, every_s: float = 1.0) -> None:
-        self.db, self.spool, self.every_s = db, spool, every_s
-        spool.mkdir(parents=True, exist_ok=True)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> Ingester:
-        def loop() -> None:
-            while not self._stop.wait(self.every_s):
-                try:
-                    ingest_spool(self.db, self.spool)
-                except Exception:
-                    log.exception("ledger ingest failed")
-
-        self._thread = threading.Thread(target=loop, name="ledger-ingest", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
-        ingest_spool(self.db, self.spool)
-
-
 # --- states -------------------------------------------------------------------------------
 
 

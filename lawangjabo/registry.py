@@ -308,27 +308,6 @@ def load_registry(
     return RegistryValidator(settings, districts).validate_features(features, source=str(path))
 
 
-CSV_COLUMNS = (
-    "id",
-    "name",
-    "owner",
-    "kind",
-    "lat",
-    "lon",
-    "heading_deg",
-    "fov_deg",
-    "range_m",
-    "stream_url",
-    "stream_protocol",
-    "source",
-    "verified",
-    "kecamatan",
-    "estimated",
-    "scope",
-    "confidence",
-    "tags",
-    "note",
-)
 _CSV_REQUIRED = (
     "id",
     "name",
@@ -341,6 +320,17 @@ _CSV_REQUIRED = (
     "range_m",
     "source",
     "verified",
+)
+CSV_COLUMNS = (
+    *_CSV_REQUIRED,
+    "stream_url",
+    "stream_protocol",
+    "kecamatan",
+    "estimated",
+    "scope",
+    "confidence",
+    "tags",
+    "note",
 )
 
 

@@ -52,6 +52,19 @@ def _seed(camera_id: str) -> int:
     return zlib.crc32(camera_id.encode())
 
 
+def _text(
+    frame: Frame,
+    text: str,
+    origin: tuple[int, int],
+    scale: float,
+    colour: tuple[int, int, int],
+    thickness: int,
+) -> None:
+    cv2.putText(
+        frame, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv2.LINE_AA
+    )
+
+
 @lru_cache(maxsize=4096)
 def _background(camera_id: str, daylight_step: int) -> Frame:
     """The still part of a camera's scene (sky, buildings, ground, road) for a light level."""
@@ -117,37 +130,10 @@ def render_scene(camera: SimCamera, when: datetime, t: float) -> Frame:
         if night:
             front = vx + length if speed > 0 else vx
             cv2.circle(frame, (front, vy + 13), 6, (200, 255, 255), -1)
-    cv2.putText(
-        frame,
-        camera.name[:42],
-        (10, 24),
-        cv2.FONT_HERSHEY_SIMPLEX,
-        0.6,
-        (255, 255, 255),
-        2,
-        cv2.LINE_AA,
-    )
+    _text(frame, camera.name[:42], (10, 24), 0.6, (255, 255, 255), 2)
     stamp = when.strftime("%Y-%m-%d %H:%M:%S WIB")
-    cv2.putText(
-        frame,
-        stamp,
-        (10, HEIGHT - 12),
-        cv2.FONT_HERSHEY_SIMPLEX,
-        0.55,
-        (255, 255, 255),
-        2,
-        cv2.LINE_AA,
-    )
-    cv2.putText(
-        frame,
-        "SIMULATED",
-        (WIDTH - 175, 30),
-        cv2.FONT_HERSHEY_SIMPLEX,
-        0.8,
-        (40, 40, 230),
-        3,
-        cv2.LINE_AA,
-    )
+    _text(frame, stamp, (10, HEIGHT - 12), 0.55, (255, 255, 255), 2)
+    _text(frame, "SIMULATED", (WIDTH - 175, 30), 0.8, (40, 40, 230), 3)
     return frame
 
 
@@ -155,16 +141,7 @@ def render_dark(camera: SimCamera, t: float) -> Frame:
     """A camera that sees (almost) nothing: a covered lens or a dead IR lamp at night."""
     rng = np.random.default_rng(int(t * 10) & 0xFFFF)
     frame = rng.integers(0, 9, size=(HEIGHT, WIDTH, 3), dtype=np.uint8)
-    cv2.putText(
-        frame,
-        camera.name[:42],
-        (10, 24),
-        cv2.FONT_HERSHEY_SIMPLEX,
-        0.6,
-        (40, 40, 40),
-        1,
-        cv2.LINE_AA,
-    )
+    _text(frame, camera.name[:42], (10, 24), 0.6, (40, 40, 40), 1)
     return frame
 
 

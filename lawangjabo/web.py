@@ -20,7 +20,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .ledger import Ingester
 from .runtime import PollerRuntime
 from .services import Services, close_all, get_services
 
@@ -177,6 +176,3 @@ async def lifespan(app: Any) -> AsyncIterator[dict[str, Any]]:
         with suppress(asyncio.CancelledError):
             await ingest
         await run_in_threadpool(close_all)
-
-
-__all__ = ["Ingester", "api_routes", "lifespan"]
