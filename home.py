@@ -16,6 +16,8 @@ navigation = st.navigation(
         ),
         st.Page("pages/camera_wall.py", title="Camera wall", icon=":material/grid_view:"),
         st.Page("pages/health.py", title="Camera health", icon=":material/monitor_heart:"),
+        st.Page("pages/incidents.py", title="Incidents", icon=":material/emergency:"),
+        st.Page("pages/analytics.py", title="Analytics", icon=":material/query_stats:"),
         st.Page("pages/registry.py", title="Camera registry", icon=":material/list_alt:"),
     ]
 )

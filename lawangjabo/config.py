@@ -169,6 +169,23 @@ class SimulatorConfig(StrictModel):
     protocols: dict[str, Literal["mjpeg", "jpeg", "hls"]] = {}
 
 
+class IncidentCategory(StrictModel):
+    id: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
+    name: str
+    lead: str
+    support: list[str] = []
+    rate_per_day: Annotated[float, Field(ge=0)] = 0.0
+
+
+class IncidentsConfig(StrictModel):
+    """Where incidents cluster (for the synthetic history) and coverage settings."""
+
+    flood_spots: list[LatLon] = []
+    junctions: list[LatLon] = []
+    coverage_radius_m: Annotated[float, Field(gt=0, le=2000)] = 150.0
+    demo_history_days: Annotated[int, Field(ge=0, le=3650)] = 0  # seed an empty store (demo)
+
+
 class PathsConfig(StrictModel):
     """Files the app reads and writes. Relative paths are relative to the project root."""
 
@@ -227,6 +244,8 @@ class Settings(BaseSettings):
     paths: PathsConfig = PathsConfig()
     cameras: CamerasConfig = CamerasConfig()
     simulator: SimulatorConfig = SimulatorConfig()
+    incident_categories: list[IncidentCategory] = []
+    incidents: IncidentsConfig = IncidentsConfig()
     config_file: Path = DEFAULT_CONFIG
 
     @model_validator(mode="after")
@@ -234,7 +253,14 @@ class Settings(BaseSettings):
         ids = [a.id for a in self.agencies]
         if len(ids) != len(set(ids)):
             raise ValueError("agency ids must be unique")
+        for category in self.incident_categories:
+            for agency in (category.lead, *category.support):
+                if agency not in ids:
+                    raise ValueError(f"category {category.id}: unknown agency {agency!r}")
         return self
+
+    def category(self, category_id: str) -> IncidentCategory | None:
+        return next((c for c in self.incident_categories if c.id == category_id), None)
 
     def agency(self, agency_id: str) -> AgencyConfig | None:
         return next((a for a in self.agencies if a.id == agency_id), None)

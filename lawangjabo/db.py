@@ -64,6 +64,47 @@ MIGRATIONS: tuple[Migration, ...] = (
                )""",
         ),
     ),
+    Migration(
+        3,
+        "incidents and their event log",
+        (
+            "CREATE SEQUENCE incident_ids START 1",
+            """CREATE TABLE incidents (
+                   id BIGINT PRIMARY KEY DEFAULT nextval('incident_ids'),
+                   occurred_at TIMESTAMPTZ NOT NULL,
+                   reported_at TIMESTAMPTZ NOT NULL,
+                   category VARCHAR NOT NULL,
+                   priority VARCHAR NOT NULL CHECK (priority IN ('P1', 'P2', 'P3')),
+                   status VARCHAR NOT NULL,
+                   lat DOUBLE NOT NULL,
+                   lon DOUBLE NOT NULL,
+                   kecamatan VARCHAR,
+                   h3_r7 UBIGINT NOT NULL,
+                   h3_r8 UBIGINT NOT NULL,
+                   h3_r9 UBIGINT NOT NULL,
+                   nearest_camera VARCHAR,
+                   camera_distance_m DOUBLE,
+                   local_hour TINYINT NOT NULL,
+                   local_dow TINYINT NOT NULL,
+                   lead_agency VARCHAR NOT NULL,
+                   source VARCHAR NOT NULL,
+                   external_id VARCHAR,
+                   description VARCHAR,
+                   created_by VARCHAR NOT NULL,
+                   updated_at TIMESTAMPTZ NOT NULL
+               )""",
+            """CREATE TABLE incident_events (
+                   incident_id BIGINT NOT NULL,
+                   happened_at TIMESTAMPTZ NOT NULL,
+                   kind VARCHAR NOT NULL,
+                   from_status VARCHAR,
+                   to_status VARCHAR,
+                   agency VARCHAR,
+                   note VARCHAR,
+                   actor VARCHAR NOT NULL
+               )""",
+        ),
+    ),
 )
 
 
@@ -93,6 +134,19 @@ class Database:
         cursor = self._cursor()
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+    def insert_frame(self, table: str, columns: Sequence[str], frame: Any) -> int:
+        """Bulk insert a pandas DataFrame or Arrow table (column names as given)."""
+        cursor = self._cursor()
+        name = f"incoming_{threading.get_ident()}"
+        cursor.register(name, frame)
+        try:
+            cols = ", ".join(columns)
+            cursor.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {name}")
+            rows = cursor.fetchall()
+        finally:
+            cursor.unregister(name)
+        return int(rows[0][0]) if rows else 0
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one parameterised statement for many rows."""

@@ -264,3 +264,93 @@ def build_deck(
     return pdk.Deck(
         layers=list(layers), initial_view_state=view, tooltip=TOOLTIP, **basemap_kwargs(config)
     )
+
+
+def _ramp(value: float, top: float) -> list[int]:
+    """Yellow → red by value/top (perceptually ordered, readable on light and dark maps)."""
+    t = 0.0 if top <= 0 else min(1.0, value / top) ** 0.6
+    return [255, int(230 - 200 * t), int(120 - 110 * t), int(90 + 150 * t)]
+
+
+def hex_layer(cells: Sequence[Mapping[str, Any]], layer_id: str = "incident-hexes") -> pdk.Layer:
+    """Aggregated incident counts per H3 cell (``hex``, ``count``), coloured by count."""
+    top = max((float(c["count"]) for c in cells), default=0.0)
+    data = [
+        {
+            "hex": c["hex"],
+            "count": int(c["count"]),
+            "colour": _ramp(float(c["count"]), top),
+            "title": f"{c['count']} incidents",
+            "subtitle": "H3 cell",
+            "detail": c["hex"],
+            "thumb": NO_IMAGE,
+        }
+        for c in cells
+    ]
+    return pdk.Layer(
+        "H3HexagonLayer",
+        id=layer_id,
+        data=data,
+        get_hexagon="hex",
+        get_fill_color="colour",
+        get_line_color=[255, 255, 255, 80],
+        line_width_min_pixels=0,
+        extruded=False,
+        pickable=True,
+        stroked=False,
+    )
+
+
+def choropleth_layer(layer: DistrictLayer, values: Mapping[str, float], label: str) -> pdk.Layer:
+    """Districts filled by a value (e.g. incidents per km²)."""
+    top = max(values.values(), default=0.0)
+    data = [
+        {
+            "polygon": ring,
+            "colour": _ramp(values.get(d.name, 0.0), top),
+            "title": d.name,
+            "subtitle": f"{values.get(d.name, 0.0):g} {label}",
+            "detail": "",
+            "thumb": NO_IMAGE,
+        }
+        for d in layer.districts
+        for ring in _rings(d.geometry)
+    ]
+    return pdk.Layer(
+        "PolygonLayer",
+        id="choropleth",
+        data=data,
+        get_polygon="polygon",
+        get_fill_color="colour",
+        get_line_color=[90, 90, 90, 200],
+        line_width_min_pixels=1,
+        stroked=True,
+        pickable=True,
+    )
+
+
+def suggestion_layer(sites: Sequence[Mapping[str, Any]]) -> pdk.Layer:
+    """Proposed new camera sites (``lon``, ``lat``, ``gain``, ``rank``)."""
+    data = [
+        {
+            "position": [_round(s["lon"]), _round(s["lat"])],
+            "title": f"New camera #{s['rank']}",
+            "subtitle": f"would cover {s['gain']} more incidents",
+            "detail": "",
+            "thumb": NO_IMAGE,
+        }
+        for s in sites
+    ]
+    return pdk.Layer(
+        "ScatterplotLayer",
+        id="camera-suggestions",
+        data=data,
+        get_position="position",
+        get_fill_color=[0, 160, 255, 230],
+        get_line_color=[0, 0, 0],
+        stroked=True,
+        line_width_min_pixels=2,
+        radius_units=PIXELS,
+        get_radius=9,
+        pickable=True,
+    )

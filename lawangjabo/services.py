@@ -17,6 +17,8 @@ from . import __version__
 from .config import Settings, load_settings
 from .db import Database
 from .districts import DistrictLayer, load_district_layer
+from .incident_history import generate
+from .incidents import Enricher, IncidentStore
 from .ledger import CameraHealth, current_health, ingest_spool, read_heartbeat
 from .registry import RegistryLoad, load_registry
 from .runtime import PollerRuntime, request_refresh, snapshot_store
@@ -53,6 +55,10 @@ class Services:
         self._ingest_lock = threading.Lock()
         self.store: SnapshotStore = snapshot_store(settings)
         self.runtime: PollerRuntime | None = None  # set when the poller runs in this process
+        self._incidents: IncidentStore | None = None
+        self._incidents_key: Snapshot | None = None
+        self._seed_lock = threading.Lock()
+        self._seeded = False
 
     @property
     def db(self) -> Database | None:
@@ -137,6 +143,33 @@ class Services:
         if self.settings.cameras.poller == "external":
             request_refresh(self.settings.paths.refresh_requests, camera_id)
         return False
+
+    # -- incidents ----------------------------------------------------------------------------
+    def incidents(self) -> IncidentStore | None:
+        """The incident store (None without a database); an empty store in a demo config is
+        seeded once with the synthetic history."""
+        db = self.db
+        if db is None:
+            return None
+        snap = self.snapshot()
+        with self._lock:
+            if self._incidents is None or self._incidents_key is not snap:
+                self._incidents = IncidentStore(
+                    db,
+                    self.settings,
+                    Enricher(self.settings, snap.districts, snap.registry.cameras),
+                )
+                self._incidents_key = snap
+            store = self._incidents
+        days = self.settings.incidents.demo_history_days
+        with self._seed_lock:
+            if days and not self._seeded:
+                if store.count() == 0:
+                    history = generate(self.settings, datetime.now(UTC), days)
+                    store.bulk_load(history, actor="demo", source="import")
+                    log.info("seeded %d synthetic incidents (%d days)", len(history), days)
+                self._seeded = True
+        return store
 
     def health(self) -> dict[str, Any]:
         snap = self.snapshot()

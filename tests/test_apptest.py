@@ -212,3 +212,35 @@ def test_details_panel_shows_the_picture(polled: None) -> None:
     at.selectbox(key="camera_search").set_value("plg-cam14-punti-kayu").run()
     text = " ".join(m.value for m in at.markdown)
     assert "OFFLINE" in text and "refused" in text and len(at.image) == 0
+
+
+def test_incidents_page_logs_and_routes_an_incident() -> None:
+    at = _run("pages/incidents.py")
+    assert at.dataframe[0].value is not None  # the seeded demo history's open incidents
+    at.selectbox[0].set_value("kebakaran")  # category
+    at.radio[1].set_value("Site")
+    at.selectbox[1].set_value("pasar-16-ilir")
+    at.button[0].click().run()
+    assert not at.exception
+    assert "lead agency: Damkar" in at.success[0].value
+    detail = " ".join(m.value for m in at.markdown)
+    assert "Kebakaran" in detail and "**new**" in detail
+    at.button(key="to-dispatched").click().run()
+    detail = " ".join(m.value for m in at.markdown)
+    assert "**dispatched**" in detail
+    events = at.dataframe[-1].value
+    assert list(events["kind"]) == ["created", "status"]
+
+
+def test_analytics_page_sends_cells_not_points() -> None:
+    at = _run("pages/analytics.py")
+    spec = _deck(at)
+    layers = {layer["id"]: layer for layer in spec["layers"]}
+    cells = layers["incident-hexes"]["data"]
+    assert 50 < len(cells) < 2000
+    assert sum(c["count"] for c in cells) == int(at.metric[0].value)
+    assert "lat" not in cells[0] and "camera-suggestions" in layers
+    assert len(at.dataframe[0].value) == 18  # every kecamatan in the choropleth table
+    at.toggle[0].set_value(True).run()  # play back one hour of the day
+    fewer = {layer["id"]: layer for layer in _deck(at)["layers"]}["incident-hexes"]["data"]
+    assert sum(c["count"] for c in fewer) < sum(c["count"] for c in cells)

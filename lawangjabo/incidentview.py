@@ -1,0 +1,157 @@
+"""Incidents as the Incidents and Analytics pages show them (pure; pages only render)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pydeck as pdk
+
+from .analytics import Filters, choropleth, daily, heatmap, hotspots, hour_weekday, points, total
+from .coverage import Coverage, coverage, greedy_sites
+from .incidents import TRANSITIONS
+from .layers import (
+    build_deck,
+    camera_layer,
+    camera_rows,
+    choropleth_layer,
+    hex_layer,
+    river_layer,
+    suggestion_layer,
+)
+from .mapview import cached_river, map_camera_rows
+from .services import Services
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@dataclass
+class PlannerView:
+    total: int
+    previous_total: int
+    cells: list[dict[str, Any]]
+    districts: list[dict[str, Any]]
+    matrix: list[list[int]]
+    days: list[dict[str, Any]]
+    hotspots: list[dict[str, Any]]
+    coverage: Coverage
+    suggestions: list[dict[str, Any]]
+    deck: pdk.Deck
+
+
+def planner_view(
+    services: Services,
+    filters: Filters,
+    resolution: int,
+    mode: str,
+    near_m: float,
+    suggestions: int,
+) -> PlannerView:
+    store = services.incidents()
+    assert store is not None
+    db, settings = store.db, services.settings
+    snap = services.snapshot()
+    cells = heatmap(db, filters, resolution)
+    areas = {d.name: d.area_km2 or 0.0 for d in settings.city.districts}
+    districts = choropleth(db, filters, areas)
+    lon, lat = points(db, filters)
+    cov = coverage(lon, lat, snap.registry.cameras, settings.city.metric_crs, near_m)
+    blind_lon = np.asarray(lon)[cov.uncovered]
+    blind_lat = np.asarray(lat)[cov.uncovered]
+    sites = [
+        {
+            "rank": i + 1,
+            "lon": round(s.lon, 5),
+            "lat": round(s.lat, 5),
+            "gain": s.gain,
+            "cumulative": s.cumulative,
+        }
+        for i, s in enumerate(
+            greedy_sites(
+                blind_lon,
+                blind_lat,
+                settings.city.metric_crs,
+                suggestions,
+                settings.incidents.coverage_radius_m,
+            )
+        )
+    ]
+    layers: list[pdk.Layer] = []
+    if mode == "per km²":
+        layers.append(
+            choropleth_layer(
+                snap.districts,
+                {r["kecamatan"]: r["per_km2"] or 0.0 for r in districts},
+                "incidents/km²",
+            )
+        )
+    else:
+        layers.append(hex_layer(cells))
+    if settings.city.river is not None:
+        layers.append(
+            river_layer(
+                cached_river(settings.city.river, settings.city.metric_crs),
+                settings.city.river.name,
+            )
+        )
+    layers.append(
+        camera_layer(camera_rows(map_camera_rows(settings, snap.registry.cameras, {})), 5)
+    )
+    layers.append(suggestion_layer(sites))
+    centre = settings.city.centre
+    deck = build_deck(layers, (centre.lon, centre.lat), settings.map)
+    return PlannerView(
+        total=total(db, filters),
+        previous_total=total(db, filters.previous()),
+        cells=cells,
+        districts=districts,
+        matrix=hour_weekday(db, filters),
+        days=daily(db, filters),
+        hotspots=hotspots(db, filters),
+        coverage=cov,
+        suggestions=sites,
+        deck=deck,
+    )
+
+
+def matrix_rows(matrix: list[list[int]]) -> list[dict[str, Any]]:
+    return [
+        {"weekday": WEEKDAYS[d], "hour": h, "count": matrix[d][h]}
+        for d in range(7)
+        for h in range(24)
+    ]
+
+
+def next_statuses(status: str) -> tuple[str, ...]:
+    return TRANSITIONS.get(status, ())
+
+
+def incident_list(services: Services, filters: Filters, limit: int = 500) -> list[dict[str, Any]]:
+    store = services.incidents()
+    assert store is not None
+    where, params = filters.where()
+    names = (
+        "id",
+        "occurred_at",
+        "category",
+        "priority",
+        "status",
+        "kecamatan",
+        "lead_agency",
+        "nearest_camera",
+        "camera_distance_m",
+        "source",
+    )
+    rows = store.db.execute(
+        f"SELECT {', '.join(names)} FROM incidents WHERE {where} ORDER BY occurred_at DESC LIMIT ?",
+        [*params, limit],
+    )
+    tz = ZoneInfo(services.settings.city.timezone)
+    result = []
+    for row in rows:
+        item = dict(zip(names, row, strict=True))
+        item["occurred_at"] = item["occurred_at"].astimezone(tz).strftime("%d %b %Y %H:%M %Z")
+        result.append(item)
+    return result

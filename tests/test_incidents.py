@@ -1,0 +1,238 @@
+"""Incidents: migrations, derived columns, lifecycle and event log, synthetic history,
+aggregation equal to a pandas reference, coverage on hand-built cases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import h3
+import numpy as np
+import pandas as pd
+import pytest
+
+from lawangjabo.analytics import Filters, by_district, heatmap, hotspots, hour_weekday, total
+from lawangjabo.config import PROJECT_ROOT, Settings
+from lawangjabo.coverage import coverage, greedy_sites
+from lawangjabo.db import MIGRATIONS, Database
+from lawangjabo.districts import approximate_districts
+from lawangjabo.incident_history import generate
+from lawangjabo.incidents import (
+    TRANSITIONS,
+    Enricher,
+    IncidentError,
+    IncidentStore,
+    NewIncident,
+    h3_parent,
+)
+from lawangjabo.registry import load_registry
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(settings: Settings, tmp_path: Path) -> IncidentStore:
+    districts = approximate_districts(settings.city)
+    cameras = load_registry(PROJECT_ROOT / "cameras.geojson", settings, districts).cameras
+    return IncidentStore(
+        Database(tmp_path / "lj.duckdb"), settings, Enricher(settings, districts, cameras)
+    )
+
+
+def test_migrates_from_the_previous_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    old = Database(path, MIGRATIONS[:2])
+    old.execute(
+        "INSERT INTO poll_outcomes (camera_id, polled_at, ok, lane) VALUES "
+        "('cam', now(), true, 'sweep')"
+    )
+    old.close()
+    db = Database(path)
+    assert db.schema_version() == 3
+    assert db.execute("SELECT count(*) FROM poll_outcomes") == [(1,)]  # data kept
+    assert db.execute("SELECT count(*) FROM incidents") == [(0,)]
+    db.close()
+
+
+def test_create_derives_columns_and_proposes_the_lead_agency(store: IncidentStore) -> None:
+    new_id = store.create(NewIncident(NOW, "kebakaran", "P1", -2.98819, 104.76045), "op")
+    row = store.get(new_id)
+    assert row is not None
+    assert row["lead_agency"] == "damkar" and row["status"] == "new"
+    assert row["kecamatan"] == "Bukit Kecil"
+    assert row["nearest_camera"] == "plg-cam9-masjid-agung" and row["camera_distance_m"] < 1
+    assert row["h3_r9"] == h3.str_to_int(h3.latlng_to_cell(-2.98819, 104.76045, 9))
+    assert row["local_hour"] == 19 and row["local_dow"] == 4  # 12:00 UTC = 19:00 WIB, Friday
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        (NewIncident(NOW, "alien", "P1", -2.98, 104.76), "unknown category"),
+        (NewIncident(NOW, "kebakaran", "P0", -2.98, 104.76), "priority"),
+        (NewIncident(NOW, "kebakaran", "P1", -6.2, 106.8), "outside the city"),
+        (NewIncident(NOW.replace(tzinfo=None), "kebakaran", "P1", -2.98, 104.76), "time zone"),
+    ],
+)
+def test_bad_incidents_are_refused(store: IncidentStore, item: NewIncident, message: str) -> None:
+    with pytest.raises(IncidentError, match=message):
+        store.create(item, "op")
+    assert store.count() == 0
+
+
+def test_lifecycle_rules_and_a_complete_event_log(store: IncidentStore) -> None:
+    new_id = store.create(NewIncident(NOW, "kecelakaan_lalu_lintas", "P2", -2.976, 104.754), "a")
+    store.transition(new_id, "dispatched", "b")
+    store.assign(new_id, "psc119", "b", "ambulance needed")
+    store.transition(new_id, "on_scene", "c")
+    store.transition(new_id, "resolved", "c")
+    with pytest.raises(IncidentError, match="cannot go from resolved to new"):
+        store.transition(new_id, "new", "c")
+    store.note(new_id, "road cleared", "c")
+    store.transition(new_id, "closed", "d")
+    with pytest.raises(IncidentError):
+        store.transition(new_id, "dispatched", "d")
+    events = store.events(new_id)
+    assert [(e["kind"], e["to_status"]) for e in events] == [
+        ("created", "new"),
+        ("status", "dispatched"),
+        ("assigned", None),
+        ("status", "on_scene"),
+        ("status", "resolved"),
+        ("note", None),
+        ("status", "closed"),
+    ]
+    assert [e["actor"] for e in events] == ["a", "b", "b", "c", "c", "c", "d"]
+    row = store.get(new_id)
+    assert row is not None and row["status"] == "closed" and row["lead_agency"] == "psc119"
+
+
+def test_every_status_can_reach_closed() -> None:
+    for status in TRANSITIONS:
+        seen, todo = {status}, [status]
+        while todo:
+            for nxt in TRANSITIONS[todo.pop()]:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        assert "closed" in seen, status
+
+
+def test_h3_parent_matches_the_library() -> None:
+    rng = np.random.default_rng(3)
+    cells = np.array(
+        [
+            h3.str_to_int(h3.latlng_to_cell(la, lo, 9))
+            for la, lo in zip(
+                rng.uniform(-3.09, -2.87, 300), rng.uniform(104.61, 104.86, 300), strict=True
+            )
+        ],
+        dtype=np.uint64,
+    )
+    for res in (7, 8):
+        expected = [h3.str_to_int(h3.cell_to_parent(h3.int_to_str(int(c)), res)) for c in cells]
+        assert h3_parent(cells, res).tolist() == expected
+
+
+def test_synthetic_year_matches_palembang_rates(settings: Settings) -> None:
+    history = generate(settings, NOW, 365, seed=11)
+    per_day = pd.Series(history.category).value_counts() / 365
+    assert per_day["kebakaran"] == pytest.approx(0.75, rel=0.15)
+    assert per_day["kecelakaan_lalu_lintas"] == pytest.approx(2.5, rel=0.15)
+    months = pd.to_datetime(history.occurred_at, unit="s").month
+    floods = months[history.category == "banjir_genangan"]
+    rainy = np.isin(np.asarray(floods), [11, 12, 1, 2, 3])
+    assert len(floods) > 50 and rainy.mean() > 0.9  # bursts on rain days, Nov–Mar
+    hours = (pd.to_datetime(history.occurred_at, unit="s") + pd.Timedelta(hours=7)).hour
+    jams = pd.Series(hours[history.category == "kemacetan"]).value_counts()
+    assert jams[[7, 8, 17]].min() > jams[[1, 2, 3]].max()  # peak hours, not the night
+    assert (history.occurred_at <= NOW.timestamp()).all()
+    again = generate(settings, NOW, 365, seed=11)
+    assert (again.lat == history.lat).all()  # seeded
+
+
+def test_aggregations_equal_a_pandas_reference(store: IncidentStore, settings: Settings) -> None:
+    store.bulk_load(generate(settings, NOW, 200, seed=5), "demo")
+    frame = pd.DataFrame(
+        store.db.execute(
+            "SELECT occurred_at, category, priority, kecamatan, h3_r8, h3_r9, local_hour, "
+            "local_dow "
+            "FROM incidents"
+        ),
+        columns=[
+            "occurred_at",
+            "category",
+            "priority",
+            "kecamatan",
+            "h3_r8",
+            "h3_r9",
+            "local_hour",
+            "local_dow",
+        ],
+    )
+    filters = Filters(
+        NOW - timedelta(days=90),
+        NOW,
+        categories=("kecelakaan_lalu_lintas", "kebakaran", "kemacetan"),
+        priorities=("P1", "P2"),
+    )
+    ref = frame[
+        (frame.occurred_at >= filters.start)
+        & (frame.occurred_at < filters.end)
+        & frame.category.isin(filters.categories)
+        & frame.priority.isin(("P1", "P2"))
+    ]
+    assert total(store.db, filters) == len(ref) > 100
+    cells = {c["hex"]: c["count"] for c in heatmap(store.db, filters, 8)}
+    expected = ref.groupby("h3_r8").size()
+    assert cells == {format(int(k), "x"): int(v) for k, v in expected.items()}
+    assert by_district(store.db, filters) == ref.groupby("kecamatan").size().to_dict()
+    matrix = hour_weekday(store.db, filters)
+    for (dow, hour), n in ref.groupby(["local_dow", "local_hour"]).size().items():
+        assert matrix[int(dow)][int(hour)] == n
+    top = hotspots(store.db, filters, 1)[0]
+    assert top["count"] == ref.groupby("h3_r9").size().max()
+    playback = Filters(filters.start, filters.end, filters.categories, hours=(8,))
+    assert total(store.db, playback) == int(
+        (
+            frame[
+                (frame.occurred_at >= filters.start)
+                & (frame.occurred_at < filters.end)
+                & frame.category.isin(filters.categories)
+            ].local_hour
+            == 8
+        ).sum()
+    )
+
+
+def test_coverage_on_hand_built_cases(settings: Settings) -> None:
+    cams = load_registry(PROJECT_ROOT / "cameras.geojson", settings).cameras
+    masjid = next(c for c in cams if c.id == "plg-cam9-masjid-agung")  # heading 75°, 120 m
+    crs = settings.city.metric_crs
+    ahead = (
+        masjid.lon + 0.0006 * np.sin(np.radians(75)),
+        masjid.lat + 0.0006 * np.cos(np.radians(75)),
+    )  # ~67 m along its axis: seen
+    behind = (
+        masjid.lon - 0.0006 * np.sin(np.radians(75)),
+        masjid.lat - 0.0006 * np.cos(np.radians(75)),
+    )  # ~67 m behind it: near, not seen
+    far = (104.80, -3.05)  # kilometres from any camera
+    lon = [ahead[0], behind[0], far[0]]
+    lat = [ahead[1], behind[1], far[1]]
+    result = coverage(lon, lat, [masjid], crs, near_m=100)
+    assert (result.total, result.in_view, result.near) == (3, 1, 1)
+    assert result.uncovered.tolist() == [2]
+    assert coverage(lon, lat, [masjid], crs, near_m=50).uncovered.tolist() == [1, 2]
+
+
+def test_greedy_placement_takes_the_biggest_cluster_first(settings: Settings) -> None:
+    rng = np.random.default_rng(2)
+    big = (104.70 + rng.normal(0, 0.0002, 40), -2.95 + rng.normal(0, 0.0002, 40))
+    small = (104.80 + rng.normal(0, 0.0002, 15), -3.00 + rng.normal(0, 0.0002, 15))
+    lon = np.concatenate([big[0], small[0]])
+    lat = np.concatenate([big[1], small[1]])
+    sites = greedy_sites(lon, lat, settings.city.metric_crs, 3, radius_m=150)
+    assert [s.gain for s in sites] == [40, 15]  # then nothing left to cover
+    assert abs(sites[0].lon - 104.70) < 0.002 and abs(sites[1].lat + 3.00) < 0.002
+    assert sites[-1].cumulative == 55
