@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import streamlit as st
 
+from lawangjabo.analytics import Filters
 from lawangjabo.healthview import STATE_COLOURS, STATE_LABELS, Tile, age_text
+from lawangjabo.incident_io import export_incidents, import_incidents, rejects_csv
+from lawangjabo.incidents import IncidentStore
 from lawangjabo.services import Services, Snapshot, get_services
 
 REFRESH_WAIT_S = 2.5
@@ -141,4 +146,50 @@ def history_view(svc: Services, camera_id: str) -> None:
         taken, path = found
         st.image(
             path.read_bytes(), caption=f"taken {local_time(taken, svc.settings.city.timezone)}"
+        )
+
+
+def incident_import(store: IncidentStore, actor: str) -> None:
+    """Upload a CSV / GeoJSON / Parquet file of incidents: all rows or none, with a report."""
+    upload = st.file_uploader("Import incidents", type=["csv", "geojson", "json", "parquet"])
+    partial = st.checkbox("Import the valid rows even if some are rejected")
+    if upload is None or not st.button("Import", key="import-incidents"):
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / Path(upload.name).name
+        path.write_bytes(upload.getvalue())
+        result = import_incidents(store, path, actor, allow_partial=partial)
+    if result.written:
+        st.success(f"{result.written} incidents imported.")
+    if result.rejects:
+        st.error(
+            f"{len(result.rejects)} problems; "
+            f"{'nothing was imported' if not result.written else 'those rows were skipped'}."
+        )
+        st.download_button(
+            "Download the rejects report",
+            rejects_csv(result.rejects),
+            file_name="rejects.csv",
+            mime="text/csv",
+        )
+
+
+def incident_export(store: IncidentStore, filters: Filters) -> None:
+    """Download the filtered incidents."""
+    columns = st.columns(3)
+    for column, (fmt, mime) in zip(
+        columns,
+        (
+            ("csv", "text/csv"),
+            ("geojson", "application/geo+json"),
+            ("parquet", "application/octet-stream"),
+        ),
+        strict=True,
+    ):
+        column.download_button(
+            f"Export {fmt.upper()}",
+            export_incidents(store, filters, fmt),
+            file_name=f"incidents.{fmt}",
+            mime=mime,
+            key=f"export-{fmt}",
         )

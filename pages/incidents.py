@@ -57,10 +57,12 @@ with st.expander("New incident", expanded=False), st.form("new-incident"):
 days = st.slider("Days back", 1, 90, 7)
 statuses = st.multiselect("Status", STATUSES, default=list(OPEN_STATUSES))
 now = datetime.now(UTC)
-rows = incident_list(
-    svc, Filters(now - timedelta(days=days), now + timedelta(minutes=1), statuses=tuple(statuses))
-)
+shown = Filters(now - timedelta(days=days), now + timedelta(minutes=1), statuses=tuple(statuses))
+rows = incident_list(svc, shown)
 st.caption(f"{len(rows)} incidents (newest first, at most 500)")
+with st.expander("Import and export"):
+    uikit.incident_import(store, actor)
+    uikit.incident_export(store, shown)
 picked = st.dataframe(
     rows,
     hide_index=True,

@@ -1,0 +1,114 @@
+"""Incident import over a folder of files (good and bad), all-or-nothing, and export formats."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lawangjabo.analytics import Filters
+from lawangjabo.config import PROJECT_ROOT, Settings
+from lawangjabo.db import Database
+from lawangjabo.districts import approximate_districts
+from lawangjabo.incident_io import (
+    export_incidents,
+    import_incidents,
+    parse_time,
+    read_incidents,
+    rejects_csv,
+)
+from lawangjabo.incidents import Enricher, IncidentStore
+from lawangjabo.registry import load_registry
+
+from .conftest import DATA
+
+FILES = DATA / "incidents"
+EXPECTED = json.loads((FILES / "expected.json").read_text(encoding="utf-8"))
+WIB = "Asia/Jakarta"
+
+
+@pytest.fixture
+def store(settings: Settings, tmp_path: Path) -> IncidentStore:
+    districts = approximate_districts(settings.city)
+    cameras = load_registry(PROJECT_ROOT / "cameras.geojson", settings, districts).cameras
+    return IncidentStore(
+        Database(tmp_path / "lj.duckdb"), settings, Enricher(settings, districts, cameras)
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("27/11/2026 14.05", "2026-11-27T14:05:00+07:00"),
+        ("27-11-2026 07:45:10", "2026-11-27T07:45:10+07:00"),
+        ("27 Agustus 2026 08.15", "2026-08-27T08:15:00+07:00"),
+        ("3 Des 2026", "2026-12-03T00:00:00+07:00"),
+        ("2026-11-27T15:30:00+07:00", "2026-11-27T15:30:00+07:00"),
+        ("2026-11-27 08:00", "2026-11-27T08:00:00+07:00"),
+        ("2026-11-27T01:00:00Z", "2026-11-27T01:00:00+00:00"),
+    ],
+)
+def test_indonesian_and_iso_times(text: str, expected: str) -> None:
+    assert parse_time(text, WIB).isoformat() == expected
+
+
+@pytest.mark.parametrize("text", ["31/02/2026 10.00", "yesterday", "27 Brumaire 2026", ""])
+def test_bad_times_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_time(text, WIB)
+
+
+def test_every_file_has_an_expectation() -> None:
+    assert {p.name for p in FILES.iterdir() if p.name != "expected.json"} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_file_reports_every_reject(
+    name: str, store: IncidentStore, settings: Settings
+) -> None:
+    result = read_incidents(FILES / name, settings, store)
+    expected = EXPECTED[name]
+    assert len(result.items) == expected["items"]
+    got = [(r.row, r.field) for r in result.rejects]
+    assert got == [(row, field) for row, field, _ in expected["rejects"]]
+    for reject, (_, _, reason) in zip(result.rejects, expected["rejects"], strict=True):
+        assert reason in reject.reason, reject
+
+
+def test_a_file_with_rejects_writes_nothing(store: IncidentStore) -> None:
+    result = import_incidents(store, FILES / "bad_rows.csv", "op")
+    assert result.written == 0 and store.count() == 0
+    report = rejects_csv(result.rejects)
+    assert report.splitlines()[0] == "row,field,reason" and len(report.splitlines()) == 9
+    partial = import_incidents(store, FILES / "bad_rows.csv", "op", allow_partial=True)
+    assert partial.written == 1 and store.count() == 1
+
+
+def test_reimport_is_refused_as_duplicate(store: IncidentStore) -> None:
+    assert import_incidents(store, FILES / "good.csv", "op").written == 4
+    again = import_incidents(store, FILES / "good.csv", "op")
+    assert again.written == 0 and {r.field for r in again.rejects} == {"external_id"}
+    assert store.count() == 4
+    row = store.get(1)
+    assert row is not None and row["source"] == "import" and row["external_id"] == "112-0001"
+
+
+def test_export_round_trips(store: IncidentStore, tmp_path: Path) -> None:
+    import_incidents(store, FILES / "good.csv", "op")
+    everything = Filters(datetime(2026, 1, 1, tzinfo=UTC), datetime.now(UTC) + timedelta(days=1))
+    frame = pd.read_csv(io.BytesIO(export_incidents(store, everything, "csv")))
+    assert len(frame) == 4 and set(frame.category) >= {"kebakaran", "kemacetan"}
+    parquet = pd.read_parquet(io.BytesIO(export_incidents(store, everything, "parquet")))
+    assert len(parquet) == 4
+    geojson = json.loads(export_incidents(store, everything, "geojson"))
+    assert len(geojson["features"]) == 4
+    path = tmp_path / "back.geojson"
+    path.write_text(json.dumps(geojson), encoding="utf-8")
+    back = read_incidents(path, store.settings, store=None, source="citizen")
+    assert len(back.items) == 4 and back.rejects == []
+    only_fires = Filters(everything.start, everything.end, categories=("kebakaran",))
+    assert len(pd.read_csv(io.BytesIO(export_incidents(store, only_fires, "csv")))) == 1
