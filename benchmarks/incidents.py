@@ -87,21 +87,9 @@ def main() -> None:
             f"load {loaded - generated:.1f} s, file {size_mb:.0f} MB; {args.cameras} cameras"
         )
 
-        frame = pd.DataFrame(
-            db.execute(
-                "SELECT occurred_at, category, kecamatan, h3_r8, local_hour, local_dow, lon, lat "
-                "FROM incidents"
-            ),
-            columns=[
-                "occurred_at",
-                "category",
-                "kecamatan",
-                "h3_r8",
-                "local_hour",
-                "local_dow",
-                "lon",
-                "lat",
-            ],
+        frame = db.frame(
+            "SELECT occurred_at, category, kecamatan, h3_r8, local_hour, local_dow, lon, lat "
+            "FROM incidents"
         )
         filters = Filters(END - timedelta(days=90), END, categories=CATEGORIES)
 

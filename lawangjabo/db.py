@@ -135,6 +135,12 @@ class Database:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
+    def frame(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        """Run one query and return all its rows as a pandas DataFrame (columnar, fast)."""
+        cursor = self._cursor()
+        cursor.execute(sql, params)
+        return cursor.df()
+
     def insert_frame(self, table: str, columns: Sequence[str], frame: Any) -> int:
         """Bulk insert a pandas DataFrame or Arrow table (column names as given)."""
         cursor = self._cursor()
