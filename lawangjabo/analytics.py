@@ -62,8 +62,8 @@ def heatmap(db: Database, filters: Filters, resolution: int = 8) -> list[dict[st
     where, params = filters.where()
     column = HEX_COLUMN[resolution]
     rows = db.execute(
-        f"SELECT printf('%x', {column}) AS hex, count(*) AS n FROM incidents WHERE {where} "
-        "GROUP BY ALL ORDER BY n DESC",
+        f"SELECT printf('%x', cell), n FROM (SELECT {column} AS cell, count(*) AS n "
+        f"FROM incidents WHERE {where} GROUP BY {column}) ORDER BY n DESC",
         params,
     )
     return [{"hex": h, "count": int(n)} for h, n in rows]

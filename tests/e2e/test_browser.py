@@ -274,3 +274,20 @@ def test_camera_wall_and_health_pages(server: Server, browser: Any) -> None:
     page.get_by_text("Current outages").wait_for(timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "camera-health.png"), full_page=True)
     page.close()
+
+
+def test_changing_a_filter_changes_the_heatmap(server: Server, browser: Any) -> None:
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    canvas = _open(page, f"{server.url}/analytics")
+    page.wait_for_timeout(1500)
+    chart = page.locator("[data-testid='stDeckGlJsonChart']").first
+    before = np.asarray(Image.open(BytesIO(chart.screenshot())).convert("L"), dtype=np.int16)
+    assert canvas is not None and before.std() > 5  # hexagons drawn, not a blank canvas
+    page.get_by_text("Play back by hour of day").click()  # one hour of the day only
+    page.wait_for_timeout(500)
+    page.wait_for_selector(IDLE, timeout=60_000)
+    page.wait_for_timeout(2000)
+    after = np.asarray(Image.open(BytesIO(chart.screenshot())).convert("L"), dtype=np.int16)
+    assert np.abs(before - after).mean() > 1.0, "the heatmap did not change"
+    page.screenshot(path=str(ARTIFACTS / "analytics.png"), full_page=True)
+    page.close()
