@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import h3
 import numpy as np
 import pydeck as pdk
 
@@ -18,6 +20,7 @@ from .layers import (
     camera_rows,
     choropleth_layer,
     hex_layer,
+    pick_grid_layer,
     river_layer,
     suggestion_layer,
 )
@@ -155,3 +158,44 @@ def incident_list(services: Services, filters: Filters, limit: int = 500) -> lis
         item["occurred_at"] = item["occurred_at"].astimezone(tz).strftime("%d %b %Y %H:%M %Z")
         result.append(item)
     return result
+
+
+@lru_cache(maxsize=4)
+def pick_cells(
+    west: float, south: float, east: float, north: float, res: int = 8
+) -> tuple[str, ...]:
+    """The H3 cells covering the city's bbox (~0.7 km² each at resolution 8: light enough to
+    send on every rerun; the form's coordinates then refine the place)."""
+    shape = h3.LatLngPoly([(south, west), (south, east), (north, east), (north, west)])
+    return tuple(sorted(h3.h3shape_to_cells(shape, res)))
+
+
+def pick_deck(services: Services, picked: str | None) -> pdk.Deck:
+    """A map to click a new incident's place on: cameras, river, the clickable grid."""
+    settings = services.settings
+    box = settings.city.bbox
+    layers = pick_grid_layer(pick_cells(box.west, box.south, box.east, box.north), picked)
+    if settings.city.river is not None:
+        layers.append(
+            river_layer(
+                cached_river(settings.city.river, settings.city.metric_crs),
+                settings.city.river.name,
+            )
+        )
+    snap = services.snapshot()
+    layers.append(
+        camera_layer(camera_rows(map_camera_rows(settings, snap.registry.cameras, {})), 5)
+    )
+    centre = settings.city.centre
+    return build_deck(
+        layers,
+        (centre.lon, centre.lat),
+        settings.map,
+        tooltip={"text": "Click: put the new incident here"},
+    )
+
+
+def cell_centre(cell: str) -> tuple[float, float]:
+    """(lat, lon) of an H3 cell's centre."""
+    lat, lon = h3.cell_to_latlng(cell)
+    return float(lat), float(lon)

@@ -252,6 +252,7 @@ def build_deck(
     centre: tuple[float, float],
     config: MapConfig,
     zoom: float | None = None,
+    tooltip: Mapping[str, Any] | None = None,
 ) -> pdk.Deck:
     """The deck: layers bottom-up, view on ``centre`` (lon, lat), one tooltip for all layers."""
     view = pdk.ViewState(
@@ -262,7 +263,10 @@ def build_deck(
         bearing=0,
     )
     return pdk.Deck(
-        layers=list(layers), initial_view_state=view, tooltip=TOOLTIP, **basemap_kwargs(config)
+        layers=list(layers),
+        initial_view_state=view,
+        tooltip=dict(tooltip or TOOLTIP),
+        **basemap_kwargs(config),
     )
 
 
@@ -354,3 +358,31 @@ def suggestion_layer(sites: Sequence[Mapping[str, Any]]) -> pdk.Layer:
         get_radius=9,
         pickable=True,
     )
+
+
+def pick_grid_layer(cells: Sequence[str], picked: str | None = None) -> list[pdk.Layer]:
+    """An invisible grid of H3 cells to click on (where a new incident goes), and the picked
+    cell. Rows hold only the cell id: thousands of them stay small."""
+    grid = pdk.Layer(
+        "H3HexagonLayer",
+        id="pick-grid",
+        data=[{"hex": c} for c in cells],
+        get_hexagon="hex",
+        get_fill_color=[0, 0, 0, 1],
+        stroked=False,
+        extruded=False,
+        pickable=True,
+        auto_highlight=True,
+        highlight_color=[255, 120, 0, 140],
+    )
+    chosen = pdk.Layer(
+        "H3HexagonLayer",
+        id="picked-cell",
+        data=[{"hex": picked}] if picked else [],
+        get_hexagon="hex",
+        get_fill_color=[255, 80, 0, 220],
+        stroked=False,
+        extruded=False,
+        pickable=False,
+    )
+    return [grid, chosen]

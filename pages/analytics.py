@@ -8,7 +8,7 @@ import streamlit as st
 
 import uikit
 from lawangjabo.analytics import Filters
-from lawangjabo.incidentview import matrix_rows, planner_view
+from lawangjabo.incidentview import WEEKDAYS, matrix_rows, planner_view
 
 svc = uikit.services()
 settings = svc.settings
@@ -32,6 +32,8 @@ with st.sidebar:
     resolution = st.select_slider("Cell size (H3)", [7, 8, 9], value=8)
     playback = st.toggle("Play back by hour of day")
     hour = st.slider("Hour (WIB)", 0, 23, 8, disabled=not playback)
+    by_day = st.toggle("Play back by day of the week")
+    weekday = st.select_slider("Day", list(WEEKDAYS), disabled=not by_day)
     mode = st.radio("Map", ["hexagons", "per km²"], horizontal=True)
     near_m = st.slider("Near a camera (m)", 25, 500, 100, step=25)
 start, end = (
@@ -45,6 +47,7 @@ filters = Filters(
     tuple(priority),
     tuple(status),
     hours=(hour,) if playback else (),
+    weekdays=(WEEKDAYS.index(weekday),) if by_day else (),
 )
 view = planner_view(svc, filters, resolution, mode, near_m, suggestions=5)
 

@@ -7,7 +7,7 @@ import streamlit as st
 import uikit
 from lawangjabo.analytics import Filters
 from lawangjabo.incidents import OPEN_STATUSES, PRIORITIES, STATUSES, IncidentError, NewIncident
-from lawangjabo.incidentview import incident_list, next_statuses
+from lawangjabo.incidentview import cell_centre, incident_list, next_statuses, pick_deck
 
 svc = uikit.services()
 settings = svc.settings
@@ -25,15 +25,40 @@ sites = {s.id: s for s in settings.city.sites}
 with st.sidebar:
     actor = st.text_input("Operator", value="operator", key="actor")
 
-with st.expander("New incident", expanded=False), st.form("new-incident"):
+with st.expander("New incident: click the map, or pick a site, a camera or coordinates"):
+    clicked = st.pydeck_chart(
+        pick_deck(svc, st.session_state.get("picked_cell")),
+        on_select="rerun",
+        selection_mode="single-object",
+        key="pick-map",
+        height=320,
+    )
+    chosen_cells = clicked.selection.objects.get("pick-grid") or []
+    if chosen_cells:
+        st.session_state.picked_cell = chosen_cells[0]["hex"]
+    cell = st.session_state.get("picked_cell")
+    if cell:
+        st.caption("Picked on the map: {:.5f}, {:.5f}".format(*cell_centre(cell)))
+
+with st.form("new-incident"):
     category = st.selectbox("Category", list(categories), format_func=lambda c: categories[c].name)
     st.caption("The lead agency follows the category (it can be changed after).")
     priority = st.radio("Priority", PRIORITIES, index=1, horizontal=True)
-    where = st.radio("Where", ["Site", "Camera", "Coordinates"], horizontal=True)
+    where = st.radio(
+        "Where",
+        ["Site", "Camera", "Coordinates (or the map click)"],
+        horizontal=True,
+        index=2 if st.session_state.get("picked_cell") else 0,
+    )
     site = st.selectbox("Site", list(sites), format_func=lambda s: sites[s].name)
     camera = st.selectbox("Camera", list(cameras), format_func=lambda c: cameras[c].props.name)
-    lat = st.number_input("Latitude", value=settings.city.centre.lat, format="%.5f")
-    lon = st.number_input("Longitude", value=settings.city.centre.lon, format="%.5f")
+    start_lat, start_lon = (
+        cell_centre(st.session_state.picked_cell)
+        if st.session_state.get("picked_cell")
+        else (settings.city.centre.lat, settings.city.centre.lon)
+    )
+    lat = st.number_input("Latitude", value=start_lat, format="%.5f")
+    lon = st.number_input("Longitude", value=start_lon, format="%.5f")
     description = st.text_area("Description")
     if st.form_submit_button("Log incident", type="primary"):
         if where == "Site":

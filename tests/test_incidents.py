@@ -236,3 +236,24 @@ def test_greedy_placement_takes_the_biggest_cluster_first(settings: Settings) ->
     assert [s.gain for s in sites] == [40, 15]  # then nothing left to cover
     assert abs(sites[0].lon - 104.70) < 0.002 and abs(sites[1].lat + 3.00) < 0.002
     assert sites[-1].cumulative == 55
+
+
+def test_click_grid_covers_the_city_and_stays_small(settings: Settings) -> None:
+    import json as jsonlib
+
+    import pydeck as pdk
+
+    from lawangjabo.incidentview import cell_centre, pick_cells
+    from lawangjabo.layers import pick_grid_layer
+
+    box = settings.city.bbox
+    cells = pick_cells(box.west, box.south, box.east, box.north)
+    assert 500 < len(cells) < 1500
+    lat, lon = cell_centre(cells[0])
+    assert box.contains(lon, lat) or abs(lat - box.south) < 0.01 or abs(lon - box.west) < 0.01
+    found = h3.latlng_to_cell(-2.98883, 104.76372, 8)  # Pasar 16 Ilir
+    assert found in cells
+    spec = jsonlib.loads(pdk.Deck(layers=pick_grid_layer(cells, found),
+                                  map_provider=None).to_json())
+    assert set(spec["layers"][0]["data"][0]) == {"hex"}  # nothing but the cell id per row
+    assert spec["layers"][1]["data"] == [{"hex": found}]
