@@ -7,6 +7,10 @@ from pathlib import Path
 import pytest
 
 from lawangjabo.config import PROJECT_ROOT, PathsConfig, Settings, load_settings
+from lawangjabo.db import Database
+from lawangjabo.districts import approximate_districts
+from lawangjabo.incidents import Enricher, IncidentStore
+from lawangjabo.registry import load_registry
 
 SHARED = PROJECT_ROOT.parent / "shared"
 BIG_KECAMATAN = SHARED / "data" / "palembang_kecamatan_BIG2023.geojson"
@@ -17,6 +21,16 @@ DATA = Path(__file__).parent / "data"
 def settings(tmp_path: Path) -> Settings:
     """Palembang settings with a private state folder (database, imported districts)."""
     return load_settings(paths=PathsConfig(state_dir=tmp_path / "state"))
+
+
+@pytest.fixture
+def store(settings: Settings, tmp_path: Path) -> IncidentStore:
+    """An empty incident store on a private DuckDB file, with the shipped cameras."""
+    districts = approximate_districts(settings.city)
+    cameras = load_registry(PROJECT_ROOT / "cameras.geojson", settings, districts).cameras
+    return IncidentStore(
+        Database(tmp_path / "lj.duckdb"), settings, Enricher(settings, districts, cameras)
+    )
 
 
 @pytest.fixture

@@ -11,9 +11,7 @@ import pandas as pd
 import pytest
 
 from lawangjabo.analytics import Filters
-from lawangjabo.config import PROJECT_ROOT, Settings
-from lawangjabo.db import Database
-from lawangjabo.districts import approximate_districts
+from lawangjabo.config import Settings
 from lawangjabo.incident_io import (
     export_incidents,
     import_incidents,
@@ -21,23 +19,13 @@ from lawangjabo.incident_io import (
     read_incidents,
     rejects_csv,
 )
-from lawangjabo.incidents import Enricher, IncidentStore
-from lawangjabo.registry import load_registry
+from lawangjabo.incidents import IncidentStore
 
 from .conftest import DATA
 
 FILES = DATA / "incidents"
 EXPECTED = json.loads((FILES / "expected.json").read_text(encoding="utf-8"))
 WIB = "Asia/Jakarta"
-
-
-@pytest.fixture
-def store(settings: Settings, tmp_path: Path) -> IncidentStore:
-    districts = approximate_districts(settings.city)
-    cameras = load_registry(PROJECT_ROOT / "cameras.geojson", settings, districts).cameras
-    return IncidentStore(
-        Database(tmp_path / "lj.duckdb"), settings, Enricher(settings, districts, cameras)
-    )
 
 
 @pytest.mark.parametrize(

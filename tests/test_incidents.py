@@ -15,11 +15,9 @@ from lawangjabo.analytics import Filters, by_district, heatmap, hotspots, hour_w
 from lawangjabo.config import PROJECT_ROOT, Settings
 from lawangjabo.coverage import coverage, greedy_sites
 from lawangjabo.db import MIGRATIONS, Database
-from lawangjabo.districts import approximate_districts
 from lawangjabo.incident_history import generate
 from lawangjabo.incidents import (
     TRANSITIONS,
-    Enricher,
     IncidentError,
     IncidentStore,
     NewIncident,
@@ -28,15 +26,6 @@ from lawangjabo.incidents import (
 from lawangjabo.registry import load_registry
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(settings: Settings, tmp_path: Path) -> IncidentStore:
-    districts = approximate_districts(settings.city)
-    cameras = load_registry(PROJECT_ROOT / "cameras.geojson", settings, districts).cameras
-    return IncidentStore(
-        Database(tmp_path / "lj.duckdb"), settings, Enricher(settings, districts, cameras)
-    )
 
 
 def test_migrates_from_the_previous_schema_version(tmp_path: Path) -> None:
@@ -253,7 +242,8 @@ def test_click_grid_covers_the_city_and_stays_small(settings: Settings) -> None:
     assert box.contains(lon, lat) or abs(lat - box.south) < 0.01 or abs(lon - box.west) < 0.01
     found = h3.latlng_to_cell(-2.98883, 104.76372, 8)  # Pasar 16 Ilir
     assert found in cells
-    spec = jsonlib.loads(pdk.Deck(layers=pick_grid_layer(cells, found),
-                                  map_provider=None).to_json())
+    spec = jsonlib.loads(
+        pdk.Deck(layers=pick_grid_layer(cells, found), map_provider=None).to_json()
+    )
     assert set(spec["layers"][0]["data"][0]) == {"hex"}  # nothing but the cell id per row
     assert spec["layers"][1]["data"] == [{"hex": found}]

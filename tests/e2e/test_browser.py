@@ -63,6 +63,18 @@ def _camera_point(page: Any, camera_id: str) -> tuple[float, float]:
     return box["x"] + box["width"] / 2 + (px - cx), box["y"] + box["height"] / 2 + (py - cy)
 
 
+def _click_camera(page: Any, x: float, y: float, name: str) -> None:
+    """Click a camera dot as a user would, and wait for its details panel."""
+    page.mouse.move(x, y)  # deck.gl picks on hover first, as a user's pointer would
+    page.wait_for_timeout(300)
+    page.mouse.click(x, y)
+    page.wait_for_function(
+        "name => document.querySelector('.st-key-camera-details')?.innerText.includes(name)",
+        arg=name,
+        timeout=30_000,
+    )
+
+
 def _record(page: Any) -> list[bytes]:
     """Collect every HTTP response body and websocket frame the page receives."""
     seen: list[bytes] = []
@@ -106,14 +118,7 @@ def test_click_a_camera_opens_its_details(
         f"no red (offline) camera dot at ({x:.0f},{y:.0f}): {(r, g, b)}"
     )
 
-    page.mouse.move(x, y)  # deck.gl picks on hover first, as a user's pointer would
-    page.wait_for_timeout(300)
-    page.mouse.click(x, y)
-    page.wait_for_function(
-        "() => document.querySelector('.st-key-camera-details')?.innerText"
-        ".includes('SP Soekarno Hatta')",
-        timeout=30_000,
-    )
+    _click_camera(page, x, y, "SP Soekarno Hatta")
     page.wait_for_selector(IDLE, timeout=30_000)
     page.wait_for_timeout(1500)  # let the re-rendered map settle before the picture
     page.screenshot(path=str(ARTIFACTS / f"map-{name}-selected.png"))
@@ -228,15 +233,7 @@ def _panel_image(page: Any) -> Image.Image:
 def test_click_shows_the_snapshot_and_refresh_changes_it(server: Server, browser: Any) -> None:
     page = browser.new_page(viewport={"width": 1440, "height": 900})
     _open(page, server.url)
-    x, y = _camera_point(page, "plg-cam3-sp-polda")
-    page.mouse.move(x, y)
-    page.wait_for_timeout(300)
-    page.mouse.click(x, y)
-    page.wait_for_function(
-        "() => document.querySelector('.st-key-camera-details')?.innerText"
-        ".includes('Simpang Polda')",
-        timeout=30_000,
-    )
+    _click_camera(page, *_camera_point(page, "plg-cam3-sp-polda"), "Simpang Polda")
     first = _panel_image(page)
     assert first.size[0] > 150
     page.screenshot(path=str(ARTIFACTS / "map-desktop-snapshot.png"))
