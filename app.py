@@ -7,8 +7,11 @@ a lifespan (database, and later the snapshot poller) and, later, auth middleware
 import logging
 
 import streamlit as st
+from starlette.middleware import Middleware
 from streamlit.runtime.pages_manager import PagesManager
 
+from lawangjabo.auth import AuthGate
+from lawangjabo.services import get_services
 from lawangjabo.web import api_routes, lifespan
 
 # home.py navigates with st.navigation. Streamlit 1.67 would still treat the first run in a fresh
@@ -18,4 +21,10 @@ PagesManager.uses_pages_directory = False
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-app = st.App("home.py", routes=api_routes(), lifespan=lifespan)
+# Every request and the websocket pass the sign-in gate first (unless auth is disabled).
+middleware = (
+    [Middleware(AuthGate, sessions=lambda: get_services().sessions)]
+    if get_services().settings.auth.enabled
+    else []
+)
+app = st.App("home.py", routes=api_routes(), lifespan=lifespan, middleware=middleware)

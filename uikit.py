@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 
 from lawangjabo.analytics import Filters
+from lawangjabo.auth import COOKIE, PAGES, Session
 from lawangjabo.healthview import STATE_COLOURS, STATE_LABELS, Tile, age_text
 from lawangjabo.incident_io import export_incidents, import_incidents, rejects_csv
 from lawangjabo.incidents import IncidentStore
@@ -21,6 +22,32 @@ REFRESH_WAIT_S = 2.5
 def services() -> Services:
     """The process-wide services for the configured city."""
     return get_services()
+
+
+def auth_enabled() -> bool:
+    return services().settings.auth.enabled
+
+
+def current_session() -> Session | None:
+    """Who is signed in: the session named by this browser's cookie (checked on the server).
+    With sign-in disabled by configuration, everyone is a local admin."""
+    if not auth_enabled():
+        return Session("local", "admin", (), 0.0, 0.0)
+    return services().sessions.get(st.context.cookies.get(COOKIE))
+
+
+def allowed_pages(session: Session) -> frozenset[str]:
+    return PAGES[session.role]
+
+
+def require_page(name: str) -> Session:
+    """Stop the page unless the signed-in role may use it (enforced here, not by hiding)."""
+    session = current_session()
+    if session is None or name not in PAGES[session.role]:
+        st.error("This page is not available for your role.")
+        st.stop()
+    assert session is not None
+    return session
 
 
 def status_banners(svc: Services) -> None:
@@ -159,6 +186,11 @@ def incident_import(store: IncidentStore, actor: str) -> None:
         path = Path(folder) / Path(upload.name).name
         path.write_bytes(upload.getvalue())
         result = import_incidents(store, path, actor, allow_partial=partial)
+    services().audit(
+        actor,
+        "incident_import",
+        {"file": upload.name, "written": result.written, "rejected": len(result.rejects)},
+    )
     if result.written:
         st.success(f"{result.written} incidents imported.")
     if result.rejects:

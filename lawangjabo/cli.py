@@ -138,6 +138,46 @@ def _poller(args: argparse.Namespace) -> int:
     return 0
 
 
+def _users(args: argparse.Namespace) -> int:
+    """Manage local accounts (works while the app runs: they live in var/users.json)."""
+    import os
+
+    from .auth import UserStore
+
+    settings = load_settings(args.config)
+    users = UserStore(settings.paths.users_file)
+    password = os.environ.get(args.password_env) if args.password_env else None
+    try:
+        if args.action == "list":
+            for name in users.names():
+                account = users.get(name)
+                assert account is not None
+                _out(f"{name}\t{account.role}\t{','.join(account.agencies) or 'all agencies'}")
+        elif args.action == "add":
+            secret = users.add(args.name, args.role, password, args.agency or [])
+            _out(
+                f"created {args.name} ({args.role})" + ("" if password else f"; password: {secret}")
+            )
+        elif args.action == "set-role":
+            users.set_role(args.name, args.role)
+            _out(f"{args.name} is now {args.role}")
+        elif args.action == "reset-password":
+            secret = users.reset_password(args.name, password)
+            _out(f"password of {args.name} reset" + ("" if password else f": {secret}"))
+        elif args.action == "demo":
+            if users.get("demo") is not None:
+                _out(
+                    "demo user exists (reset with: python -m lawangjabo users reset-password demo)"
+                )
+            else:
+                secret = users.add("demo", "admin", os.environ.get("LAWANGJABO_DEMO_PASSWORD"))
+                _out(f"sign in as demo / {secret}  (shown once; admin role)")
+    except ValueError as exc:
+        _out(f"error: {exc}")
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lawangjabo", description=__doc__)
     parser.add_argument("--config", help="city TOML (default: $LAWANGJABO_CONFIG or Palembang)")
@@ -170,6 +210,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="install the matched districts even if some features are rejected",
     )
     dist.set_defaults(run=_import_districts)
+
+    users = commands.add_parser(
+        "users", help="local accounts: list, add, set-role, reset-password, demo"
+    )
+    users.add_argument("action", choices=["list", "add", "set-role", "reset-password", "demo"])
+    users.add_argument("name", nargs="?")
+    users.add_argument("--role", choices=["leader", "planner", "operator", "admin"])
+    users.add_argument("--agency", action="append", help="limit to an agency (repeatable)")
+    users.add_argument(
+        "--password-env",
+        help="read the password from this environment variable instead of generating one",
+    )
+    users.set_defaults(run=_users)
 
     poll = commands.add_parser("poller", help="run the snapshot poller as its own process")
     poll.set_defaults(run=_poller)

@@ -186,6 +186,12 @@ class IncidentsConfig(StrictModel):
     demo_history_days: Annotated[int, Field(ge=0, le=3650)] = 0  # seed an empty store (demo)
 
 
+class AuthConfig(StrictModel):
+    """Sign-in. Disabling it opens every page and route to anyone who can reach the server."""
+
+    enabled: bool = True
+
+
 class PathsConfig(StrictModel):
     """Files the app reads and writes. Relative paths are relative to the project root."""
 
@@ -210,6 +216,10 @@ class PathsConfig(StrictModel):
     @property
     def districts_file(self) -> Path:
         return self.state / "districts.geojson"
+
+    @property
+    def users_file(self) -> Path:
+        return self.state / "users.json"
 
     @property
     def snapshots(self) -> Path:
@@ -246,6 +256,7 @@ class Settings(BaseSettings):
     simulator: SimulatorConfig = SimulatorConfig()
     incident_categories: list[IncidentCategory] = []
     incidents: IncidentsConfig = IncidentsConfig()
+    auth: AuthConfig = AuthConfig()
     config_file: Path = DEFAULT_CONFIG
 
     @model_validator(mode="after")

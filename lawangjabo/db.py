@@ -105,6 +105,18 @@ MIGRATIONS: tuple[Migration, ...] = (
                )""",
         ),
     ),
+    Migration(
+        4,
+        "append-only audit log",
+        (
+            """CREATE TABLE audit_log (
+                   happened_at TIMESTAMPTZ NOT NULL,
+                   actor VARCHAR NOT NULL,
+                   action VARCHAR NOT NULL,
+                   detail VARCHAR
+               )""",
+        ),
+    ),
 )
 
 

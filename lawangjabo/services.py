@@ -6,6 +6,7 @@ script use it, so the DuckDB file is opened once per process.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import __version__
+from .auth import Auth, SessionStore, UserStore
 from .config import Settings, load_settings
 from .db import Database
 from .districts import DistrictLayer, load_district_layer
@@ -59,6 +61,8 @@ class Services:
         self._incidents_key: Snapshot | None = None
         self._seed_lock = threading.Lock()
         self._seeded = False
+        self.sessions = SessionStore()
+        self.auth = Auth(UserStore(settings.paths.users_file), self.sessions, self.audit)
 
     @property
     def db(self) -> Database | None:
@@ -143,6 +147,21 @@ class Services:
         if self.settings.cameras.poller == "external":
             request_refresh(self.settings.paths.refresh_requests, camera_id)
         return False
+
+    # -- audit --------------------------------------------------------------------------------
+    def audit(self, actor: str, action: str, detail: dict[str, Any]) -> None:
+        """Append to the audit log (never raises: a failing log must not block a login)."""
+        db = self.db
+        if db is None:
+            log.warning("audit %s %s %s (database unavailable)", actor, action, detail)
+            return
+        try:
+            db.execute(
+                "INSERT INTO audit_log (happened_at, actor, action, detail) VALUES (?, ?, ?, ?)",
+                [datetime.now(UTC), actor, action, json.dumps(detail, default=str)],
+            )
+        except Exception:
+            log.exception("audit write failed")
 
     # -- incidents ----------------------------------------------------------------------------
     def incidents(self) -> IncidentStore | None:

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from .auth import CAN_REFRESH, session_of
 from .runtime import PollerRuntime
 from .services import Services, close_all, get_services
 
@@ -97,6 +98,13 @@ async def snapshot(request: Request) -> Response:
     if services.snapshot().registry.by_id(camera_id) is None:
         return _json({"error": "unknown camera"}, 404)
     thumb = request.path_params["kind"] == "thumb"
+    session = session_of(request)
+    if not thumb:
+        services.audit(
+            session.user if session else "anonymous",
+            "snapshot_view",
+            {"camera": camera_id, "at": request.query_params.get("at")},
+        )
     at = request.query_params.get("at")
     if at:
         try:
@@ -118,6 +126,9 @@ async def snapshot(request: Request) -> Response:
 
 async def refresh(request: Request) -> JSONResponse:
     """``POST /api/cameras/{id}/refresh``: a fast-lane capture; waits briefly for it."""
+    refused = _forbidden(request, CAN_REFRESH)
+    if refused is not None:
+        return refused
     services = get_services()
     camera_id = request.path_params["camera_id"]
     if services.snapshot().registry.by_id(camera_id) is None:
@@ -135,8 +146,33 @@ async def refresh(request: Request) -> JSONResponse:
     )
 
 
+def _forbidden(request: Request, allowed: frozenset[str]) -> JSONResponse | None:
+    """403 unless the request's session has one of the ``allowed`` roles (auth enabled)."""
+    if not get_services().settings.auth.enabled:
+        return None
+    session = session_of(request)
+    if session is None or session.role not in allowed:
+        return _json({"error": "not allowed for your role"}, 403)
+    return None
+
+
+async def login_page(request: Request) -> Response:
+    return await get_services().auth.login_page(request)
+
+
+async def login(request: Request) -> Response:
+    return await get_services().auth.login(request)
+
+
+async def logout(request: Request) -> Response:
+    return await get_services().auth.logout(request)
+
+
 def api_routes() -> list[BaseRoute]:
     return [
+        Route("/login", login_page, methods=["GET"], name="login_page"),
+        Route("/login", login, methods=["POST"], name="login"),
+        Route("/logout", logout, methods=["GET", "POST"], name="logout"),
         Route("/api/health", health, methods=["GET"], name="health"),
         Route("/api/cameras", cameras, methods=["GET"], name="cameras"),
         Route(

@@ -10,6 +10,7 @@ import uikit
 from lawangjabo.analytics import Filters
 from lawangjabo.incidentview import WEEKDAYS, matrix_rows, planner_view
 
+session = uikit.require_page("analytics")
 svc = uikit.services()
 settings = svc.settings
 st.subheader("Incident analytics")

@@ -5,6 +5,7 @@ import streamlit as st
 import uikit
 from lawangjabo.healthview import STATE_LABELS, filter_tiles, sort_for_wall, state_counts, tiles
 
+session = uikit.require_page("camera_wall")
 svc = uikit.services()
 settings = svc.settings
 

@@ -9,6 +9,7 @@ import streamlit as st
 import uikit
 from lawangjabo.healthview import outage_rows, state_counts, tiles, uptime_tables
 
+session = uikit.require_page("health")
 svc = uikit.services()
 settings = svc.settings
 st.subheader("Camera health")

@@ -9,6 +9,7 @@ from lawangjabo.analytics import Filters
 from lawangjabo.incidents import OPEN_STATUSES, PRIORITIES, STATUSES, IncidentError, NewIncident
 from lawangjabo.incidentview import cell_centre, incident_list, next_statuses, pick_deck
 
+session = uikit.require_page("incidents")
 svc = uikit.services()
 settings = svc.settings
 store = svc.incidents()
@@ -22,8 +23,7 @@ agencies = {a.id: a.name for a in settings.agencies}
 agency_ids: list[str] = list(agencies)
 cameras = {c.id: c for c in svc.snapshot().registry.cameras}
 sites = {s.id: s for s in settings.city.sites}
-with st.sidebar:
-    actor = st.text_input("Operator", value="operator", key="actor")
+actor = session.user
 
 with st.expander("New incident: click the map, or pick a site, a camera or coordinates"):
     clicked = st.pydeck_chart(
@@ -73,6 +73,7 @@ with st.form("new-incident"):
                 actor,
             )
             st.session_state.incident = new_id
+            svc.audit(actor, "incident_created", {"id": new_id, "category": category})
             st.success(
                 f"Incident {new_id} logged; lead agency: {agencies[categories[category].lead]}."
             )
@@ -116,6 +117,7 @@ if incident is not None:
         for column, target in zip(buttons, next_statuses(incident["status"]), strict=False):
             if column.button(target, key=f"to-{target}"):
                 store.transition(incident["id"], target, actor)
+                svc.audit(actor, "incident_status", {"id": incident["id"], "to": target})
                 st.rerun()
         assign = st.selectbox(
             "Route to agency",
@@ -125,6 +127,7 @@ if incident is not None:
         )
         if assign and assign != incident["lead_agency"] and st.button("Assign"):
             store.assign(incident["id"], assign, actor)
+            svc.audit(actor, "incident_assigned", {"id": incident["id"], "agency": assign})
             st.rerun()
         st.markdown("**Event log**")
         st.dataframe(store.events(incident["id"]), hide_index=True, width="stretch")

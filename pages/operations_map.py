@@ -15,6 +15,7 @@ from lawangjabo.mapview import (
 )
 
 MAP_KEY = "ops_map"
+session = uikit.require_page("operations_map")
 svc = uikit.services()
 settings = svc.settings
 snapshot = svc.snapshot()
@@ -27,6 +28,7 @@ state.setdefault("focus_camera", None)
 def _select(camera_id: str) -> None:
     """A camera was chosen: show it and fetch a fresh picture through the fast lane."""
     state.selected_camera = camera_id
+    svc.audit(session.user, "snapshot_view", {"camera": camera_id})
     svc.refresh(camera_id, wait_s=uikit.REFRESH_WAIT_S)
 
 

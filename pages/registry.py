@@ -9,6 +9,7 @@ import uikit
 from lawangjabo.mapview import public_rows
 from lawangjabo.registry import read_camera_file
 
+session = uikit.require_page("registry")
 svc = uikit.services()
 settings = svc.settings
 snapshot = svc.snapshot()

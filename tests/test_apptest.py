@@ -23,6 +23,9 @@ HOME = str(PROJECT_ROOT / "home.py")
 @pytest.fixture(autouse=True)
 def private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("LAWANGJABO_PATHS__STATE_DIR", str(tmp_path / "state"))
+    # AppTest runs the scripts without the HTTP layer, so no sign-in cookie can reach them: the
+    # pages are tested with sign-in disabled, and the gate in the browser tests.
+    monkeypatch.setenv("LAWANGJABO_AUTH__ENABLED", "false")
     yield
     close_all()
 
@@ -244,3 +247,12 @@ def test_analytics_page_sends_cells_not_points() -> None:
     at.toggle[0].set_value(True).run()  # play back one hour of the day
     fewer = {layer["id"]: layer for layer in _deck(at)["layers"]}["incident-hexes"]["data"]
     assert sum(c["count"] for c in fewer) < sum(c["count"] for c in cells)
+
+
+def test_without_a_session_nothing_but_sign_in_renders(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAWANGJABO_AUTH__ENABLED", "true")
+    at = AppTest.from_file(HOME, default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Please sign in."]
+    assert not at.get("deck_gl_json_chart") and not at.dataframe

@@ -44,3 +44,17 @@ def test_unopenable_database_is_reported_not_raised(tmp_path) -> None:  # type: 
     assert report["status"] == "degraded"
     assert report["database"]["status"] == "error"
     assert str(state) not in str(report)
+
+
+def test_audit_log_is_appended(settings: Settings) -> None:
+    services = Services(settings)
+    services.audit("ops1", "snapshot_view", {"camera": "plg-cam3-sp-polda"})
+    services.audit("ops1", "incident_status", {"id": 7, "to": "dispatched"})
+    db = services.db
+    assert db is not None
+    rows = db.execute("SELECT actor, action, detail FROM audit_log ORDER BY happened_at")
+    assert rows == [
+        ("ops1", "snapshot_view", '{"camera": "plg-cam3-sp-polda"}'),
+        ("ops1", "incident_status", '{"id": 7, "to": "dispatched"}'),
+    ]
+    services.close()

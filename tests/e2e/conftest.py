@@ -6,17 +6,21 @@ browser here. Screenshots go to ``test-artifacts/``.
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,10 +39,59 @@ CHROMIUM_ARGS = [
 ]
 
 
+PASSWORDS = {"e2e": "e2e-admin-password", "mayor": "e2e-leader-password"}
+
+
 @dataclass
 class Server:
     url: str
     log: Path
+    cookie: str = ""  # the admin's session
+    leader_cookie: str = ""
+
+    def headers(self, leader: bool = False) -> dict[str, str]:
+        return {"Cookie": f"lj_session={self.leader_cookie if leader else self.cookie}"}
+
+
+def sign_in(url: str, user: str, password: str) -> str:
+    """Sign in through the real login form (CSRF cookie and all); returns the session id."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(f"{url}/login", timeout=10).read().decode()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert csrf, "no CSRF field on the login page"
+    form = urllib.parse.urlencode(
+        {"username": user, "password": password, "csrf": csrf.group(1), "next": "/"}
+    ).encode()
+    opener.open(f"{url}/login", data=form, timeout=10).read()
+    session = next((c.value for c in jar if c.name == "lj_session"), None)
+    assert session, f"sign-in as {user} failed"
+    return session
+
+
+def create_users(state: Path) -> None:
+    env = {**os.environ, "LAWANGJABO_PATHS__STATE_DIR": str(state)}
+    for user, role in (("e2e", "admin"), ("mayor", "leader")):
+        env["E2E_PASSWORD"] = PASSWORDS[user]
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "lawangjabo",
+                "users",
+                "add",
+                user,
+                "--role",
+                role,
+                "--password-env",
+                "E2E_PASSWORD",
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
 
 
 def _free_port() -> int:
@@ -53,6 +106,7 @@ def start_server(state: Path, log: Path, **env: str) -> tuple[subprocess.Popen[b
     streamlit = shutil.which("streamlit", path=str(Path(sys.executable).parent))
     assert streamlit, "streamlit is not installed next to this interpreter"
     environ = {**os.environ, "LAWANGJABO_PATHS__STATE_DIR": str(state), **env}
+    create_users(state)
     handle = log.open("wb")
     process = subprocess.Popen(
         [
@@ -83,7 +137,12 @@ def start_server(state: Path, log: Path, **env: str) -> tuple[subprocess.Popen[b
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
                 if reply.status == 200:
-                    return process, Server(url, log)
+                    return process, Server(
+                        url,
+                        log,
+                        sign_in(url, "e2e", PASSWORDS["e2e"]),
+                        sign_in(url, "mayor", PASSWORDS["mayor"]),
+                    )
         except OSError:
             time.sleep(0.3)
     process.terminate()
@@ -98,12 +157,13 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
-def wait_for_first_round(url: str, timeout_s: float = 45.0) -> list[dict[str, object]]:
+def wait_for_first_round(server: Server, timeout_s: float = 45.0) -> list[dict[str, object]]:
     """Block until every camera has been polled at least once; returns /api/cameras."""
     deadline = time.monotonic() + timeout_s
     cameras: list[dict[str, object]] = []
     while time.monotonic() < deadline:
-        with urllib.request.urlopen(f"{url}/api/cameras", timeout=10) as reply:
+        request = urllib.request.Request(f"{server.url}/api/cameras", headers=server.headers())
+        with urllib.request.urlopen(request, timeout=10) as reply:
             cameras = json.loads(reply.read())["cameras"]
         if cameras and all(c["state"] != "pending" for c in cameras):
             return cameras
@@ -122,7 +182,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         LAWANGJABO_CAMERAS__INTERVAL_S="3",
         LAWANGJABO_CAMERAS__TIMEOUT_S="2",
     )
-    wait_for_first_round(srv.url)
+    wait_for_first_round(srv)
     yield srv
     stop(process)
 
@@ -134,6 +194,27 @@ def offline_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]
     process, srv = start_server(state, state / "server.log", LAWANGJABO_MAP__BASEMAP="none")
     yield srv
     stop(process)
+
+
+def signed_in_page(
+    browser: Any, server: Server, width: int = 1440, height: int = 900, leader: bool = False
+) -> Any:
+    """A new browser page carrying a session cookie, as after signing in."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    host = urllib.parse.urlsplit(server.url).hostname
+    context.add_cookies(
+        [
+            {
+                "name": "lj_session",
+                "value": server.leader_cookie if leader else server.cookie,
+                "domain": host,
+                "path": "/",
+                "httpOnly": True,
+                "sameSite": "Strict",
+            }
+        ]
+    )
+    return context.new_page()
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,10 @@ from lawangjabo.imaging import decode_jpeg
 from .conftest import Server
 
 
-def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, headers=headers or {})
+def _get(
+    server: Server, url: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers={**server.headers(), **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=15) as reply:
             return reply.status, {k.lower(): v for k, v in reply.headers.items()}, reply.read()
@@ -24,7 +26,7 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str
 
 
 def test_cameras_route_has_states_and_no_stream_url(server: Server) -> None:
-    status, headers, body = _get(f"{server.url}/api/cameras")
+    status, headers, body = _get(server, f"{server.url}/api/cameras")
     assert status == 200 and headers["cache-control"] == "no-store"
     cameras: list[dict[str, Any]] = json.loads(body)["cameras"]
     states = {c["id"]: c["state"] for c in cameras}
@@ -40,45 +42,53 @@ def test_cameras_route_has_states_and_no_stream_url(server: Server) -> None:
 @pytest.mark.parametrize(("kind", "width"), [("snapshot", 640), ("thumb", 320)])
 def test_images_are_jpeg_with_revalidation(server: Server, kind: str, width: int) -> None:
     url = f"{server.url}/api/cameras/plg-cam3-sp-polda/{kind}.jpg"
-    status, headers, body = _get(url)
+    status, headers, body = _get(server, url)
     assert status == 200 and headers["content-type"] == "image/jpeg"
     assert headers["cache-control"] == "private, no-cache"
     assert headers["x-content-type-options"] == "nosniff"
     frame = decode_jpeg(body)
     assert frame is not None and frame.shape[1] == width
-    again, _, empty = _get(url, {"If-None-Match": headers["etag"]})
+    again, _, empty = _get(server, url, {"If-None-Match": headers["etag"]})
     assert again in (200, 304)  # 200 only if a new picture landed in between
     if again == 304:
         assert empty == b""
 
 
 def test_unknown_camera_and_bad_time_are_refused(server: Server) -> None:
-    assert _get(f"{server.url}/api/cameras/nope/snapshot.jpg")[0] == 404
-    assert _get(f"{server.url}/api/cameras/plg-cam3-sp-polda/snapshot.jpg?at=yesterday")[0] == 400
+    assert _get(server, f"{server.url}/api/cameras/nope/snapshot.jpg")[0] == 404
     assert (
-        _get(f"{server.url}/api/cameras/plg-cam3-sp-polda/snapshot.jpg?at=2026-11-27T14:05")[0]
+        _get(server, f"{server.url}/api/cameras/plg-cam3-sp-polda/snapshot.jpg?at=yesterday")[0]
+        == 400
+    )
+    assert (
+        _get(
+            server, f"{server.url}/api/cameras/plg-cam3-sp-polda/snapshot.jpg?at=2026-11-27T14:05"
+        )[0]
         == 400
     )
 
 
 def test_history_answers_what_it_showed_at(server: Server) -> None:
     status, headers, body = _get(
-        f"{server.url}/api/cameras/plg-cam3-sp-polda/snapshot.jpg?at=2100-01-01T00:00%2B07:00"
+        server,
+        f"{server.url}/api/cameras/plg-cam3-sp-polda/snapshot.jpg?at=2100-01-01T00:00%2B07:00",
     )
     assert status == 200 and decode_jpeg(body) is not None
     assert "x-snapshot-taken-at" in headers
 
 
 def test_failed_camera_has_no_picture(server: Server) -> None:
-    status, _, body = _get(f"{server.url}/api/cameras/plg-cam14-punti-kayu/snapshot.jpg")
+    status, _, body = _get(server, f"{server.url}/api/cameras/plg-cam14-punti-kayu/snapshot.jpg")
     assert status == 404 and b"no picture yet" in body
 
 
 def test_refresh_goes_through_the_fast_lane(server: Server) -> None:
-    before = json.loads(_get(f"{server.url}/api/cameras")[2])["cameras"]
+    before = json.loads(_get(server, f"{server.url}/api/cameras")[2])["cameras"]
     old = next(c for c in before if c["id"] == "plg-cam3-sp-polda")["last_good"]
     request = urllib.request.Request(
-        f"{server.url}/api/cameras/plg-cam3-sp-polda/refresh", method="POST"
+        f"{server.url}/api/cameras/plg-cam3-sp-polda/refresh",
+        method="POST",
+        headers=server.headers(),
     )
     with urllib.request.urlopen(request, timeout=15) as reply:
         assert reply.status == 202

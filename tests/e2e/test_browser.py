@@ -15,7 +15,7 @@ from PIL import Image
 from lawangjabo.config import PROJECT_ROOT, load_settings
 from lawangjabo.registry import load_registry
 
-from .conftest import ARTIFACTS, Server
+from .conftest import ARTIFACTS, Server, signed_in_page
 
 pytestmark = pytest.mark.e2e
 
@@ -102,7 +102,7 @@ def _record(page: Any) -> list[bytes]:
 def test_click_a_camera_opens_its_details(
     server: Server, browser: Any, width: int, height: int, name: str
 ) -> None:
-    page = browser.new_page(viewport={"width": width, "height": height})
+    page = signed_in_page(browser, server, width, height)
     seen = _record(page)
     _open(page, server.url)
     page.screenshot(path=str(ARTIFACTS / f"map-{name}-{width}x{height}.png"))
@@ -136,7 +136,7 @@ def test_click_a_camera_opens_its_details(
 
 
 def test_no_basemap_means_no_outside_requests(offline_server: Server, browser: Any) -> None:
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page = signed_in_page(browser, offline_server)
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
     _open(page, offline_server.url)
@@ -160,7 +160,7 @@ def test_health_endpoint(server: Server) -> None:
 def test_search_flies_to_the_camera_and_shows_its_field_of_view(
     server: Server, browser: Any
 ) -> None:
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page = signed_in_page(browser, server)
     _open(page, server.url)
     search = page.locator(".st-key-camera_search input")
     search.click()
@@ -203,7 +203,7 @@ def test_first_visitor_deep_link_gets_the_app_navigation(tmp_path: Any, browser:
 
     process, srv = start_server(tmp_path, tmp_path / "server.log")
     try:
-        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page = signed_in_page(browser, srv)
         page.goto(f"{srv.url}/registry")
         page.wait_for_selector(READY, timeout=60_000)
         page.wait_for_selector(IDLE, timeout=60_000)
@@ -231,7 +231,7 @@ def _panel_image(page: Any) -> Image.Image:
 
 
 def test_click_shows_the_snapshot_and_refresh_changes_it(server: Server, browser: Any) -> None:
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page = signed_in_page(browser, server)
     _open(page, server.url)
     _click_camera(page, *_camera_point(page, "plg-cam3-sp-polda"), "Simpang Polda")
     first = _panel_image(page)
@@ -250,7 +250,7 @@ def test_click_shows_the_snapshot_and_refresh_changes_it(server: Server, browser
 
 
 def test_camera_wall_and_health_pages(server: Server, browser: Any) -> None:
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page = signed_in_page(browser, server)
     _open(page, f"{server.url}/camera_wall", with_map=False)
     wall = page.locator("[class*='st-key-tile-']")
     wall.first.wait_for(timeout=30_000)
@@ -274,7 +274,7 @@ def test_camera_wall_and_health_pages(server: Server, browser: Any) -> None:
 
 
 def test_changing_a_filter_changes_the_heatmap(server: Server, browser: Any) -> None:
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page = signed_in_page(browser, server)
     canvas = _open(page, f"{server.url}/analytics")
     page.wait_for_timeout(1500)
     chart = page.locator("[data-testid='stDeckGlJsonChart']").first

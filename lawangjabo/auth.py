@@ -1,0 +1,380 @@
+"""Access control at the ASGI layer: local accounts, server-side sessions, roles.
+
+* Accounts live in ``var/users.json`` (argon2id hashes, roles, agency scope), written atomically,
+  so the ``users`` CLI can manage them while the app runs.
+* Sessions are server-side: a random id in an HttpOnly, SameSite=Strict cookie (Secure under
+  https), with idle and absolute expiry, a new id at every login, and a logout that revokes it.
+* :class:`AuthGate` refuses every HTTP request and websocket without a valid session — pages,
+  ``/_stcore/stream``, static files, media, ``/api/*`` — except the health checks and the login
+  page. Browsers are sent to ``/login``; API clients get 401; a websocket is closed before accept.
+* Repeated failures lock an account for a while; logins and failures are audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .fileio import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+Role = Literal["leader", "planner", "operator", "admin"]
+ROLES: tuple[Role, ...] = ("leader", "planner", "operator", "admin")
+COOKIE = "lj_session"
+PUBLIC_PATHS = frozenset({"/api/health", "/login", "/_stcore/health", "/healthz"})
+IDLE_S = 30 * 60
+ABSOLUTE_S = 12 * 3600
+MAX_FAILURES = 5
+LOCKOUT_S = 15 * 60
+
+# Which pages and API routes each role may use (enforced on the server).
+PAGES: dict[Role, frozenset[str]] = {
+    "leader": frozenset({"operations_map", "camera_wall", "health", "analytics"}),
+    "planner": frozenset({"operations_map", "health", "analytics", "registry"}),
+    "operator": frozenset({"operations_map", "camera_wall", "health", "incidents", "registry"}),
+    "admin": frozenset(
+        {"operations_map", "camera_wall", "health", "incidents", "analytics", "registry"}
+    ),
+}
+CAN_REFRESH: frozenset[Role] = frozenset({"operator", "admin"})
+
+
+@dataclass
+class Session:
+    user: str
+    role: Role
+    agencies: tuple[str, ...]
+    created: float
+    last_seen: float
+
+
+class SessionStore:
+    """Server-side sessions, kept by the hash of their id (the id itself is only in the cookie)."""
+
+    def __init__(
+        self,
+        idle_s: float = IDLE_S,
+        absolute_s: float = ABSOLUTE_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.idle_s, self.absolute_s, self.clock = idle_s, absolute_s, clock
+        self._sessions: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(session_id: str) -> str:
+        return hashlib.sha256(session_id.encode()).hexdigest()
+
+    def create(self, user: str, role: Role, agencies: tuple[str, ...] = ()) -> str:
+        session_id = secrets.token_urlsafe(32)
+        now = self.clock()
+        with self._lock:
+            self._sessions[self._key(session_id)] = Session(user, role, agencies, now, now)
+        return session_id
+
+    def get(self, session_id: object) -> Session | None:
+        if not isinstance(session_id, str) or not session_id:
+            return None
+        key = self._key(session_id)
+        now = self.clock()
+        with self._lock:
+            session = self._sessions.get(key)
+            if session is None:
+                return None
+            if now - session.last_seen > self.idle_s or now - session.created > self.absolute_s:
+                del self._sessions[key]
+                return None
+            session.last_seen = now
+            return session
+
+    def revoke(self, session_id: str | None) -> None:
+        if session_id:
+            with self._lock:
+                self._sessions.pop(self._key(session_id), None)
+
+    def revoke_user(self, user: str) -> None:
+        with self._lock:
+            for key in [k for k, s in self._sessions.items() if s.user == user]:
+                del self._sessions[key]
+
+
+@dataclass
+class Account:
+    name: str
+    role: Role
+    password_hash: str
+    agencies: list[str] = field(default_factory=list)
+
+
+class UserStore:
+    """Local accounts in a JSON file (argon2id hashes); failed logins counted in memory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.hasher = PasswordHasher()
+        self._lock = threading.Lock()
+        self._failures: dict[str, list[float]] = {}
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
+            return data
+        except FileNotFoundError:
+            return {"users": {}}
+
+    def _write(self, data: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(self.path, json.dumps(data, indent=1))
+        self.path.chmod(0o600)
+
+    def get(self, name: str) -> Account | None:
+        record = self._read()["users"].get(name)
+        if record is None:
+            return None
+        return Account(name, record["role"], record["hash"], list(record.get("agencies", [])))
+
+    def names(self) -> list[str]:
+        return sorted(self._read()["users"])
+
+    def add(
+        self,
+        name: str,
+        role: Role,
+        password: str | None = None,
+        agencies: list[str] | None = None,
+        replace: bool = False,
+    ) -> str:
+        """Create (or with ``replace`` overwrite) an account; returns its password."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}")
+        if not name or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise ValueError("user names are letters, digits, '-', '_' and '.'")
+        password = password or secrets.token_urlsafe(12)
+        if len(password) < 10:
+            raise ValueError("passwords need at least 10 characters")
+        with self._lock:
+            data = self._read()
+            if name in data["users"] and not replace:
+                raise ValueError(f"user {name!r} exists")
+            data["users"][name] = {
+                "role": role,
+                "hash": self.hasher.hash(password),
+                "agencies": agencies or [],
+            }
+            self._write(data)
+        return password
+
+    def set_role(self, name: str, role: Role) -> None:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}")
+        with self._lock:
+            data = self._read()
+            if name not in data["users"]:
+                raise ValueError(f"no user {name!r}")
+            data["users"][name]["role"] = role
+            self._write(data)
+
+    def reset_password(self, name: str, password: str | None = None) -> str:
+        account = self.get(name)
+        if account is None:
+            raise ValueError(f"no user {name!r}")
+        return self.add(name, account.role, password, account.agencies, replace=True)
+
+    def locked(self, name: str, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        recent = [t for t in self._failures.get(name, []) if now - t < LOCKOUT_S]
+        self._failures[name] = recent
+        return len(recent) >= MAX_FAILURES
+
+    def verify(self, name: str, password: str) -> Account | None:
+        """The account if the password is right and the account not locked; else None."""
+        if self.locked(name):
+            return None
+        account = self.get(name)
+        try:
+            if account is None:
+                self.hasher.hash(password)  # same cost whether or not the user exists
+                raise VerifyMismatchError
+            self.hasher.verify(account.password_hash, password)
+        except (VerifyMismatchError, InvalidHashError):
+            self._failures.setdefault(name, []).append(time.time())
+            return None
+        self._failures.pop(name, None)
+        return account
+
+
+AuditHook = Callable[[str, str, dict[str, Any]], None]
+
+
+def _login_page(message: str = "", next_path: str = "/", csrf: str = "") -> str:
+    note = f"<p class='err'>{html.escape(message)}</p>" if message else ""
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Lawang Jabo — sign in</title>
+<style>body{{font-family:sans-serif;background:#f4f5f7;display:flex;justify-content:center;
+padding-top:12vh}}form{{background:#fff;padding:28px;border-radius:8px;width:300px;
+box-shadow:0 1px 4px #0002}}input{{width:100%;padding:8px;margin:6px 0 14px;box-sizing:border-box}}
+button{{width:100%;padding:10px;background:#c8102e;color:#fff;border:0;border-radius:4px}}
+.err{{color:#b00}}</style></head><body><form method="post" action="/login">
+<h2>Lawang Jabo</h2>{note}
+<label>User <input name="username" autocomplete="username" required autofocus></label>
+<label>Password <input name="password" type="password" autocomplete="current-password"
+required></label><input type="hidden" name="next" value="{html.escape(next_path)}">
+<input type="hidden" name="csrf" value="{html.escape(csrf)}">
+<button type="submit">Sign in</button></form></body></html>"""
+
+
+class Auth:
+    """Accounts, sessions and the login/logout routes for one app."""
+
+    def __init__(
+        self, users: UserStore, sessions: SessionStore, audit: AuditHook | None = None
+    ) -> None:
+        self.users, self.sessions = users, sessions
+        self.audit = audit or (lambda actor, action, detail: None)
+
+    @staticmethod
+    def _safe_next(value: str | None) -> str:
+        return value if value and value.startswith("/") and not value.startswith("//") else "/"
+
+    @staticmethod
+    def _form(request: Request, message: str, next_path: str, status: int = 200) -> Response:
+        """The sign-in form with its CSRF token (cookie + hidden field). An existing token is
+        kept: a browser loads other things (the favicon) through /login too, and a new token
+        for each would break the form already on screen."""
+        existing = request.cookies.get("lj_csrf", "")
+        csrf = existing if len(existing) >= 20 else secrets.token_urlsafe(16)
+        response = HTMLResponse(
+            _login_page(message, next_path, csrf), status_code=status, headers=SECURITY_HEADERS
+        )
+        response.set_cookie(
+            "lj_csrf",
+            csrf,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/login",
+        )
+        return response
+
+    async def login_page(self, request: Request) -> Response:
+        return self._form(request, "", self._safe_next(request.query_params.get("next")))
+
+    async def login(self, request: Request) -> Response:
+        form = await request.form()
+        name = str(form.get("username", "")).strip()
+        password = str(form.get("password", ""))
+        next_path = self._safe_next(str(form.get("next", "/")))
+        if not secrets.compare_digest(
+            str(form.get("csrf", "")), request.cookies.get("lj_csrf", "-")
+        ):
+            return self._form(request, "The form expired; please try again.", next_path, 400)
+        if self.users.locked(name):
+            self.audit(name, "login_locked", {})
+            return self._form(request, "Too many failed attempts; try again later.", next_path, 429)
+        account = self.users.verify(name, password)
+        if account is None:
+            self.audit(name, "login_failed", {})
+            return self._form(request, "Wrong user name or password.", next_path, 401)
+        self.sessions.revoke(request.cookies.get(COOKIE))  # a new id at every login
+        session_id = self.sessions.create(account.name, account.role, tuple(account.agencies))
+        self.audit(account.name, "login", {"role": account.role})
+        response = RedirectResponse(next_path, status_code=303, headers=SECURITY_HEADERS)
+        response.set_cookie(
+            COOKIE,
+            session_id,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            max_age=ABSOLUTE_S,
+            path="/",
+        )
+        response.delete_cookie("lj_csrf", path="/login")
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        session = self.sessions.get(request.cookies.get(COOKIE))
+        self.sessions.revoke(request.cookies.get(COOKIE))
+        if session:
+            self.audit(session.user, "logout", {})
+        response = RedirectResponse("/login", status_code=303, headers=SECURITY_HEADERS)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == b"cookie":
+            for part in bytes(value).decode("latin-1").split(";"):
+                k, _, v = part.strip().partition("=")
+                if k == name:
+                    return str(v)
+    return None
+
+
+class AuthGate:
+    """ASGI middleware: nothing but the public paths is served without a valid session."""
+
+    def __init__(self, app: ASGIApp, sessions: Callable[[], SessionStore]) -> None:
+        self.app = app
+        self.sessions = sessions
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if path in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        session = self.sessions().get(_cookie(scope, COOKIE))
+        if session is not None:
+            scope.setdefault("state", {})["session"] = session
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        response: Response
+        if path.startswith("/api/"):
+            response = JSONResponse(
+                {"error": "sign in required"}, status_code=401, headers=SECURITY_HEADERS
+            )
+        else:
+            response = RedirectResponse(
+                f"/login?next={quote(path)}", status_code=303, headers=SECURITY_HEADERS
+            )
+        await response(scope, receive, send)
+
+
+RouteHandler = Callable[[Request], Awaitable[Response]]
+
+
+def session_of(request: Request) -> Session | None:
+    session = request.scope.get("state", {}).get("session")
+    return session if isinstance(session, Session) else None

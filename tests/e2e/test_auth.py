@@ -1,0 +1,168 @@
+"""Sign-in at the ASGI layer, tried against the real server: every route refuses a request
+without a session; the websocket too; roles hold against crafted requests; logout revokes."""
+
+from __future__ import annotations
+
+import asyncio
+import http.cookiejar
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+import pytest
+import websockets
+from streamlit.web.server.starlette import starlette_routes
+from websockets.typing import Subprotocol
+
+from lawangjabo.auth import PUBLIC_PATHS
+from lawangjabo.web import api_routes
+
+from .conftest import PASSWORDS, Server
+
+SAMPLE = {
+    "path": "x.js",
+    "file_id": "abc",
+    "session_id": "abc",
+    "camera_id": "plg-cam3-sp-polda",
+    "kind": "snapshot",
+}
+
+
+def app_paths() -> list[str]:
+    """Every HTTP path the app serves: ours and Streamlit's, from their route tables."""
+    ours = [route.path for route in api_routes()]  # type: ignore[attr-defined]
+    streamlit = [
+        f"/{value}"
+        for name, value in vars(starlette_routes).items()
+        if re.fullmatch(r"_?ROUTE_[A-Z0-9_]+", name) and isinstance(value, str)
+    ]
+    paths = ["/", "/registry", "/incidents", "/_stcore/stream", *ours, *streamlit]
+    filled = [re.sub(r"\{(\w+)(:\w+)?\}", lambda m: SAMPLE.get(m.group(1), "x"), p) for p in paths]
+    assert len(set(filled)) > 15
+    return sorted(set(filled))
+
+
+def _status(url: str, method: str = "GET", cookie: str | None = None) -> int:
+    request = urllib.request.Request(
+        url, method=method, headers={"Cookie": f"lj_session={cookie}"} if cookie else {}
+    )
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(request, timeout=15) as reply:
+            return int(reply.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+@pytest.mark.parametrize("path", app_paths())
+def test_every_route_refuses_without_a_session(server: Server, path: str) -> None:
+    for method in ("GET", "POST"):
+        status = _status(server.url + path, method)
+        if path in PUBLIC_PATHS:
+            assert status not in (401, 303) or path == "/login"
+        elif path.startswith("/api/"):
+            assert status == 401, (method, path, status)
+        else:
+            assert status in (303, 401), (method, path, status)
+
+
+def test_forged_cookie_is_refused(server: Server) -> None:
+    assert _status(f"{server.url}/api/cameras", cookie="forged-session-id") == 401
+    assert _status(f"{server.url}/api/cameras", cookie=server.cookie) == 200
+
+
+def test_websocket_refuses_without_a_session(server: Server) -> None:
+    url = server.url.replace("http://", "ws://") + "/_stcore/stream"
+
+    async def connect(cookie: str | None) -> str:
+        headers = {"Cookie": f"lj_session={cookie}"} if cookie else {}
+        try:
+            async with websockets.connect(
+                url, additional_headers=headers, subprotocols=[Subprotocol("streamlit")]
+            ):
+                return "open"
+        except websockets.exceptions.InvalidStatus as error:
+            return str(error.response.status_code)
+
+    assert asyncio.run(connect(None)) == "403"
+    assert asyncio.run(connect("forged")) == "403"
+    assert asyncio.run(connect(server.cookie)) == "open"
+
+
+def test_a_leader_cannot_act_as_an_operator(server: Server, browser: Any) -> None:
+    refresh = f"{server.url}/api/cameras/plg-cam3-sp-polda/refresh"
+    assert _status(refresh, "POST", server.leader_cookie) == 403
+    assert _status(refresh, "POST", server.cookie) == 202
+    from .conftest import signed_in_page
+    from .test_browser import IDLE, _open
+
+    page = signed_in_page(browser, server, leader=True)
+    _open(page, server.url)
+    nav = page.locator("[data-testid='stSidebarNav']").inner_text()
+    assert "Operations map" in nav and "Incidents" not in nav and "Camera registry" not in nav
+    page.goto(f"{server.url}/incidents")  # typed by hand: not among the leader's pages
+    page.wait_for_selector(IDLE, timeout=60_000)
+    assert "Log incident" not in page.locator("[data-testid='stMain']").inner_text()
+    page.close()
+
+
+def _attempt(url: str, user: str, password: str) -> int:
+    """One sign-in through the form; the HTTP status of the answer (303 = signed in)."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirect)
+    page = opener.open(f"{url}/login", timeout=10).read().decode()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert csrf
+    form = urllib.parse.urlencode(
+        {"username": user, "password": password, "csrf": csrf.group(1)}
+    ).encode()
+    try:
+        with opener.open(f"{url}/login", data=form, timeout=10) as reply:
+            return int(reply.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_lockout_after_repeated_failures(server: Server) -> None:
+    assert [_attempt(server.url, "mayor", "wrong-password-123") for _ in range(5)] == [401] * 5
+    assert _attempt(server.url, "mayor", PASSWORDS["mayor"]) == 429  # locked, right or wrong
+    assert _status(f"{server.url}/api/cameras", cookie=server.leader_cookie) == 200  # sessions stay
+    no_csrf = urllib.request.Request(f"{server.url}/login", data=b"username=e2e&password=x")
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(no_csrf, timeout=10)
+    assert error.value.code == 400  # a login form posted from elsewhere is refused
+
+
+def test_sign_in_sign_out_and_the_back_button(server: Server, browser: Any) -> None:
+    from .test_browser import IDLE, READY
+
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.goto(server.url)
+    assert "/login" in page.url
+    page.fill("input[name=username]", "e2e")
+    page.fill("input[name=password]", "not-the-password")
+    page.click("button[type=submit]")
+    page.get_by_text("Wrong user name or password").wait_for(timeout=15_000)
+    page.fill("input[name=username]", "e2e")  # retry on the same form
+    page.fill("input[name=password]", PASSWORDS["e2e"])
+    page.click("button[type=submit]")
+    page.wait_for_selector(READY, timeout=60_000)
+    page.wait_for_selector(IDLE, timeout=60_000)
+    cookie = next(c for c in context.cookies() if c["name"] == "lj_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert "Signed in as" in page.locator("[data-testid='stSidebar']").inner_text()
+    page.get_by_text("Sign out").click()
+    page.wait_for_url(re.compile(r".*/login.*"), timeout=30_000)
+    page.go_back()
+    page.wait_for_timeout(1500)
+    assert "/login" in page.url or "Operations map" not in page.content()
+    assert _status(f"{server.url}/api/cameras", cookie=cookie["value"]) == 401  # revoked
+    context.close()
