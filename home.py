@@ -28,6 +28,7 @@ PAGES = {
     "incidents": st.Page("pages/incidents.py", title="Incidents", icon=":material/emergency:"),
     "analytics": st.Page("pages/analytics.py", title="Analytics", icon=":material/query_stats:"),
     "registry": st.Page("pages/registry.py", title="Camera registry", icon=":material/list_alt:"),
+    "audit": st.Page("pages/audit.py", title="Audit log", icon=":material/policy:"),
 }
 allowed = uikit.allowed_pages(session)
 navigation = st.navigation([page for name, page in PAGES.items() if name in allowed])

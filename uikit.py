@@ -10,10 +10,12 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 
 from lawangjabo.analytics import Filters
-from lawangjabo.auth import COOKIE, PAGES, Session
+from lawangjabo.auth import COOKIE, PAGES, Session, camera_visible
 from lawangjabo.healthview import STATE_COLOURS, STATE_LABELS, Tile, age_text
 from lawangjabo.incident_io import export_incidents, import_incidents, rejects_csv
 from lawangjabo.incidents import IncidentStore
+from lawangjabo.incidentview import cell_centre, pick_deck
+from lawangjabo.registry import Camera
 from lawangjabo.services import Services, Snapshot, get_services
 
 REFRESH_WAIT_S = 2.5
@@ -38,6 +40,15 @@ def current_session() -> Session | None:
 
 def allowed_pages(session: Session) -> frozenset[str]:
     return PAGES[session.role]
+
+
+def visible_cameras(session: Session) -> list[Camera]:
+    """The registry's cameras this account may see (agency scope)."""
+    return [
+        c
+        for c in services().snapshot().registry.cameras
+        if camera_visible(session.agencies, c.props.owner, c.props.scope)
+    ]
 
 
 def require_page(name: str) -> Session:
@@ -225,3 +236,21 @@ def incident_export(store: IncidentStore, filters: Filters) -> None:
             mime=mime,
             key=f"export-{fmt}",
         )
+
+
+def incident_place_picker(svc: Services) -> None:
+    """A map to click where a new incident is; the choice goes to the form's coordinates."""
+    with st.expander("New incident: click the map, or pick a site, a camera or coordinates"):
+        clicked = st.pydeck_chart(
+            pick_deck(svc, st.session_state.get("picked_cell")),
+            on_select="rerun",
+            selection_mode="single-object",
+            key="pick-map",
+            height=320,
+        )
+        chosen = clicked.selection.objects.get("pick-grid") or []
+        if chosen:
+            st.session_state.picked_cell = chosen[0]["hex"]
+        cell = st.session_state.get("picked_cell")
+        if cell:
+            st.caption("Picked on the map: {:.5f}, {:.5f}".format(*cell_centre(cell)))

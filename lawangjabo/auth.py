@@ -50,10 +50,15 @@ PAGES: dict[Role, frozenset[str]] = {
     "planner": frozenset({"operations_map", "health", "analytics", "registry"}),
     "operator": frozenset({"operations_map", "camera_wall", "health", "incidents", "registry"}),
     "admin": frozenset(
-        {"operations_map", "camera_wall", "health", "incidents", "analytics", "registry"}
+        {"operations_map", "camera_wall", "health", "incidents", "analytics", "registry", "audit"}
     ),
 }
 CAN_REFRESH: frozenset[Role] = frozenset({"operator", "admin"})
+
+
+def camera_visible(agencies: tuple[str, ...], owner: str, scope: str) -> bool:
+    """Agency scope: an account limited to some agencies sees their cameras and public ones."""
+    return not agencies or scope == "publik" or owner in agencies
 
 
 @dataclass

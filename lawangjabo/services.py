@@ -163,6 +163,25 @@ class Services:
         except Exception:
             log.exception("audit write failed")
 
+    def audit_entries(
+        self, since: datetime, actor: str = "", action: str = "", limit: int = 5000
+    ) -> Any:
+        """Audit entries since ``since`` (newest first) as a DataFrame; filters are exact."""
+        db = self.db
+        if db is None:
+            return None
+        where: list[str] = ["happened_at >= ?"]
+        params: list[Any] = [since]
+        for column, value in (("actor", actor.strip()), ("action", action.strip())):
+            if value:
+                where.append(f"{column} = ?")
+                params.append(value)
+        return db.frame(
+            f"SELECT happened_at, actor, action, detail FROM audit_log "
+            f"WHERE {' AND '.join(where)} ORDER BY happened_at DESC LIMIT ?",
+            [*params, limit],
+        )
+
     # -- incidents ----------------------------------------------------------------------------
     def incidents(self) -> IncidentStore | None:
         """The incident store (None without a database); an empty store in a demo config is

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .auth import CAN_REFRESH, session_of
+from .auth import CAN_REFRESH, camera_visible, session_of
 from .runtime import PollerRuntime
 from .services import Services, close_all, get_services
 
@@ -40,12 +40,24 @@ async def health(request: Request) -> JSONResponse:
     return _json(report)
 
 
-def _camera_rows(services: Services) -> list[dict[str, Any]]:
+def _visible(request: Request, services: Services, camera_id: str) -> bool:
+    """Does the camera exist and may this request's account see it (agency scope)?"""
+    camera = services.snapshot().registry.by_id(camera_id)
+    if camera is None:
+        return False
+    session = session_of(request)
+    agencies = session.agencies if session else ()
+    return camera_visible(agencies, camera.props.owner, camera.props.scope)
+
+
+def _camera_rows(services: Services, agencies: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
     states = services.camera_health()
     names = {a.id: a.name for a in services.settings.agencies}
     rows = []
     for camera in services.snapshot().registry.cameras:
+        if not camera_visible(agencies, camera.props.owner, camera.props.scope):
+            continue
         h = states[camera.id]
         meta = services.store.meta(camera.id)
         rows.append(
@@ -70,7 +82,9 @@ def _camera_rows(services: Services) -> list[dict[str, Any]]:
 
 async def cameras(request: Request) -> JSONResponse:
     """``GET /api/cameras``: every camera with its state and snapshot links."""
-    rows = await run_in_threadpool(lambda: _camera_rows(get_services()))
+    session = session_of(request)
+    agencies = session.agencies if session else ()
+    rows = await run_in_threadpool(lambda: _camera_rows(get_services(), agencies))
     return _json({"cameras": rows})
 
 
@@ -95,7 +109,7 @@ async def snapshot(request: Request) -> Response:
     """``GET /api/cameras/{id}/snapshot.jpg`` (and ``thumb.jpg``): the last good picture."""
     services = get_services()
     camera_id = request.path_params["camera_id"]
-    if services.snapshot().registry.by_id(camera_id) is None:
+    if not _visible(request, services, camera_id):
         return _json({"error": "unknown camera"}, 404)
     thumb = request.path_params["kind"] == "thumb"
     session = session_of(request)
@@ -131,7 +145,7 @@ async def refresh(request: Request) -> JSONResponse:
         return refused
     services = get_services()
     camera_id = request.path_params["camera_id"]
-    if services.snapshot().registry.by_id(camera_id) is None:
+    if not _visible(request, services, camera_id):
         return _json({"error": "unknown camera"}, 404)
     wait = services.settings.cameras.timeout_s + 1
     done = await run_in_threadpool(lambda: services.refresh(camera_id, wait_s=wait))

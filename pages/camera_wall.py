@@ -11,7 +11,7 @@ settings = svc.settings
 
 st.subheader("Camera wall")
 uikit.status_banners(svc)
-everything = tiles(svc)
+everything = tiles(svc, uikit.visible_cameras(session))
 with st.sidebar:
     agencies = st.multiselect("Agency", sorted({t.agency for t in everything}))
     states = st.multiselect(
@@ -28,7 +28,11 @@ with st.sidebar:
 
 @st.fragment(run_every=10)
 def wall() -> None:
-    shown = sort_for_wall(filter_tiles(tiles(svc), set(agencies), set(states), set(kecamatan)))
+    shown = sort_for_wall(
+        filter_tiles(
+            tiles(svc, uikit.visible_cameras(session)), set(agencies), set(states), set(kecamatan)
+        )
+    )
     counts = state_counts(shown)
     st.markdown(
         " ".join(f"{uikit.state_badge(s)} {n}" for s, n in counts.items()), unsafe_allow_html=True

@@ -15,7 +15,7 @@ settings = svc.settings
 st.subheader("Camera health")
 uikit.status_banners(svc)
 
-now_tiles = tiles(svc)
+now_tiles = tiles(svc, uikit.visible_cameras(session))
 counts = state_counts(now_tiles)
 columns = st.columns(max(1, len(counts)))
 for column, (name, count) in zip(columns, counts.items(), strict=True):

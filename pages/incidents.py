@@ -7,7 +7,7 @@ import streamlit as st
 import uikit
 from lawangjabo.analytics import Filters
 from lawangjabo.incidents import OPEN_STATUSES, PRIORITIES, STATUSES, IncidentError, NewIncident
-from lawangjabo.incidentview import cell_centre, incident_list, next_statuses, pick_deck
+from lawangjabo.incidentview import cell_centre, incident_list, next_statuses
 
 session = uikit.require_page("incidents")
 svc = uikit.services()
@@ -21,24 +21,11 @@ if store is None:
 categories = {c.id: c for c in settings.incident_categories}
 agencies = {a.id: a.name for a in settings.agencies}
 agency_ids: list[str] = list(agencies)
-cameras = {c.id: c for c in svc.snapshot().registry.cameras}
+cameras = {c.id: c for c in uikit.visible_cameras(session)}
 sites = {s.id: s for s in settings.city.sites}
 actor = session.user
 
-with st.expander("New incident: click the map, or pick a site, a camera or coordinates"):
-    clicked = st.pydeck_chart(
-        pick_deck(svc, st.session_state.get("picked_cell")),
-        on_select="rerun",
-        selection_mode="single-object",
-        key="pick-map",
-        height=320,
-    )
-    chosen_cells = clicked.selection.objects.get("pick-grid") or []
-    if chosen_cells:
-        st.session_state.picked_cell = chosen_cells[0]["hex"]
-    cell = st.session_state.get("picked_cell")
-    if cell:
-        st.caption("Picked on the map: {:.5f}, {:.5f}".format(*cell_centre(cell)))
+uikit.incident_place_picker(svc)
 
 with st.form("new-incident"):
     category = st.selectbox("Category", list(categories), format_func=lambda c: categories[c].name)
@@ -83,7 +70,12 @@ with st.form("new-incident"):
 days = st.slider("Days back", 1, 90, 7)
 statuses = st.multiselect("Status", STATUSES, default=list(OPEN_STATUSES))
 now = datetime.now(UTC)
-shown = Filters(now - timedelta(days=days), now + timedelta(minutes=1), statuses=tuple(statuses))
+shown = Filters(
+    now - timedelta(days=days),
+    now + timedelta(minutes=1),
+    statuses=tuple(statuses),
+    agencies=session.agencies,
+)  # an account limited to agencies sees theirs
 rows = incident_list(svc, shown)
 st.caption(f"{len(rows)} incidents (newest first, at most 500)")
 with st.expander("Import and export"):
@@ -101,6 +93,8 @@ if picked.selection.rows:
     st.session_state.incident = rows[picked.selection.rows[0]]["id"]
 
 incident = store.get(st.session_state.get("incident", -1))
+if incident is not None and session.agencies and incident["lead_agency"] not in session.agencies:
+    incident = None  # outside this account's agencies
 if incident is not None:
     with st.container(border=True, key="incident-detail"):
         st.markdown(

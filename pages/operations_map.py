@@ -65,7 +65,7 @@ with st.sidebar:
         placeholder="All agencies",
     )
 
-cameras = filter_cameras(registry.cameras, set(chosen))
+cameras = filter_cameras(uikit.visible_cameras(session), set(chosen))
 labels = {row["id"]: search_label(row) for row in public_rows(settings, cameras)}
 tile_by_id = {t.camera_id: t for t in tiles(svc, cameras)}
 

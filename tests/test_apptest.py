@@ -256,3 +256,14 @@ def test_without_a_session_nothing_but_sign_in_renders(monkeypatch: pytest.Monke
     assert not at.exception
     assert [e.value for e in at.error] == ["Please sign in."]
     assert not at.get("deck_gl_json_chart") and not at.dataframe
+
+
+def test_audit_page_lists_entries() -> None:
+    from lawangjabo.services import get_services
+
+    get_services().audit("ops1", "login_failed", {})
+    at = _run("pages/audit.py")
+    frame = at.dataframe[0].value
+    assert list(frame["action"]) == ["login_failed"] and list(frame["actor"]) == ["ops1"]
+    at.text_input[1].set_value("snapshot_view").run()
+    assert len(at.dataframe[0].value) == 0

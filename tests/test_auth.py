@@ -86,3 +86,18 @@ def test_roles_reach_only_their_pages() -> None:
     assert "incidents" not in PAGES["leader"] and "incidents" not in PAGES["planner"]
     assert "analytics" not in PAGES["operator"]
     assert PAGES["admin"] >= PAGES["operator"] | PAGES["planner"] | PAGES["leader"]
+
+
+@pytest.mark.parametrize(
+    ("agencies", "owner", "scope", "visible"),
+    [
+        ((), "polrestabes", "internal", True),  # unrestricted account
+        (("dishub",), "dishub", "internal", True),  # its own agency's internal camera
+        (("dishub",), "diskominfo", "publik", True),  # anyone's public camera
+        (("dishub",), "polrestabes", "internal", False),
+    ],  # police-internal: hidden from Dishub
+)
+def test_agency_scope(agencies: tuple[str, ...], owner: str, scope: str, visible: bool) -> None:
+    from lawangjabo.auth import camera_visible
+
+    assert camera_visible(agencies, owner, scope) is visible
