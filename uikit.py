@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -217,8 +218,16 @@ def incident_import(store: IncidentStore, actor: str) -> None:
         )
 
 
-def incident_export(store: IncidentStore, filters: Filters) -> None:
-    """Download the filtered incidents."""
+def incident_export(store: IncidentStore, filters: Filters, actor: str) -> None:
+    """Download the filtered incidents; each file is built (and audited) only when clicked."""
+
+    def builder(fmt: str) -> Callable[[], bytes]:
+        def build() -> bytes:
+            services().audit(actor, "incident_export", {"format": fmt})
+            return export_incidents(store, filters, fmt)
+
+        return build
+
     columns = st.columns(3)
     for column, (fmt, mime) in zip(
         columns,
@@ -231,7 +240,7 @@ def incident_export(store: IncidentStore, filters: Filters) -> None:
     ):
         column.download_button(
             f"Export {fmt.upper()}",
-            export_incidents(store, filters, fmt),
+            builder(fmt),
             file_name=f"incidents.{fmt}",
             mime=mime,
             key=f"export-{fmt}",

@@ -129,7 +129,6 @@ def uptime_tables(services: Services, window: timedelta) -> dict[str, list[dict[
     db = services.db
     if db is None:
         return {"camera": [], "agency": [], "kecamatan": []}
-    services.ingest()
     now = datetime.now(UTC)
     gap = 3 * max(services.settings.cameras.interval_s, services.settings.cameras.timeout_s)
     per_camera = uptime_by_camera(db, now, window, gap)
@@ -176,7 +175,6 @@ def outage_rows(services: Services, window: timedelta) -> list[dict[str, Any]]:
     db = services.db
     if db is None:
         return []
-    services.ingest()
     now = datetime.now(UTC)
     names = {c.id: c.props.name for c in services.snapshot().registry.cameras}
     rows = [

@@ -80,7 +80,7 @@ rows = incident_list(svc, shown)
 st.caption(f"{len(rows)} incidents (newest first, at most 500)")
 with st.expander("Import and export"):
     uikit.incident_import(store, actor)
-    uikit.incident_export(store, shown)
+    uikit.incident_export(store, shown, actor)
 picked = st.dataframe(
     rows,
     hide_index=True,
