@@ -23,13 +23,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .fileio import write_text_atomic
 
@@ -43,6 +43,8 @@ IDLE_S = 30 * 60
 ABSOLUTE_S = 12 * 3600
 MAX_FAILURES = 5
 LOCKOUT_S = 15 * 60
+CSRF_HEADER = "x-csrf-token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 # Which pages and API routes each role may use (enforced on the server).
 PAGES: dict[Role, frozenset[str]] = {
@@ -68,6 +70,7 @@ class Session:
     agencies: tuple[str, ...]
     created: float
     last_seen: float
+    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
 
 class SessionStore:
@@ -196,6 +199,13 @@ class UserStore:
             data["users"][name]["role"] = role
             self._write(data)
 
+    def remove(self, name: str) -> None:
+        with self._lock:
+            data = self._read()
+            if data["users"].pop(name, None) is None:
+                raise ValueError(f"no user {name!r}")
+            self._write(data)
+
     def reset_password(self, name: str, password: str | None = None) -> str:
         account = self.get(name)
         if account is None:
@@ -246,14 +256,53 @@ required></label><input type="hidden" name="next" value="{html.escape(next_path)
 <button type="submit">Sign in</button></form></body></html>"""
 
 
+class FailureLimiter:
+    """Failed sign-ins per client address in a sliding window: account lockout stops guessing
+    one password; this stops one address trying a few passwords on many accounts."""
+
+    def __init__(
+        self, limit: int, window_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limit, self.window_s, self.clock = limit, window_s, clock
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, address: str, now: float) -> list[float]:
+        times = [t for t in self._failures.get(address, []) if now - t < self.window_s]
+        if times:
+            self._failures[address] = times
+        else:
+            self._failures.pop(address, None)
+        return times
+
+    def blocked_for(self, address: str) -> float:
+        """Seconds until ``address`` may try again (0 when it may now)."""
+        now = self.clock()
+        with self._lock:
+            times = self._recent(address, now)
+            if len(times) < self.limit:
+                return 0.0
+            return self.window_s - (now - times[-self.limit])
+
+    def failed(self, address: str) -> None:
+        now = self.clock()
+        with self._lock:
+            self._failures[address] = [*self._recent(address, now), now]
+
+
 class Auth:
     """Accounts, sessions and the login/logout routes for one app."""
 
     def __init__(
-        self, users: UserStore, sessions: SessionStore, audit: AuditHook | None = None
+        self,
+        users: UserStore,
+        sessions: SessionStore,
+        audit: AuditHook | None = None,
+        limiter: FailureLimiter | None = None,
     ) -> None:
         self.users, self.sessions = users, sessions
         self.audit = audit or (lambda actor, action, detail: None)
+        self.limiter = limiter or FailureLimiter(20, 600.0)
 
     @staticmethod
     def _safe_next(value: str | None) -> str:
@@ -291,12 +340,22 @@ class Auth:
             str(form.get("csrf", "")), request.cookies.get("lj_csrf", "-")
         ):
             return self._form(request, "The form expired; please try again.", next_path, 400)
+        address = request.client.host if request.client else "unknown"
+        wait_s = self.limiter.blocked_for(address)
+        if wait_s > 0:
+            self.audit(name, "login_rate_limited", {"address": address})
+            response = self._form(
+                request, "Too many failed attempts from here; try again later.", next_path, 429
+            )
+            response.headers["Retry-After"] = str(int(wait_s) + 1)
+            return response
         if self.users.locked(name):
             self.audit(name, "login_locked", {})
             return self._form(request, "Too many failed attempts; try again later.", next_path, 429)
         account = self.users.verify(name, password)
         if account is None:
-            self.audit(name, "login_failed", {})
+            self.limiter.failed(address)
+            self.audit(name, "login_failed", {"address": address})
             return self._form(request, "Wrong user name or password.", next_path, 401)
         self.sessions.revoke(request.cookies.get(COOKIE))  # a new id at every login
         session_id = self.sessions.create(account.name, account.role, tuple(account.agencies))
@@ -327,8 +386,21 @@ class Auth:
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # Not "no-referrer": under it a browser's form POST says ``Origin: null``, and the
+    # cross-origin check could not tell our own login form from a foreign one.
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
+    # Our own routes serve a plain form, JSON and JPEG: nothing may run, frame or load from afar.
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+# Streamlit's own pages need their scripts: they get every header but these two.
+_GLOBAL_HEADERS = {
+    k: v
+    for k, v in SECURITY_HEADERS.items()
+    if k not in ("Cache-Control", "Content-Security-Policy")
 }
 
 
@@ -342,8 +414,44 @@ def _cookie(scope: Scope, name: str) -> str | None:
     return None
 
 
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def _cross_origin(scope: Scope) -> bool:
+    """Does a state-changing request come from another site (its ``Origin`` is not our host)?"""
+    origin = _header(scope, b"origin")
+    if origin is None:
+        return False  # not a browser's cross-site form or fetch (those always send Origin)
+    host = _header(scope, b"host") or ""
+    return urlsplit(origin).netloc.lower() != host.lower()
+
+
+_HEADER_BYTES = [(k.lower().encode(), v.encode()) for k, v in _GLOBAL_HEADERS.items()]
+
+
+def _with_security_headers(send: Send) -> Send:
+    """Add the security headers to every HTTP response that does not set them itself."""
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            present = {k.lower() for k, _ in message.get("headers", [])}
+            extra = [(k, v) for k, v in _HEADER_BYTES if k not in present]
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return wrapped
+
+
 class AuthGate:
-    """ASGI middleware: nothing but the public paths is served without a valid session."""
+    """ASGI middleware: nothing but the public paths is served without a valid session.
+
+    It also refuses state-changing requests from another origin, asks ``/api/*`` writes for the
+    session's CSRF token (``X-CSRF-Token``, from ``GET /api/session``), and adds the security
+    headers to every HTTP response, Streamlit's included."""
 
     def __init__(self, app: ASGIApp, sessions: Callable[[], SessionStore]) -> None:
         self.app = app
@@ -353,12 +461,35 @@ class AuthGate:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        if scope["type"] == "http":
+            send = _with_security_headers(send)
         path = scope.get("path", "")
+        method = scope.get("method", "GET")
+        if method in UNSAFE_METHODS and _cross_origin(scope):
+            refused = JSONResponse(
+                {"error": "cross-origin request refused"}, status_code=403, headers=SECURITY_HEADERS
+            )
+            await refused(scope, receive, send)
+            return
         if path in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
         session = self.sessions().get(_cookie(scope, COOKIE))
         if session is not None:
+            if (
+                method in UNSAFE_METHODS
+                and path.startswith("/api/")
+                and not secrets.compare_digest(
+                    _header(scope, CSRF_HEADER.encode()) or "", session.csrf
+                )
+            ):
+                refused = JSONResponse(
+                    {"error": f"missing or wrong {CSRF_HEADER} header (see GET /api/session)"},
+                    status_code=403,
+                    headers=SECURITY_HEADERS,
+                )
+                await refused(scope, receive, send)
+                return
             scope.setdefault("state", {})["session"] = session
             await self.app(scope, receive, send)
             return

@@ -190,6 +190,9 @@ class AuthConfig(StrictModel):
     """Sign-in. Disabling it opens every page and route to anyone who can reach the server."""
 
     enabled: bool = True
+    # Failed sign-ins from one address (any accounts) before it must wait out the window.
+    failures_per_address: Annotated[int, Field(ge=1, le=10_000)] = 20
+    failure_window_s: Annotated[float, Field(gt=0, le=86_400)] = 600.0
 
 
 class PathsConfig(StrictModel):
@@ -228,6 +231,10 @@ class PathsConfig(StrictModel):
     @property
     def spool(self) -> Path:
         return self.state / "spool"
+
+    @property
+    def audit_spool(self) -> Path:
+        return self.state / "audit-spool"
 
     @property
     def heartbeat_file(self) -> Path:

@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import __version__
-from .auth import Auth, SessionStore, UserStore
+from .auditspool import SIGN_OUT_AFTER, ingest_audit_spool, spool_entry
+from .auth import Auth, FailureLimiter, SessionStore, UserStore
 from .config import Settings, load_settings
 from .db import Database
 from .districts import DistrictLayer, load_district_layer
@@ -62,7 +63,12 @@ class Services:
         self._seed_lock = threading.Lock()
         self._seeded = False
         self.sessions = SessionStore()
-        self.auth = Auth(UserStore(settings.paths.users_file), self.sessions, self.audit)
+        self.auth = Auth(
+            UserStore(settings.paths.users_file),
+            self.sessions,
+            self.audit,
+            FailureLimiter(settings.auth.failures_per_address, settings.auth.failure_window_s),
+        )
 
     @property
     def db(self) -> Database | None:
@@ -102,6 +108,10 @@ class Services:
         if db is None:
             return 0
         with self._ingest_lock:
+            for entry in ingest_audit_spool(db, self.settings.paths.audit_spool):
+                if entry.action in SIGN_OUT_AFTER and entry.detail.get("user"):
+                    self.sessions.revoke_user(str(entry.detail["user"]))
+                    log.info("signed out %s after %s", entry.detail["user"], entry.action)
             return ingest_spool(db, self.settings.paths.spool)
 
     def camera_health(self) -> dict[str, CameraHealth]:
@@ -152,16 +162,20 @@ class Services:
     def audit(self, actor: str, action: str, detail: dict[str, Any]) -> None:
         """Append to the audit log (never raises: a failing log must not block a login)."""
         db = self.db
-        if db is None:
-            log.warning("audit %s %s %s (database unavailable)", actor, action, detail)
-            return
+        now = datetime.now(UTC)
         try:
+            if db is None:
+                raise RuntimeError("database unavailable")
             db.execute(
                 "INSERT INTO audit_log (happened_at, actor, action, detail) VALUES (?, ?, ?, ?)",
-                [datetime.now(UTC), actor, action, json.dumps(detail, default=str)],
+                [now, actor, action, json.dumps(detail, default=str)],
             )
         except Exception:
-            log.exception("audit write failed")
+            log.exception("audit write failed; keeping the entry in the audit spool")
+            try:
+                spool_entry(self.settings.paths.audit_spool, actor, action, detail, now)
+            except OSError:
+                log.exception("audit entry lost: %s %s", actor, action)
 
     def audit_entries(
         self, since: datetime, actor: str = "", action: str = "", limit: int = 5000

@@ -20,14 +20,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .auth import CAN_REFRESH, camera_visible, session_of
+from .auth import CAN_REFRESH, CSRF_HEADER, SECURITY_HEADERS, camera_visible, session_of
 from .runtime import PollerRuntime
 from .services import Services, close_all, get_services
 
 log = logging.getLogger(__name__)
 
-SECURITY = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
-NO_STORE = {"Cache-Control": "no-store", **SECURITY}
+SECURITY = {k: v for k, v in SECURITY_HEADERS.items() if k != "Cache-Control"}
+NO_STORE = SECURITY_HEADERS
 
 
 def _json(data: Any, status: int = 200) -> JSONResponse:
@@ -38,6 +38,23 @@ async def health(request: Request) -> JSONResponse:
     """``GET /api/health``: version, cameras, districts, database and poller status."""
     report = await run_in_threadpool(lambda: get_services().health())
     return _json(report)
+
+
+async def whoami(request: Request) -> JSONResponse:
+    """``GET /api/session``: who is signed in, and the CSRF token that ``/api/*`` writes need
+    in the ``X-CSRF-Token`` header. Readable only by our own pages (no CORS)."""
+    session = session_of(request)
+    if session is None:
+        return _json({"user": None, "auth": get_services().settings.auth.enabled})
+    return _json(
+        {
+            "user": session.user,
+            "role": session.role,
+            "agencies": list(session.agencies),
+            "csrf_header": CSRF_HEADER,
+            "csrf_token": session.csrf,
+        }
+    )
 
 
 def _visible(request: Request, services: Services, camera_id: str) -> bool:
@@ -188,6 +205,7 @@ def api_routes() -> list[BaseRoute]:
         Route("/login", login, methods=["POST"], name="login"),
         Route("/logout", logout, methods=["GET", "POST"], name="logout"),
         Route("/api/health", health, methods=["GET"], name="health"),
+        Route("/api/session", whoami, methods=["GET"], name="session"),
         Route("/api/cameras", cameras, methods=["GET"], name="cameras"),
         Route(
             "/api/cameras/{camera_id}/{kind:str}.jpg",

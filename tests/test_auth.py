@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
-from lawangjabo.auth import MAX_FAILURES, PAGES, SessionStore, UserStore
+from lawangjabo.auth import (
+    COOKIE,
+    CSRF_HEADER,
+    MAX_FAILURES,
+    PAGES,
+    AuthGate,
+    FailureLimiter,
+    SessionStore,
+    UserStore,
+)
 
 
 class Clock:
@@ -101,3 +118,113 @@ def test_agency_scope(agencies: tuple[str, ...], owner: str, scope: str, visible
     from lawangjabo.auth import camera_visible
 
     assert camera_visible(agencies, owner, scope) is visible
+
+
+def test_failure_limiter_per_address() -> None:
+    clock = [1000.0]
+    limiter = FailureLimiter(3, 60.0, clock=lambda: clock[0])
+    for _ in range(3):
+        assert limiter.blocked_for("10.0.0.1") == 0
+        limiter.failed("10.0.0.1")
+        clock[0] += 1
+    assert limiter.blocked_for("10.0.0.1") == pytest.approx(57.0)  # first failure + 60 s
+    assert limiter.blocked_for("10.0.0.2") == 0  # other addresses are not affected
+    clock[0] += 57
+    assert limiter.blocked_for("10.0.0.1") == 0  # the window slid past the first failure
+
+
+@dataclass
+class Reply:
+    status_code: int
+    headers: dict[str, str]
+
+
+class GatedClient:
+    """Plain ASGI calls into :class:`AuthGate` in front of a two-route Starlette app."""
+
+    def __init__(self, app: Any, cookie: str | None) -> None:
+        self.app, self.cookie = app, cookie
+
+    def request(self, method: str, path: str, headers: dict[str, str] | None = None) -> Reply:
+        raw = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+        raw.append((b"host", b"cc.local"))
+        if self.cookie:
+            raw.append((b"cookie", f"{COOKIE}={self.cookie}".encode()))
+        scope = {
+            "type": "http",
+            "method": method,
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "headers": raw,
+            "scheme": "http",
+            "server": ("cc.local", 80),
+            "client": ("127.0.0.1", 5000),
+            "http_version": "1.1",
+            "root_path": "",
+        }
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        # Its own thread: a browser test's Playwright may already run a loop on this one.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, self.app(scope, receive, send)).result()
+        start = next(m for m in sent if m["type"] == "http.response.start")
+        return Reply(start["status"], {k.decode(): v.decode() for k, v in start.get("headers", [])})
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> Reply:
+        return self.request("GET", path, headers)
+
+    def post(self, path: str, headers: dict[str, str] | None = None) -> Reply:
+        return self.request("POST", path, headers)
+
+
+def _gated_app() -> tuple[GatedClient, SessionStore, str]:
+    async def ok(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    sessions = SessionStore()
+    inner = Starlette(
+        routes=[
+            Route("/api/thing", ok, methods=["GET", "POST"]),
+            Route("/page", ok, methods=["GET", "POST"]),
+        ]
+    )
+    session_id = sessions.create("op", "operator")
+    return GatedClient(AuthGate(inner, lambda: sessions), session_id), sessions, session_id
+
+
+def test_gate_wants_the_csrf_token_for_api_writes() -> None:
+    client, sessions, session_id = _gated_app()
+    session = sessions.get(session_id)
+    assert session is not None
+    assert client.get("/api/thing").status_code == 200  # reads need no token
+    assert client.post("/api/thing").status_code == 403
+    assert client.post("/api/thing", headers={CSRF_HEADER: "guess"}).status_code == 403
+    other = SessionStore()
+    other_session = other.get(other.create("x", "operator"))
+    assert other_session is not None and other_session.csrf != session.csrf
+    assert client.post("/api/thing", headers={CSRF_HEADER: other_session.csrf}).status_code == 403
+    assert client.post("/api/thing", headers={CSRF_HEADER: session.csrf}).status_code == 200
+
+
+def test_gate_refuses_cross_origin_writes_and_adds_headers() -> None:
+    client, sessions, session_id = _gated_app()
+    session = sessions.get(session_id)
+    assert session is not None
+    evil = {"Origin": "https://evil.example", CSRF_HEADER: session.csrf}
+    assert client.post("/api/thing", headers=evil).status_code == 403
+    assert client.post("/page", headers={"Origin": "https://evil.example"}).status_code == 403
+    assert client.post("/page", headers={"Origin": "http://cc.local"}).status_code == 200
+    reply = client.get("/page")
+    assert reply.headers["x-frame-options"] == "DENY"
+    assert reply.headers["x-content-type-options"] == "nosniff"
+    client.cookie = None
+    refused = client.get("/page")
+    assert refused.status_code == 303 and refused.headers["x-frame-options"] == "DENY"
+    assert refused.headers["location"] == "/login?next=/page"

@@ -49,8 +49,24 @@ class Server:
     cookie: str = ""  # the admin's session
     leader_cookie: str = ""
 
-    def headers(self, leader: bool = False) -> dict[str, str]:
-        return {"Cookie": f"lj_session={self.leader_cookie if leader else self.cookie}"}
+    def headers(self, leader: bool = False, write: bool = False) -> dict[str, str]:
+        """Request headers for the admin's (or leader's) session; ``write`` adds the session's
+        CSRF token, which ``/api/*`` POSTs need."""
+        cookie = self.leader_cookie if leader else self.cookie
+        headers = {"Cookie": f"lj_session={cookie}"}
+        if write:
+            headers["X-CSRF-Token"] = csrf_token(self.url, cookie)
+        return headers
+
+
+def csrf_token(url: str, cookie: str) -> str:
+    """The session's CSRF token, as our own pages would read it from ``/api/session``."""
+    request = urllib.request.Request(
+        f"{url}/api/session", headers={"Cookie": f"lj_session={cookie}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        token: str = json.loads(reply.read())["csrf_token"]
+    return token
 
 
 def sign_in(url: str, user: str, password: str) -> str:

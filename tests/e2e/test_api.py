@@ -88,7 +88,7 @@ def test_refresh_goes_through_the_fast_lane(server: Server) -> None:
     request = urllib.request.Request(
         f"{server.url}/api/cameras/plg-cam3-sp-polda/refresh",
         method="POST",
-        headers=server.headers(),
+        headers=server.headers(write=True),
     )
     with urllib.request.urlopen(request, timeout=15) as reply:
         assert reply.status == 202
