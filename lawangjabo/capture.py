@@ -9,15 +9,21 @@ contains the stream URL or its credentials.
 from __future__ import annotations
 
 import http.client
+import logging
 import os
 import socket
 import time
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from .config import PROJECT_ROOT
 from .cv import cv2
 from .imaging import Frame, decode_jpeg
+
+log = logging.getLogger(__name__)
 
 MAX_JPEG_BYTES = 8 * 1024 * 1024
 CHUNK = 64 * 1024
@@ -52,14 +58,46 @@ def redact(url: str) -> str:
     return urlunsplit((parts.scheme, f"***@{host}", parts.path, "", ""))
 
 
+SECRETS_ENV = "LAWANGJABO_SECRETS_FILE"
+
+
+def secrets_file() -> Path:
+    """The stream secrets file: ``$LAWANGJABO_SECRETS_FILE``, else ``var/secrets.toml``."""
+    return Path(os.environ.get(SECRETS_ENV) or PROJECT_ROOT / "var" / "secrets.toml")
+
+
+def _from_secrets_file(name: str) -> str:
+    path = secrets_file()
+    try:
+        with path.open("rb") as handle:
+            table = tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise CaptureError("secret_missing", f"secrets file {path} does not exist") from exc
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        # The decoder's message may quote the file's text: never pass it on.
+        raise CaptureError("secret_missing", f"secrets file {path} is unreadable") from exc
+    if path.stat().st_mode & 0o077:
+        log.warning("secrets file %s is readable by other users; chmod 600 it", path)
+    value = table.get("streams", {}).get(name)
+    if not isinstance(value, str) or not value:
+        raise CaptureError("secret_missing", f"no [streams] {name} in {path}")
+    return value
+
+
 def resolve_url(url: str) -> str:
-    """``env://NAME`` reads the real URL (with its credentials) from the environment."""
+    """The real URL (with its credentials) of a registry stream URL.
+
+    ``env://NAME`` reads the environment variable ``NAME``; ``secret://NAME`` reads ``NAME``
+    from the ``[streams]`` table of the secrets file. Errors name the reference, never a value.
+    """
     if url.startswith("env://"):
         name = url.removeprefix("env://")
         value = os.environ.get(name)
         if not value:
             raise CaptureError("secret_missing", f"environment variable {name} is not set")
         return value
+    if url.startswith("secret://"):
+        return _from_secrets_file(url.removeprefix("secret://"))
     return url
 
 

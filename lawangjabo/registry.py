@@ -40,8 +40,15 @@ class Stream(BaseModel):
     @field_validator("url")
     @classmethod
     def _scheme(cls, value: str) -> str:
-        if value.split("://", 1)[0].lower() not in ("http", "https", "rtsp", "rtsps", "env"):
-            raise ValueError("stream url scheme must be http, https, rtsp, rtsps or env")
+        if value.split("://", 1)[0].lower() not in (
+            "http",
+            "https",
+            "rtsp",
+            "rtsps",
+            "env",
+            "secret",
+        ):
+            raise ValueError("stream url scheme must be http, https, rtsp, rtsps, env or secret")
         return value
 
 

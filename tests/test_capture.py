@@ -149,3 +149,72 @@ def test_env_urls_resolve_from_the_environment(
     with pytest.raises(CaptureError) as error:
         grab("env://LJ_MISSING_CAM", "jpeg", 1.0)
     assert error.value.kind == "secret_missing"
+
+
+def test_secret_urls_resolve_from_the_secrets_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, simulator: CameraSimulator
+) -> None:
+    url, protocol = simulator.stream_for("jp")
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(f'[streams]\ncam1 = "{url}"\n', encoding="utf-8")
+    secrets.chmod(0o600)
+    monkeypatch.setenv("LAWANGJABO_SECRETS_FILE", str(secrets))
+    assert resolve_url("secret://cam1") == url
+    assert grab("secret://cam1", protocol, 3.0).frame.size
+    with pytest.raises(CaptureError) as missing:
+        grab("secret://cam2", "jpeg", 1.0)
+    assert missing.value.kind == "secret_missing" and "cam2" in str(missing.value)
+    secrets.write_text('[streams]\ncam1 = "rtsp://op:s3cr3t@10.0.0.9/x\n', encoding="utf-8")
+    with pytest.raises(CaptureError) as broken:  # unterminated string: the parser quotes it
+        grab("secret://cam1", "rtsp", 1.0)
+    assert "unreadable" in str(broken.value) and "s3cr3t" not in str(broken.value)
+
+
+LEAK_PROBE = """
+import logging, sys
+logging.basicConfig(level=logging.DEBUG)
+from lawangjabo.capture import CaptureError, grab
+for url, protocol in zip(sys.argv[1::2], sys.argv[2::2]):
+    try:
+        grab(url, protocol, 3.0)
+        logging.getLogger("probe").info("grabbed one frame")
+    except CaptureError as error:
+        logging.getLogger("probe").error("capture failed: %s", error)
+"""
+
+
+def test_credentials_never_reach_a_log_line(tmp_path: Path) -> None:
+    """Everything a capturing process writes (our logging, OpenCV's and FFmpeg's own stderr)
+    for good and failing HLS/RTSP/JPEG URLs with credentials: no password in it."""
+    import subprocess
+    import sys
+
+    from lawangjabo.config import PROJECT_ROOT
+
+    playlist = make_hls(tmp_path)
+    with http_folder(playlist.parent) as base:
+        with_creds = base.replace("http://", "http://operator:s3cr3t@")
+        probe = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                LEAK_PROBE,
+                f"{with_creds}/index.m3u8",
+                "hls",
+                f"{with_creds}/missing.m3u8",
+                "hls",
+                "rtsp://operator:s3cr3t@127.0.0.1:1/stream",
+                "rtsp",
+                f"{with_creds}/missing.jpg",
+                "jpeg",
+            ],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    output = probe.stdout + probe.stderr
+    assert probe.returncode == 0, output
+    assert "grabbed one frame" in output and output.count("capture failed") == 3  # it did log
+    assert "s3cr3t" not in output and "operator:" not in output
