@@ -7,7 +7,9 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
+from .auditspool import cli_actor, spool_entry
 from .config import load_settings
 from .districts import import_boundaries, load_district_layer
 from .registry import import_cameras, load_registry
@@ -60,6 +62,19 @@ def _import_cameras(args: argparse.Namespace) -> int:
     _out(f"{args.file}: {len(incoming.cameras)} valid, {len(incoming.rejects)} rejected")
     for reject in incoming.rejects:
         _out(f"  REJECT {'line' if args.file.lower().endswith('.csv') else 'feature'} {reject}")
+    spool_entry(
+        settings.paths.audit_spool,
+        cli_actor(),
+        "registry_import",
+        {
+            "file": Path(args.file).name,
+            "registry": str(registry),
+            "written": bool(outcome.written),
+            "added": sorted(outcome.added),
+            "updated": sorted(outcome.updated),
+            "rejected": len(incoming.rejects),
+        },
+    )
     if outcome.written:
         _out(f"{registry}: {len(outcome.added)} added, {len(outcome.updated)} updated")
     else:
@@ -91,6 +106,17 @@ def _import_districts(args: argparse.Namespace) -> int:
         _out(f"  REJECT {where}: {reject.reason}")
     for note in result.notes:
         _out(f"  NOTE   {note}")
+    spool_entry(
+        settings.paths.audit_spool,
+        cli_actor(),
+        "districts_import",
+        {
+            "file": Path(args.file).name,
+            "written": bool(result.written),
+            "matched": len(result.districts),
+            "rejected": len(result.rejects),
+        },
+    )
     if result.written:
         _out(f"installed as {result.written}; the app uses these districts from now on")
         registry = load_registry(
@@ -139,7 +165,9 @@ def _poller(args: argparse.Namespace) -> int:
 
 
 def _users(args: argparse.Namespace) -> int:
-    """Manage local accounts (works while the app runs: they live in var/users.json)."""
+    """Manage local accounts (works while the app runs: they live in var/users.json). Every
+    change is audited through the audit spool; a role change, password reset or removal signs
+    the account out of the running app within seconds."""
     import os
 
     from .auth import UserStore
@@ -147,6 +175,10 @@ def _users(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     users = UserStore(settings.paths.users_file)
     password = os.environ.get(args.password_env) if args.password_env else None
+
+    def audit(action: str, **detail: Any) -> None:
+        spool_entry(settings.paths.audit_spool, cli_actor(), action, {"user": args.name, **detail})
+
     try:
         if args.action == "list":
             for name in users.names():
@@ -155,15 +187,22 @@ def _users(args: argparse.Namespace) -> int:
                 _out(f"{name}\t{account.role}\t{','.join(account.agencies) or 'all agencies'}")
         elif args.action == "add":
             secret = users.add(args.name, args.role, password, args.agency or [])
+            audit("user_added", role=args.role, agencies=args.agency or [])
             _out(
                 f"created {args.name} ({args.role})" + ("" if password else f"; password: {secret}")
             )
         elif args.action == "set-role":
             users.set_role(args.name, args.role)
+            audit("user_role_set", role=args.role)
             _out(f"{args.name} is now {args.role}")
         elif args.action == "reset-password":
             secret = users.reset_password(args.name, password)
+            audit("user_password_reset")
             _out(f"password of {args.name} reset" + ("" if password else f": {secret}"))
+        elif args.action == "remove":
+            users.remove(args.name)
+            audit("user_removed")
+            _out(f"removed {args.name}")
         elif args.action == "demo":
             if users.get("demo") is not None:
                 _out(
@@ -171,6 +210,12 @@ def _users(args: argparse.Namespace) -> int:
                 )
             else:
                 secret = users.add("demo", "admin", os.environ.get("LAWANGJABO_DEMO_PASSWORD"))
+                spool_entry(
+                    settings.paths.audit_spool,
+                    cli_actor(),
+                    "user_added",
+                    {"user": "demo", "role": "admin", "agencies": []},
+                )
                 _out(f"sign in as demo / {secret}  (shown once; admin role)")
     except ValueError as exc:
         _out(f"error: {exc}")
@@ -212,9 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     dist.set_defaults(run=_import_districts)
 
     users = commands.add_parser(
-        "users", help="local accounts: list, add, set-role, reset-password, demo"
+        "users", help="local accounts: list, add, set-role, reset-password, remove, demo"
     )
-    users.add_argument("action", choices=["list", "add", "set-role", "reset-password", "demo"])
+    users.add_argument(
+        "action", choices=["list", "add", "set-role", "reset-password", "remove", "demo"]
+    )
     users.add_argument("name", nargs="?")
     users.add_argument("--role", choices=["leader", "planner", "operator", "admin"])
     users.add_argument("--agency", action="append", help="limit to an agency (repeatable)")

@@ -124,15 +124,20 @@ def state_counts(items: list[Tile]) -> dict[str, int]:
     return {s: n for s, n in counts.items() if n}
 
 
-def uptime_tables(services: Services, window: timedelta) -> dict[str, list[dict[str, Any]]]:
-    """Uptime % per camera, agency and kecamatan over ``window`` (time-weighted)."""
+def uptime_tables(
+    services: Services, window: timedelta, cameras: list[Camera] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Uptime % per camera, agency and kecamatan over ``window`` (time-weighted), over
+    ``cameras`` (an account's agency scope; default every registry camera)."""
     db = services.db
     if db is None:
         return {"camera": [], "agency": [], "kecamatan": []}
     now = datetime.now(UTC)
     gap = 3 * max(services.settings.cameras.interval_s, services.settings.cameras.timeout_s)
-    per_camera = uptime_by_camera(db, now, window, gap)
-    cameras = services.snapshot().registry.cameras
+    if cameras is None:
+        cameras = services.snapshot().registry.cameras
+    ids = {c.id for c in cameras}
+    per_camera = {k: v for k, v in uptime_by_camera(db, now, window, gap).items() if k in ids}
     names = {a.id: a.name for a in services.settings.agencies}
     agency_of = {c.id: names.get(c.props.owner, c.props.owner) for c in cameras}
     kec_of = {c.id: c.props.kecamatan or "—" for c in cameras}
@@ -170,13 +175,17 @@ def uptime_tables(services: Services, window: timedelta) -> dict[str, list[dict[
     }
 
 
-def outage_rows(services: Services, window: timedelta) -> list[dict[str, Any]]:
-    """Outages in ``window``, ongoing first, then longest first."""
+def outage_rows(
+    services: Services, window: timedelta, cameras: list[Camera] | None = None
+) -> list[dict[str, Any]]:
+    """Outages in ``window`` of ``cameras`` (default all), ongoing first, then longest first."""
     db = services.db
     if db is None:
         return []
     now = datetime.now(UTC)
-    names = {c.id: c.props.name for c in services.snapshot().registry.cameras}
+    if cameras is None:
+        cameras = services.snapshot().registry.cameras
+    names = {c.id: c.props.name for c in cameras}
     rows = [
         {
             "camera": names.get(o.camera_id, o.camera_id),
@@ -188,5 +197,6 @@ def outage_rows(services: Services, window: timedelta) -> list[dict[str, Any]]:
             "reason": o.reason,
         }
         for o in outages(db, now, window)
+        if o.camera_id in names
     ]
     return sorted(rows, key=lambda r: (not r["ongoing"], -r["minutes"]))

@@ -15,7 +15,8 @@ settings = svc.settings
 st.subheader("Camera health")
 uikit.status_banners(svc)
 
-now_tiles = tiles(svc, uikit.visible_cameras(session))
+cameras = uikit.visible_cameras(session)
+now_tiles = tiles(svc, cameras)
 counts = state_counts(now_tiles)
 columns = st.columns(max(1, len(counts)))
 for column, (name, count) in zip(columns, counts.items(), strict=True):
@@ -24,7 +25,7 @@ for column, (name, count) in zip(columns, counts.items(), strict=True):
 
 window_label = st.radio("Window", ["24 h", "7 d"], horizontal=True)
 window = timedelta(hours=24) if window_label == "24 h" else timedelta(days=7)
-tables = uptime_tables(svc, window)
+tables = uptime_tables(svc, window, cameras)
 left, right = st.columns(2)
 with left:
     st.markdown("**Uptime by agency**")
@@ -35,7 +36,7 @@ with right:
 st.markdown("**Uptime by camera** (a good, changing, non-dark picture counts as up)")
 st.dataframe(tables["camera"], hide_index=True, width="stretch")
 
-rows = outage_rows(svc, window)
+rows = outage_rows(svc, window, cameras)
 st.markdown("**Current outages**")
 current = [r for r in rows if r["ongoing"]]
 if current:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import time
+from pathlib import Path
 
+from lawangjabo.auditspool import ingest_audit_spool, spool_entry
 from lawangjabo.config import PROJECT_ROOT, PathsConfig, Settings, load_settings
+from lawangjabo.db import Database
 from lawangjabo.services import Services
 
 from .conftest import DATA
@@ -57,4 +62,141 @@ def test_audit_log_is_appended(settings: Settings) -> None:
         ("ops1", "snapshot_view", '{"camera": "plg-cam3-sp-polda"}'),
         ("ops1", "incident_status", '{"id": 7, "to": "dispatched"}'),
     ]
+    services.close()
+
+
+def test_cli_account_and_registry_changes_reach_the_audit_log(tmp_path: Path) -> None:
+    """``users`` and ``import-cameras`` run as separate processes (the app holds the database);
+    their entries arrive through the audit spool, and an account change signs the account out."""
+    from .test_cli import BAD, run
+
+    state = tmp_path / "state"
+    env_password = "a-long-test-password-1"
+    os.environ["LJ_TEST_PW"] = env_password
+    try:
+        assert (
+            run(
+                "users",
+                "add",
+                "ops1",
+                "--role",
+                "operator",
+                "--agency",
+                "dishub",
+                "--password-env",
+                "LJ_TEST_PW",
+                state=state,
+            ).returncode
+            == 0
+        )
+        services = Services(load_settings(paths=PathsConfig(state_dir=state)))
+        services.ingest()
+        kept = services.sessions.create("ops1", "operator", ("dishub",))
+        other = services.sessions.create("e2e", "admin")
+        assert run("users", "set-role", "ops1", "--role", "leader", state=state).returncode == 0
+        assert run("users", "reset-password", "ops1", state=state).returncode == 0
+        registry = tmp_path / "cameras.geojson"
+        shutil.copy(PROJECT_ROOT / "cameras.geojson", registry)
+        assert (
+            run(
+                "import-cameras",
+                str(BAD / "duplicate_ids.geojson"),
+                "--registry",
+                str(registry),
+                state=state,
+            ).returncode
+            == 1
+        )
+        assert run("users", "remove", "ops1", state=state).returncode == 0
+    finally:
+        del os.environ["LJ_TEST_PW"]
+    spooled = "".join(p.read_text() for p in (state / "audit-spool").glob("*.jsonl"))
+    assert env_password not in spooled and "hash" not in spooled
+    services.ingest()
+    assert services.sessions.get(kept) is None  # signed out by the role change
+    assert services.sessions.get(other) is not None
+    db = services.db
+    assert db is not None
+    rows = db.execute("SELECT actor, action, detail FROM audit_log ORDER BY happened_at")
+    assert [r[1] for r in rows] == [
+        "user_added",
+        "user_role_set",
+        "user_password_reset",
+        "registry_import",
+        "user_removed",
+    ]
+    assert all(r[0].startswith("cli:") for r in rows)
+    imported = json.loads(rows[3][2])
+    assert imported["written"] is False and imported["rejected"] >= 1
+    assert json.loads(rows[1][2]) == {"user": "ops1", "role": "leader"}
+    assert not list((state / "audit-spool").glob("*.jsonl"))  # moved, once
+    services.ingest()
+    assert len(db.execute("SELECT * FROM audit_log")) == 5
+    services.close()
+
+
+def test_audit_spool_ingest_is_idempotent_and_sets_bad_files_aside(tmp_path: Path) -> None:
+    folder = tmp_path / "spool"
+    db = Database(tmp_path / "a.duckdb")
+    first = spool_entry(folder, "cli:root", "user_added", {"user": "a"})
+    line = first.read_text()
+    copy = folder / "leftover.jsonl"
+    copy.write_text(line)
+    (folder / "broken.jsonl").write_text('{"actor": "x"}\n')  # no time, no action
+    moved = ingest_audit_spool(db, folder)
+    assert [e.action for e in moved] == ["user_added", "user_added"]
+    copy.write_text(line)  # a file whose name was already ingested (crash replay)
+    assert ingest_audit_spool(db, folder) == []
+    assert not copy.exists()
+    assert (folder / "broken.bad").exists()
+    assert len(db.execute("SELECT * FROM audit_log")) == 2
+    db.close()
+
+
+def test_audit_entries_survive_an_unopenable_database(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    broken = state / "lawangjabo.duckdb"
+    broken.write_bytes(b"not a database" * 100)
+    services = Services(load_settings(paths=PathsConfig(state_dir=state)))
+    services.audit("ops1", "login_failed", {"address": "10.1.1.1"})
+    services.close()
+    broken.unlink()
+    services = Services(load_settings(paths=PathsConfig(state_dir=state)))
+    services.ingest()
+    db = services.db
+    assert db is not None
+    assert db.execute("SELECT actor, action FROM audit_log") == [("ops1", "login_failed")]
+    services.close()
+
+
+def test_health_tables_keep_to_the_accounts_cameras(settings: Settings) -> None:
+    """An agency-scoped account's uptime and outage tables count only the cameras it may see."""
+    from datetime import UTC, datetime, timedelta
+
+    from lawangjabo.healthview import outage_rows, uptime_tables
+    from lawangjabo.ledger import SpoolWriter
+    from lawangjabo.poller import Outcome
+
+    services = Services(settings)
+    cameras = services.snapshot().registry.cameras
+    seen, hidden = cameras[0], cameras[1]
+    now = datetime.now(UTC)
+    writer = SpoolWriter(settings.paths.spool)
+    for minute in range(30, 0, -1):
+        when = now - timedelta(minutes=minute)
+        writer.add(Outcome(seen.id, when, True, None, 5.0, "sweep"))
+        writer.add(
+            Outcome(hidden.id, when, minute > 20, None if minute > 20 else "timeout", 5.0, "sweep")
+        )
+    writer.flush()
+    services.ingest()
+    everything = uptime_tables(services, timedelta(hours=1))
+    assert {r["id"] for r in everything["camera"]} == {seen.id, hidden.id}
+    assert hidden.id in {r["id"] for r in outage_rows(services, timedelta(hours=1))}
+    scoped = uptime_tables(services, timedelta(hours=1), [seen])
+    assert [r["id"] for r in scoped["camera"]] == [seen.id]
+    assert scoped["camera"][0]["uptime %"] == 100.0
+    assert [r["cameras"] for r in scoped["agency"]] == [1]
+    assert outage_rows(services, timedelta(hours=1), [seen]) == []
     services.close()
