@@ -1,0 +1,166 @@
+"""Agency scope and secret hygiene in a real browser session, on a registry with internal
+cameras whose stream URLs carry credentials; and the per-address sign-in limit."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lawangjabo.config import PROJECT_ROOT
+
+from .conftest import ARTIFACTS, PASSWORDS, Server, sign_in, signed_in_page, start_server, stop
+from .test_auth import _attempt
+from .test_browser import IDLE, _open, _record
+
+pytestmark = pytest.mark.e2e
+
+POLICE_CAM = "plg-polrestabes-internal-1"
+DISHUB_CAM = "plg-dishub-internal-1"
+PASSWORD = "Sup3r-S3cret-pw"  # inside stream URLs only: must never reach a browser
+OPERATOR = ("dishub-op", "dishub-operator-password")
+FAILURES_PER_ADDRESS = 6
+
+
+def _registry(folder: Path) -> Path:
+    data = json.loads((PROJECT_ROOT / "cameras.geojson").read_text(encoding="utf-8"))
+    template = data["features"][2]
+    for camera_id, owner, name, url, shift in (
+        (
+            POLICE_CAM,
+            "polrestabes",
+            "Polrestabes internal gate",
+            f"rtsp://admin:{PASSWORD}@10.9.9.9/live",
+            0.004,
+        ),
+        (
+            DISHUB_CAM,
+            "dishub",
+            "ATCS internal Jl. Sudirman",
+            f"http://atcs:{PASSWORD}@10.9.9.10/snap.jpg",
+            -0.004,
+        ),
+    ):
+        feature = copy.deepcopy(template)
+        lon, lat = feature["geometry"]["coordinates"]
+        feature["geometry"]["coordinates"] = [lon + shift, lat + shift]
+        feature["properties"].update(
+            id=camera_id,
+            name=name,
+            owner=owner,
+            scope="internal",
+            stream={"url": url, "protocol": "rtsp" if url.startswith("rtsp") else "jpeg"},
+            tags=[],
+        )
+        data["features"].append(feature)
+    path = folder / "cameras.geojson"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def scoped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
+    """(server, the Dishub operator's session) on a registry with two internal cameras."""
+    state = tmp_path_factory.mktemp("state-scope")
+    process, srv = start_server(
+        state,
+        state / "server.log",
+        LAWANGJABO_PATHS__REGISTRY=str(_registry(state)),
+        LAWANGJABO_AUTH__FAILURES_PER_ADDRESS=str(FAILURES_PER_ADDRESS),
+        LAWANGJABO_CAMERAS__INTERVAL_S="3",
+        LAWANGJABO_CAMERAS__TIMEOUT_S="2",
+    )
+    env = {
+        **os.environ,
+        "LAWANGJABO_PATHS__STATE_DIR": str(state),
+        "OP_PASSWORD": OPERATOR[1],
+    }
+    subprocess.run(
+        [sys.executable, "-m", "lawangjabo", "users", "add", OPERATOR[0], "--role", "operator",
+         "--agency", "dishub", "--password-env", "OP_PASSWORD"],
+        cwd=PROJECT_ROOT, env=env, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    yield srv, sign_in(srv.url, *OPERATOR)
+    stop(process)
+
+
+def _get(url: str, cookie: str) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers={"Cookie": f"lj_session={cookie}"})
+    try:
+        with urllib.request.urlopen(request, timeout=15) as reply:
+            return reply.status, reply.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_a_dishub_operator_sees_dishub_and_public_cameras_only(
+    scoped: tuple[Server, str], browser: Any
+) -> None:
+    server, operator = scoped
+    status, body = _get(f"{server.url}/api/cameras", operator)
+    ids = {c["id"] for c in json.loads(body)["cameras"]}
+    assert status == 200 and DISHUB_CAM in ids and POLICE_CAM not in ids and len(ids) == 13
+    _, body = _get(f"{server.url}/api/cameras", server.cookie)
+    assert {DISHUB_CAM, POLICE_CAM} <= {c["id"] for c in json.loads(body)["cameras"]}
+    for kind in ("snapshot", "thumb"):
+        assert _get(f"{server.url}/api/cameras/{POLICE_CAM}/{kind}.jpg", operator)[0] == 404
+
+    page = signed_in_page(browser, Server(server.url, server.log, operator))
+    seen = _record(page)
+    _open(page, f"{server.url}/camera_wall", with_map=False)
+    tiles = page.locator("[class*='st-key-tile-']")
+    tiles.first.wait_for(timeout=30_000)
+    assert tiles.count() == 13
+    wall = page.locator("[data-testid='stMain']").inner_text()
+    assert "ATCS internal Jl. Sudirman" in wall and "Polrestabes internal gate" not in wall
+    page.goto(f"{server.url}/")  # the map: its pydeck spec arrives over the websocket
+    page.wait_for_selector(IDLE, timeout=60_000)
+    page.locator("[data-testid='stDeckGlJsonChart']").first.wait_for(timeout=30_000)
+    page.goto(f"{server.url}/health")
+    page.wait_for_selector(IDLE, timeout=60_000)
+    page.get_by_text("Uptime by agency").wait_for(timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "scoped-operator-health.png"), full_page=True)
+    everything = b"".join(seen)
+    assert b"ATCS internal" in everything  # the recording did capture the session
+    for hidden in (POLICE_CAM.encode(), b"Polrestabes internal gate"):
+        assert hidden not in everything, hidden
+    page.close()
+
+
+def test_no_credential_reaches_the_admins_browser(scoped: tuple[Server, str], browser: Any) -> None:
+    """The admin sees both internal cameras; no byte of their stream URLs reaches the browser."""
+    server, _ = scoped
+    page = signed_in_page(browser, server)
+    seen = _record(page)
+    _open(page, f"{server.url}/")
+    for path in ("/camera_wall", "/health", "/registry", "/api/cameras"):
+        page.goto(f"{server.url}{path}")
+        page.wait_for_load_state()
+        if not path.startswith("/api"):
+            page.wait_for_selector(IDLE, timeout=60_000)
+            page.wait_for_timeout(1000)
+    everything = b"".join(seen)
+    assert POLICE_CAM.encode() in everything  # the admin does see the camera itself
+    for secret in (PASSWORD, "10.9.9.9", "10.9.9.10", "rtsp://admin", "atcs:"):
+        assert secret.encode() not in everything, secret
+    log = server.log.read_text(errors="replace")
+    assert PASSWORD not in log  # nor a server log line
+    page.close()
+
+
+def test_one_address_failing_on_many_accounts_is_slowed(scoped: tuple[Server, str]) -> None:
+    """Account lockout needs 5 failures on one account; spraying one guess over many accounts
+    is stopped by the per-address limit (last in this module: it blocks 127.0.0.1)."""
+    server, _ = scoped
+    names = [f"guess-{n}" for n in range(FAILURES_PER_ADDRESS)]
+    assert [_attempt(server.url, name, "Password123!") for name in names] == [401] * len(names)
+    assert _attempt(server.url, "e2e", PASSWORDS["e2e"]) == 429  # even the right password
