@@ -117,6 +117,38 @@ MIGRATIONS: tuple[Migration, ...] = (
                )""",
         ),
     ),
+    Migration(
+        5,
+        "alerts and their webhook deliveries (with the dead-letter log)",
+        (
+            "CREATE SEQUENCE alert_ids START 1",
+            """CREATE TABLE alerts (
+                   id BIGINT PRIMARY KEY DEFAULT nextval('alert_ids'),
+                   key VARCHAR NOT NULL,
+                   rule VARCHAR NOT NULL,
+                   subject VARCHAR NOT NULL,
+                   severity VARCHAR NOT NULL,
+                   params VARCHAR NOT NULL,
+                   opened_at TIMESTAMPTZ NOT NULL,
+                   last_seen_at TIMESTAMPTZ NOT NULL,
+                   resolved_at TIMESTAMPTZ,
+                   acked_by VARCHAR,
+                   acked_at TIMESTAMPTZ
+               )""",
+            "CREATE SEQUENCE delivery_ids START 1",
+            """CREATE TABLE alert_deliveries (
+                   id BIGINT PRIMARY KEY DEFAULT nextval('delivery_ids'),
+                   alert_id BIGINT NOT NULL,
+                   event VARCHAR NOT NULL,
+                   payload VARCHAR NOT NULL,
+                   status VARCHAR NOT NULL,
+                   attempts INTEGER NOT NULL,
+                   next_attempt_at TIMESTAMPTZ NOT NULL,
+                   last_error VARCHAR,
+                   sent_at TIMESTAMPTZ
+               )""",
+        ),
+    ),
 )
 
 
