@@ -1,0 +1,114 @@
+"""Languages: gettext catalogs (managed with Babel) and Indonesian/English time formats.
+
+Source strings are English and marked with ``_()`` (or ``N_()`` where a constant is defined and
+translated later). The catalog lives in ``lawangjabo/locales/<lang>/LC_MESSAGES/messages.po``;
+it is compiled in memory when first used, so there is no binary file to forget to rebuild.
+Maintain it with ``bash scripts/i18n.sh`` (pybabel extract + update); ``tests/test_i18n.py``
+fails when a marked string has no translation or a page shows an unmarked one.
+"""
+
+from __future__ import annotations
+
+import gettext
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from io import BytesIO
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date, format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+
+LOCALES = Path(__file__).parent / "locales"
+LANGUAGES: dict[str, str] = {"id": "Bahasa Indonesia", "en": "English"}
+SOURCE_LANGUAGE = "en"
+
+
+def N_(message: str) -> str:  # noqa: N802 - the gettext convention
+    """Mark a string for the catalog without translating it here."""
+    return message
+
+
+@lru_cache(maxsize=8)
+def catalog(lang: str) -> gettext.NullTranslations:
+    """The compiled catalog for ``lang`` (English: the source strings themselves)."""
+    if lang == SOURCE_LANGUAGE:
+        return gettext.NullTranslations()
+    if lang not in LANGUAGES:
+        raise ValueError(f"unknown language {lang!r}; known: {', '.join(LANGUAGES)}")
+    with (LOCALES / lang / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+        messages = read_po(handle, locale=lang)
+    compiled = BytesIO()
+    write_mo(compiled, messages, use_fuzzy=False)
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)
+
+
+@dataclass(frozen=True)
+class Translator:
+    """One language and time zone: translated strings, times, dates and numbers."""
+
+    lang: str
+    timezone: str = "Asia/Jakarta"
+
+    def gettext(self, message: str) -> str:
+        return catalog(self.lang).gettext(message)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return catalog(self.lang).ngettext(singular, plural, n)
+
+    @property
+    def zone_label(self) -> str:
+        """'WIB' for Asia/Jakarta (and the zone's own abbreviation elsewhere)."""
+        return datetime.now(ZoneInfo(self.timezone)).strftime("%Z")
+
+    def when(self, moment: datetime, seconds: bool = False) -> str:
+        """'28 Nov 2026 07.42 WIB' (id) or '28 Nov 2026 07:42 WIB' (en)."""
+        clock = ("HH.mm" if self.lang == "id" else "HH:mm") + (
+            (".ss" if self.lang == "id" else ":ss") if seconds else ""
+        )
+        text = format_datetime(
+            moment, f"d MMM y {clock}", tzinfo=ZoneInfo(self.timezone), locale=self.lang
+        )
+        return f"{text} {self.zone_label}"
+
+    def clock(self, moment: datetime) -> str:
+        """Time of day only: '07.42' (id) / '07:42' (en)."""
+        pattern = "HH.mm" if self.lang == "id" else "HH:mm"
+        return format_datetime(moment, pattern, tzinfo=ZoneInfo(self.timezone), locale=self.lang)
+
+    def day(self, when: date | datetime) -> str:
+        """'Sabtu, 28 November 2026' / 'Saturday, 28 November 2026'."""
+        if isinstance(when, datetime):
+            when = when.astimezone(ZoneInfo(self.timezone)).date()
+        return format_date(when, "EEEE, d MMMM y", locale=self.lang)
+
+    def weekday(self, when: date) -> str:
+        return format_date(when, "EEEE", locale=self.lang)
+
+    def number(self, value: float, digits: int = 0) -> str:
+        """'1.234,5' (id) / '1,234.5' (en)."""
+        pattern = "#,##0" + ("." + "0" * digits if digits else "")
+        return format_decimal(value, format=pattern, locale=self.lang)
+
+    def age(self, seconds: float | None) -> str:
+        """How long ago: '12 s ago' / '12 dtk lalu'; 'never' / 'belum pernah'."""
+        _ = self.gettext
+        if seconds is None:
+            return _("never")
+        s = max(0, int(seconds))
+        if s < 90:
+            return _("{n} s ago").format(n=s)
+        if s < 90 * 60:
+            return _("{n} min ago").format(n=round(s / 60))
+        if s < 36 * 3600:
+            return _("{n} h ago").format(n=round(s / 3600))
+        return _("{n} d ago").format(n=round(s / 86400))
+
+    @property
+    def language_name(self) -> str:
+        return Locale.parse(self.lang).get_display_name(self.lang) or self.lang

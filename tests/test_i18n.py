@@ -1,0 +1,140 @@
+"""Languages: every UI string is in the catalog and translated; no page shows an unmarked
+string; Indonesian dates, times (WIB) and numbers."""
+
+from __future__ import annotations
+
+import ast
+import re
+import string
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+from lawangjabo.config import PROJECT_ROOT
+from lawangjabo.i18n import LOCALES, Translator, catalog
+
+UI_FILES = [
+    PROJECT_ROOT / "home.py",
+    PROJECT_ROOT / "uikit.py",
+    *sorted((PROJECT_ROOT / "pages").glob("*.py")),
+]
+# Streamlit calls whose first argument (or these keywords) a person reads.
+SHOWN = {
+    "title", "header", "subheader", "caption", "markdown", "write", "text", "error", "warning",
+    "info", "success", "button", "link_button", "download_button", "form_submit_button",
+    "metric", "toggle", "checkbox", "selectbox", "multiselect", "radio", "slider",
+    "select_slider", "text_input", "text_area", "number_input", "date_input", "time_input",
+    "file_uploader", "expander", "progress", "Page",
+}  # fmt: skip
+SHOWN_KEYWORDS = {"help", "placeholder", "caption", "text", "label", "title"}
+
+
+def _extracted() -> set[str]:
+    method_map = [
+        (line.strip()[1:-1].split(": ", 1)[1], "python")
+        for line in (PROJECT_ROOT / "babel.cfg").read_text().splitlines()
+        if line.startswith("[python:")
+    ]
+    keywords = {"_": None, "N_": None, "gettext": None}
+    found = set()
+    for _filename, _lineno, message, _comments, _context in extract_from_dir(
+        str(PROJECT_ROOT), method_map, keywords=keywords
+    ):
+        found.add(message if isinstance(message, str) else message[0])
+    return found
+
+
+def _catalog(lang: str) -> dict[str, tuple[str, bool]]:
+    with (LOCALES / lang / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+        po = read_po(handle, locale=lang)
+    return {str(m.id): (str(m.string), m.fuzzy) for m in po if m.id}
+
+
+def _fields(text: str) -> set[str]:
+    return {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+
+
+def test_every_ui_string_has_an_indonesian_translation() -> None:
+    source = _extracted()
+    assert len(source) > 200  # the extraction found the UI (not an empty set)
+    translated = _catalog("id")
+    missing = sorted(m for m in source if not translated.get(m, ("", False))[0])
+    fuzzy = sorted(m for m in source if translated.get(m, ("", False))[1])
+    assert not missing, f"no translation (run bash scripts/i18n.sh, then translate): {missing}"
+    assert not fuzzy, f"fuzzy translations: {fuzzy}"
+
+
+@pytest.mark.parametrize("lang", ["id"])
+def test_translations_keep_their_placeholders(lang: str) -> None:
+    for message, (translation, _fuzzy) in _catalog(lang).items():
+        assert _fields(translation) == _fields(message), (message, translation)
+
+
+def test_pages_show_no_unmarked_string() -> None:
+    unmarked = _unmarked(UI_FILES)
+    assert not unmarked, unmarked
+
+
+def _unmarked(files: list[Path]) -> list[str]:
+    """A string literal handed straight to a Streamlit display call is an untranslated UI
+    string; it has to go through ``_()``. Markup-only strings (no words) are fine."""
+
+    def has_words(node: ast.expr) -> bool:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return bool(
+                re.search(r"[A-Za-z]{2,}", re.sub(r"<[^>]*>|:material/\w+:", "", node.value))
+            )
+        if isinstance(node, ast.JoinedStr):
+            return any(has_words(v) for v in node.values if isinstance(v, ast.Constant))
+        if isinstance(node, ast.BinOp):
+            return has_words(node.left) or has_words(node.right)
+        return False
+
+    offenders = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+                continue
+            if node.func.attr not in SHOWN:
+                continue
+            shown = node.args[:1] + [k.value for k in node.keywords if k.arg in SHOWN_KEYWORDS]
+            if node.func.attr == "Page":
+                shown = [k.value for k in node.keywords if k.arg == "title"]
+            offenders += [
+                f"{path.name}:{node.lineno} {ast.unparse(arg)[:60]}"
+                for arg in shown
+                if has_words(arg)
+            ]
+    return offenders
+
+
+def test_the_checker_catches_an_unmarked_string(tmp_path: Path) -> None:
+    """The check above is not vacuous: it flags a plain literal in a page."""
+    page = tmp_path / "bad.py"
+    page.write_text(
+        "import streamlit as st\n"
+        'st.subheader("Camera wall")\n'
+        'st.caption(_("ok"))\n'
+        'st.metric(_("x"), 3, help=f"{n} cameras")\n'
+        "st.markdown(f'<b>{name}</b>')\n"
+    )
+    assert _unmarked([page]) == ["bad.py:2 'Camera wall'", "bad.py:4 f'{n} cameras'"]
+
+
+def test_indonesian_formats() -> None:
+    moment = datetime(2026, 11, 28, 0, 42, 5, tzinfo=UTC)  # 07.42 WIB
+    id_, en = Translator("id"), Translator("en")
+    assert id_.when(moment) == "28 Nov 2026 07.42 WIB"
+    assert en.when(moment) == "28 Nov 2026 07:42 WIB"
+    assert id_.when(moment, seconds=True) == "28 Nov 2026 07.42.05 WIB"
+    assert id_.day(moment) == "Sabtu, 28 November 2026"
+    assert en.day(date(2026, 11, 28)) == "Saturday, 28 November 2026"
+    assert id_.number(1234.5, 1) == "1.234,5" and en.number(1234.5, 1) == "1,234.5"
+    assert id_.age(125) == "2 menit lalu" and en.age(125) == "2 min ago"
+    assert id_.gettext("Camera wall") == "Dinding kamera"
+    assert en.gettext("Camera wall") == "Camera wall"
+    with pytest.raises(ValueError, match="unknown language"):
+        catalog("fr")
