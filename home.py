@@ -3,6 +3,7 @@
 import streamlit as st
 
 import uikit
+from uikit import _
 
 st.set_page_config(
     page_title="Lawang Jabo",
@@ -13,29 +14,39 @@ st.set_page_config(
 
 session = uikit.current_session()
 if session is None:  # the gate lets no one through without a session; this is the backstop
-    st.error("Please sign in.")
-    st.markdown('<a href="/login" target="_self">Sign in</a>', unsafe_allow_html=True)
+    st.error(_("Please sign in."))
+    sign_in = _("Sign in")
+    st.markdown(f'<a href="/login" target="_self">{sign_in}</a>', unsafe_allow_html=True)
     st.stop()
 
+home = uikit.home_page(session)
 PAGES = {
-    "operations_map": st.Page(
-        "pages/operations_map.py", title="Operations map", icon=":material/map:", default=True
-    ),
-    "camera_wall": st.Page(
-        "pages/camera_wall.py", title="Camera wall", icon=":material/grid_view:"
-    ),
-    "health": st.Page("pages/health.py", title="Camera health", icon=":material/monitor_heart:"),
-    "incidents": st.Page("pages/incidents.py", title="Incidents", icon=":material/emergency:"),
-    "analytics": st.Page("pages/analytics.py", title="Analytics", icon=":material/query_stats:"),
-    "registry": st.Page("pages/registry.py", title="Camera registry", icon=":material/list_alt:"),
-    "audit": st.Page("pages/audit.py", title="Audit log", icon=":material/policy:"),
+    "brief": (_("Brief"), ":material/dashboard:"),
+    "alerts": (_("Alerts"), ":material/notifications:"),
+    "operations_map": (_("Operations map"), ":material/map:"),
+    "camera_wall": (_("Camera wall"), ":material/grid_view:"),
+    "health": (_("Camera health"), ":material/monitor_heart:"),
+    "incidents": (_("Incidents"), ":material/emergency:"),
+    "analytics": (_("Analytics"), ":material/query_stats:"),
+    "registry": (_("Camera registry"), ":material/list_alt:"),
+    "audit": (_("Audit log"), ":material/policy:"),
 }
 allowed = uikit.allowed_pages(session)
-navigation = st.navigation([page for name, page in PAGES.items() if name in allowed])
+navigation = st.navigation(
+    [
+        st.Page(f"pages/{name}.py", title=title, icon=icon, default=name == home)
+        for name, (title, icon) in PAGES.items()
+        if name in allowed
+    ]
+)
 with st.sidebar:
-    st.caption(f"Signed in as **{session.user}** ({session.role})")
+    st.caption(
+        _("Signed in as **{user}** ({role})").format(user=session.user, role=_(session.role))
+    )
+    uikit.language_picker(session)
     if uikit.auth_enabled():
-        st.markdown('<a href="/logout" target="_self">Sign out</a>', unsafe_allow_html=True)
+        sign_out = _("Sign out")
+        st.markdown(f'<a href="/logout" target="_self">{sign_out}</a>', unsafe_allow_html=True)
     else:
-        st.warning("Sign-in is disabled in this configuration.")
+        st.warning(_("Sign-in is disabled in this configuration."))
 navigation.run()

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import html
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import streamlit as st
 
+from lawangjabo.alerts import Alert, render
 from lawangjabo.analytics import Filters
-from lawangjabo.auth import COOKIE, PAGES, Session, camera_visible
-from lawangjabo.healthview import STATE_COLOURS, STATE_LABELS, Tile, age_text
+from lawangjabo.auth import COOKIE, HOME_PAGE, PAGES, Session, camera_visible
+from lawangjabo.brief import Brief, visible_alerts
+from lawangjabo.briefimage import daily_brief_png
+from lawangjabo.capture import error_label
+from lawangjabo.healthview import STATE_COLOURS, Tile, state_label
+from lawangjabo.i18n import LANGUAGES, Translator
 from lawangjabo.incident_io import export_incidents, import_incidents, rejects_csv
 from lawangjabo.incidents import IncidentStore
 from lawangjabo.incidentview import cell_centre, pick_deck
+from lawangjabo.labels import COLUMN_LABELS
+from lawangjabo.mapview import brief_deck
 from lawangjabo.registry import Camera
 from lawangjabo.services import Services, Snapshot, get_services
 
@@ -39,6 +48,55 @@ def current_session() -> Session | None:
     return services().sessions.get(st.context.cookies.get(COOKIE))
 
 
+def tr() -> Translator:
+    """This browser session's language: the account's choice, else the city's default."""
+    settings = services().settings
+    lang = st.session_state.get("lang")
+    if lang not in LANGUAGES:
+        lang = settings.city.language
+        session = current_session()
+        if session is not None and auth_enabled():
+            account = services().auth.users.get(session.user)
+            if account is not None and account.language in LANGUAGES:
+                lang = account.language
+        st.session_state["lang"] = lang
+    return Translator(lang, settings.city.timezone)
+
+
+def _(message: str) -> str:
+    """Translate a UI string into this session's language."""
+    return tr().gettext(message)
+
+
+def language_picker(session: Session) -> None:
+    """Switch the UI language; remembered for the account."""
+    current = tr().lang
+
+    def changed() -> None:
+        lang = st.session_state["lang-picker"]
+        st.session_state["lang"] = lang
+        if auth_enabled():
+            try:
+                services().auth.users.set_language(session.user, lang)
+            except ValueError:
+                return
+            services().audit(session.user, "language_set", {"language": lang})
+
+    st.selectbox(
+        _("Language"),
+        list(LANGUAGES),
+        index=list(LANGUAGES).index(current),
+        format_func=lambda code: LANGUAGES[code],
+        key="lang-picker",
+        on_change=changed,
+    )
+
+
+def home_page(session: Session) -> str:
+    """The page this role opens on (the leader's is the brief)."""
+    return HOME_PAGE[session.role]
+
+
 def allowed_pages(session: Session) -> frozenset[str]:
     return PAGES[session.role]
 
@@ -56,18 +114,20 @@ def require_page(name: str) -> Session:
     """Stop the page unless the signed-in role may use it (enforced here, not by hiding)."""
     session = current_session()
     if session is None or name not in PAGES[session.role]:
-        st.error("This page is not available for your role.")
+        st.error(_("This page is not available for your role."))
         st.stop()
     assert session is not None
     return session
 
 
 def status_banners(svc: Services) -> None:
-    """Say plainly when feeds are simulated or when nobody is polling the cameras."""
+    """Say plainly when feeds are simulated, when nobody is polling, and what is alarming."""
     if svc.settings.cameras.simulate:
         st.info(
-            "**Simulated feeds** — every camera picture comes from the built-in camera "
-            "simulator (demo mode), not from real cameras.",
+            _(
+                "**Simulated feeds** — every camera picture comes from the built-in camera "
+                "simulator (demo mode), not from real cameras."
+            ),
             icon=":material/science:",
         )
     mode = svc.settings.cameras.poller
@@ -76,15 +136,94 @@ def status_banners(svc: Services) -> None:
     status = svc.poller_status()
     if not status["alive"]:
         since = (
-            "never reported"
+            _("never reported")
             if status["age_s"] is None
-            else (f"last heard {age_text(status['age_s'])}")
+            else _("last heard {age}").format(age=tr().age(status["age_s"]))
         )
         st.error(
-            f"**The camera poller is not running** ({mode}; {since}). Camera states and "
-            "pictures below are as old as they say.",
+            _(
+                "**The camera poller is not running** ({mode}; {since}). Camera states and "
+                "pictures below are as old as they say."
+            ).format(mode=mode, since=since),
             icon=":material/link_off:",
         )
+
+
+def visible_alert_filter(session: Session, alerts: list[Alert]) -> list[Alert]:
+    """Those of ``alerts`` this account may see (agency scope)."""
+    cameras = {c.id: c for c in visible_cameras(session)}
+    return visible_alerts(alerts, session.agencies, cameras)
+
+
+def active_alerts(session: Session) -> list[Alert]:
+    """Unresolved alerts this account may see."""
+    book = services().alerts()
+    return visible_alert_filter(session, book.active()) if book is not None else []
+
+
+def column_label(key: str) -> str:
+    return tr().gettext(COLUMN_LABELS.get(key, key))
+
+
+TRANSLATED_VALUES = frozenset({"status", "from_status", "to_status", "kind", "reason"})
+
+
+def labelled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Table rows for display: column names and status words translated, times in WIB."""
+    t = tr()
+    shown = []
+    for row in rows:
+        item: dict[str, Any] = {}
+        for key, raw in row.items():
+            value = raw
+            if isinstance(raw, datetime):
+                value = t.when(raw)
+            elif key in TRANSLATED_VALUES and isinstance(raw, str):
+                value = t.gettext(error_label(raw) if key == "reason" else raw)
+            item[t.gettext(COLUMN_LABELS.get(key, key))] = value
+        shown.append(item)
+    return shown
+
+
+def incident_header(incident: dict[str, Any], category: str, agencies: dict[str, str]) -> None:
+    """The selected incident's one-line summary and where it is."""
+    lead = agencies.get(incident["lead_agency"], incident["lead_agency"])
+    st.markdown(
+        _("**Incident {id}** · {category} · {priority} · **{status}** · lead: {agency}").format(
+            id=incident["id"],
+            category=category,
+            priority=incident["priority"],
+            status=_(incident["status"]),
+            agency=lead,
+        )
+    )
+    st.caption(
+        _("{kecamatan} · {lat:.5f}, {lon:.5f} · nearest camera {camera} ({metres} m)").format(
+            kecamatan=incident["kecamatan"],
+            lat=incident["lat"],
+            lon=incident["lon"],
+            camera=incident["nearest_camera"],
+            metres=incident["camera_distance_m"],
+        )
+    )
+
+
+def alert_text(alert: Alert) -> str:
+    return render(alert.rule, alert.params, tr())
+
+
+def alerts_banner(alerts: list[Alert]) -> None:
+    """Unacknowledged alerts, most severe first, on every page that calls it."""
+    pending = [a for a in alerts if a.acked_by is None]
+    if not pending:
+        return
+    lines = "\n".join(f"- {alert_text(a)}" for a in pending[:5])
+    more = len(pending) - 5
+    extra = "\n- " + _("… and {n} more").format(n=more) if more > 0 else ""
+    st.error(
+        _("**{n} alert(s) not acknowledged**").format(n=len(pending)) + "\n" + lines + extra,
+        icon=":material/notifications_active:",
+    )
 
 
 def registry_banner(snapshot: Snapshot) -> None:
@@ -93,11 +232,13 @@ def registry_banner(snapshot: Snapshot) -> None:
     if not rejects:
         return
     st.warning(
-        f"{len(rejects)} camera record(s) in the registry were rejected and are not on the map. "
-        "The valid cameras are shown.",
+        _(
+            "{n} camera record(s) in the registry were rejected and are not on the map. "
+            "The valid cameras are shown."
+        ).format(n=len(rejects)),
         icon=":material/warning:",
     )
-    with st.expander("Rejected registry records"):
+    with st.expander(_("Rejected registry records")):
         for reject in rejects:
             st.text(str(reject))
 
@@ -105,8 +246,8 @@ def registry_banner(snapshot: Snapshot) -> None:
 def districts_caption(snapshot: Snapshot) -> str:
     layer = snapshot.districts
     if layer.official:
-        return f"Districts: {layer.source}."
-    return (
+        return _("Districts: {source}.").format(source=layer.source)
+    return _(
         "Districts are **approximate** (Voronoi cells of reference points) until official "
         "boundaries are imported: `python -m lawangjabo import-districts FILE`."
     )
@@ -116,7 +257,7 @@ def state_badge(state: str) -> str:
     r, g, b = STATE_COLOURS[state]
     return (
         f"<span style='background:rgb({r},{g},{b});color:white;border-radius:4px;"
-        f"padding:1px 6px;font-size:0.8em'>{STATE_LABELS[state].upper()}</span>"
+        f"padding:1px 6px;font-size:0.8em'>{state_label(state, tr())}</span>"
     )
 
 
@@ -126,22 +267,26 @@ def legend() -> str:
     )
 
 
-def local_time(when: datetime, tz: str) -> str:
-    return when.astimezone(ZoneInfo(tz)).strftime("%d %b %Y %H:%M:%S %Z")
+def local_time(when: datetime) -> str:
+    """'28 Nov 2026 07.42.05 WIB' in this session's language."""
+    return tr().when(when, seconds=True)
 
 
 def status_line(tile: Tile) -> None:
     """The state badge and how old the picture is, in one line."""
+    t = tr()
+    why = (
+        " · " + _(error_label(tile.last_error))
+        if tile.last_error and tile.state == "offline"
+        else ""
+    )
     if tile.last_good_age_s is None:
-        text = "no picture yet" if tile.state != "unconfigured" else "no stream known"
-        if tile.last_error and tile.state == "offline":
-            text += f" · {tile.last_error}"
+        text = _("no picture yet") if tile.state != "unconfigured" else _("no stream known")
+        text += why
     elif tile.failed:
-        text = f"last good frame {age_text(tile.last_good_age_s)}"
-        if tile.last_error and tile.state == "offline":
-            text += f" · {tile.last_error}"
+        text = _("last good frame {age}").format(age=t.age(tile.last_good_age_s)) + why
     else:
-        text = f"picture {age_text(tile.last_good_age_s)}"
+        text = _("picture {age}").format(age=t.age(tile.last_good_age_s))
     st.markdown(f"{state_badge(tile.state)} {text}", unsafe_allow_html=True)
 
 
@@ -149,32 +294,35 @@ def snapshot_view(svc: Services, tile: Tile, thumb: bool = False) -> None:
     """The camera's last good picture (a failing camera's is marked by its status line)."""
     path = svc.store.latest_path(tile.camera_id, thumb=thumb)
     if path is None:
-        st.caption("No picture yet.")
+        st.caption(_("No picture yet."))
         return
     st.image(path.read_bytes(), width="stretch")
 
 
 def history_view(svc: Services, camera_id: str) -> None:
     """'What did it show at 14:05?'"""
+    t = tr()
     tz = ZoneInfo(svc.settings.city.timezone)
     stamps = svc.store.history(camera_id)
     if not stamps:
-        st.caption("No stored pictures yet.")
+        st.caption(_("No stored pictures yet."))
         return
     first, last = stamps[0].astimezone(tz), stamps[-1].astimezone(tz)
     st.caption(
-        f"{len(stamps)} stored pictures, {first:%d %b %H:%M} – {last:%d %b %H:%M} "
-        f"{svc.settings.city.timezone}"
+        _("{n} stored pictures, {first} – {last}").format(
+            n=len(stamps), first=t.when(first), last=t.when(last)
+        )
     )
     day = st.date_input(
-        "Day",
+        _("Day"),
         value=last.date(),
         min_value=first.date(),
         max_value=last.date(),
         key=f"hist-day-{camera_id}",
+        format="DD/MM/YYYY",
     )
     at = st.time_input(
-        "Time",
+        _("Time ({zone})").format(zone=t.zone_label),
         value=last.time().replace(second=0, microsecond=0),
         step=timedelta(minutes=1),
         key=f"hist-time-{camera_id}",
@@ -183,16 +331,14 @@ def history_view(svc: Services, camera_id: str) -> None:
     found = svc.store.at(camera_id, when)
     if found:
         taken, path = found
-        st.image(
-            path.read_bytes(), caption=f"taken {local_time(taken, svc.settings.city.timezone)}"
-        )
+        st.image(path.read_bytes(), caption=_("taken {when}").format(when=local_time(taken)))
 
 
 def incident_import(store: IncidentStore, actor: str) -> None:
     """Upload a CSV / GeoJSON / Parquet file of incidents: all rows or none, with a report."""
-    upload = st.file_uploader("Import incidents", type=["csv", "geojson", "json", "parquet"])
-    partial = st.checkbox("Import the valid rows even if some are rejected")
-    if upload is None or not st.button("Import", key="import-incidents"):
+    upload = st.file_uploader(_("Import incidents"), type=["csv", "geojson", "json", "parquet"])
+    partial = st.checkbox(_("Import the valid rows even if some are rejected"))
+    if upload is None or not st.button(_("Import"), key="import-incidents"):
         return
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / Path(upload.name).name
@@ -204,14 +350,12 @@ def incident_import(store: IncidentStore, actor: str) -> None:
         {"file": upload.name, "written": result.written, "rejected": len(result.rejects)},
     )
     if result.written:
-        st.success(f"{result.written} incidents imported.")
+        st.success(_("{n} incidents imported.").format(n=result.written))
     if result.rejects:
-        st.error(
-            f"{len(result.rejects)} problems; "
-            f"{'nothing was imported' if not result.written else 'those rows were skipped'}."
-        )
+        outcome = _("nothing was imported") if not result.written else _("those rows were skipped")
+        st.error(_("{n} problems; {outcome}.").format(n=len(result.rejects), outcome=outcome))
         st.download_button(
-            "Download the rejects report",
+            _("Download the rejects report"),
             rejects_csv(result.rejects),
             file_name="rejects.csv",
             mime="text/csv",
@@ -239,7 +383,7 @@ def incident_export(store: IncidentStore, filters: Filters, actor: str) -> None:
         strict=True,
     ):
         column.download_button(
-            f"Export {fmt.upper()}",
+            _("Export {format}").format(format=fmt.upper()),
             builder(fmt),
             file_name=f"incidents.{fmt}",
             mime=mime,
@@ -249,7 +393,7 @@ def incident_export(store: IncidentStore, filters: Filters, actor: str) -> None:
 
 def incident_place_picker(svc: Services) -> None:
     """A map to click where a new incident is; the choice goes to the form's coordinates."""
-    with st.expander("New incident: click the map, or pick a site, a camera or coordinates"):
+    with st.expander(_("New incident: click the map, or pick a site, a camera or coordinates")):
         clicked = st.pydeck_chart(
             pick_deck(svc, st.session_state.get("picked_cell")),
             on_select="rerun",
@@ -262,4 +406,54 @@ def incident_place_picker(svc: Services) -> None:
             st.session_state.picked_cell = chosen[0]["hex"]
         cell = st.session_state.get("picked_cell")
         if cell:
-            st.caption("Picked on the map: {:.5f}, {:.5f}".format(*cell_centre(cell)))
+            lat, lon = cell_centre(cell)
+            st.caption(_("Picked on the map: {lat:.5f}, {lon:.5f}").format(lat=lat, lon=lon))
+
+
+def brief_sections(svc: Services, brief: Brief, cameras: list[Camera]) -> None:
+    """The brief below its numbers: agencies, P1s, outages, map, strategic sites, download."""
+    t = tr()
+    if brief.p1_open:
+        st.markdown("**" + _("Open P1 incidents") + "**")
+        for row in brief.p1_open:
+            st.markdown(
+                f"- #{row['id']} **{row['category']}** · {row['kecamatan']} · "
+                f"{_(row['status'])} · {t.when(row['reported_at'])}"
+            )
+    st.markdown("**" + _("Camera outages now") + "**")
+    if brief.outages:
+        for tile in brief.outages:
+            st.markdown(f"{state_badge(tile.state)} {tile.name}", unsafe_allow_html=True)
+    else:
+        st.caption(_("None."))
+    st.markdown("**" + _("Cameras online by agency") + "**")
+    for agency in brief.by_agency:
+        st.progress(
+            agency.pct / 100,
+            text=f"{agency.agency}: {agency.online}/{agency.total} ({t.number(agency.pct)} %)",
+        )
+    health = {tile.camera_id: tile for tile in brief.tiles}
+    st.pydeck_chart(
+        brief_deck(svc.settings, svc.snapshot(), cameras, health, t), height=260, key="brief-map"
+    )
+    st.markdown("**" + _("Strategic sites") + "**")
+    cells = "".join(
+        f"<figure style='margin:0'><img src='/api/cameras/{tile.camera_id}/thumb.jpg' "
+        f"loading='lazy' alt='' style='width:100%;border-radius:4px;background:#ddd;"
+        f"aspect-ratio:16/9;object-fit:cover'><figcaption style='font-size:.8em'>"
+        f"{html.escape(tile.name)}<br>{state_label(tile.state, t)} · "
+        f"{html.escape(t.age(tile.last_good_age_s))}</figcaption></figure>"
+        for tile in brief.strategic
+    )
+    st.markdown(
+        f"<div style='display:grid;grid-template-columns:repeat(auto-fill,minmax(160px,1fr));"
+        f"gap:8px'>{cells}</div>",
+        unsafe_allow_html=True,
+    )
+    st.download_button(
+        _("Daily brief (PNG)"),
+        lambda: daily_brief_png(svc, brief, t),
+        file_name=f"brief-{brief.at.astimezone(ZoneInfo(t.timezone)):%Y-%m-%d}.png",
+        mime="image/png",
+        key="brief-png",
+    )

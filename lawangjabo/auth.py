@@ -32,11 +32,13 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .fileio import write_text_atomic
+from .i18n import LANGUAGES, N_, Translator
 
 log = logging.getLogger(__name__)
 
 Role = Literal["leader", "planner", "operator", "admin"]
 ROLES: tuple[Role, ...] = ("leader", "planner", "operator", "admin")
+ROLE_NAMES = (N_("leader"), N_("planner"), N_("operator"), N_("admin"))  # for the catalog
 COOKIE = "lj_session"
 PUBLIC_PATHS = frozenset({"/api/health", "/login", "/_stcore/health", "/healthz"})
 IDLE_S = 30 * 60
@@ -48,13 +50,35 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 # Which pages and API routes each role may use (enforced on the server).
 PAGES: dict[Role, frozenset[str]] = {
-    "leader": frozenset({"operations_map", "camera_wall", "health", "analytics"}),
-    "planner": frozenset({"operations_map", "health", "analytics", "registry"}),
-    "operator": frozenset({"operations_map", "camera_wall", "health", "incidents", "registry"}),
+    "leader": frozenset(
+        {"brief", "alerts", "operations_map", "camera_wall", "health", "analytics"}
+    ),
+    "planner": frozenset({"brief", "alerts", "operations_map", "health", "analytics", "registry"}),
+    "operator": frozenset(
+        {"brief", "alerts", "operations_map", "camera_wall", "health", "incidents", "registry"}
+    ),
     "admin": frozenset(
-        {"operations_map", "camera_wall", "health", "incidents", "analytics", "registry", "audit"}
+        {
+            "brief",
+            "alerts",
+            "operations_map",
+            "camera_wall",
+            "health",
+            "incidents",
+            "analytics",
+            "registry",
+            "audit",
+        }
     ),
 }
+# The page each role lands on: the mayor's phone opens on the brief.
+HOME_PAGE: dict[Role, str] = {
+    "leader": "brief",
+    "planner": "analytics",
+    "operator": "operations_map",
+    "admin": "operations_map",
+}
+CAN_ACKNOWLEDGE: frozenset[Role] = frozenset({"operator", "admin"})
 CAN_REFRESH: frozenset[Role] = frozenset({"operator", "admin"})
 
 
@@ -129,6 +153,7 @@ class Account:
     role: Role
     password_hash: str
     agencies: list[str] = field(default_factory=list)
+    language: str | None = None  # the UI language this person chose (None: the city's)
 
 
 class UserStore:
@@ -156,7 +181,13 @@ class UserStore:
         record = self._read()["users"].get(name)
         if record is None:
             return None
-        return Account(name, record["role"], record["hash"], list(record.get("agencies", [])))
+        return Account(
+            name,
+            record["role"],
+            record["hash"],
+            list(record.get("agencies", [])),
+            record.get("language"),
+        )
 
     def names(self) -> list[str]:
         return sorted(self._read()["users"])
@@ -181,10 +212,12 @@ class UserStore:
             data = self._read()
             if name in data["users"] and not replace:
                 raise ValueError(f"user {name!r} exists")
+            kept = {k: v for k, v in data["users"].get(name, {}).items() if k == "language"}
             data["users"][name] = {
                 "role": role,
                 "hash": self.hasher.hash(password),
                 "agencies": agencies or [],
+                **kept,
             }
             self._write(data)
         return password
@@ -197,6 +230,14 @@ class UserStore:
             if name not in data["users"]:
                 raise ValueError(f"no user {name!r}")
             data["users"][name]["role"] = role
+            self._write(data)
+
+    def set_language(self, name: str, language: str) -> None:
+        with self._lock:
+            data = self._read()
+            if name not in data["users"]:
+                raise ValueError(f"no user {name!r}")
+            data["users"][name]["language"] = language
             self._write(data)
 
     def remove(self, name: str) -> None:
@@ -238,22 +279,45 @@ class UserStore:
 AuditHook = Callable[[str, str, dict[str, Any]], None]
 
 
-def _login_page(message: str = "", next_path: str = "/", csrf: str = "") -> str:
-    note = f"<p class='err'>{html.escape(message)}</p>" if message else ""
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+def _login_page(t: Translator, message: str = "", next_path: str = "/", csrf: str = "") -> str:
+    _ = t.gettext
+    note = f"<p class='err'>{html.escape(_(message))}</p>" if message else ""
+    title, user, password, submit = (
+        html.escape(_("sign in")),
+        html.escape(_("User")),
+        html.escape(_("Password")),
+        html.escape(_("Sign in")),
+    )
+    other = "en" if t.lang == "id" else "id"
+    switch = f"/login?lang={other}&next={quote(next_path)}"
+    return f"""<!doctype html><html lang="{t.lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Lawang Jabo — sign in</title>
+<title>Lawang Jabo — {title}</title>
 <style>body{{font-family:sans-serif;background:#f4f5f7;display:flex;justify-content:center;
 padding-top:12vh}}form{{background:#fff;padding:28px;border-radius:8px;width:300px;
 box-shadow:0 1px 4px #0002}}input{{width:100%;padding:8px;margin:6px 0 14px;box-sizing:border-box}}
 button{{width:100%;padding:10px;background:#c8102e;color:#fff;border:0;border-radius:4px}}
-.err{{color:#b00}}</style></head><body><form method="post" action="/login">
+.err{{color:#b00}}.lang{{font-size:.85em;text-align:right}}</style></head><body>
+<form method="post" action="/login">
+<p class="lang"><a href="{html.escape(switch)}">{LANGUAGES[other]}</a></p>
 <h2>Lawang Jabo</h2>{note}
-<label>User <input name="username" autocomplete="username" required autofocus></label>
-<label>Password <input name="password" type="password" autocomplete="current-password"
-required></label><input type="hidden" name="next" value="{html.escape(next_path)}">
+<label>{user} <input name="username" autocomplete="username" required
+autofocus></label>
+<label>{password} <input name="password" type="password"
+autocomplete="current-password" required></label>
+<input type="hidden" name="next" value="{html.escape(next_path)}">
+<input type="hidden" name="lang" value="{t.lang}">
 <input type="hidden" name="csrf" value="{html.escape(csrf)}">
-<button type="submit">Sign in</button></form></body></html>"""
+<button type="submit">{submit}</button></form></body></html>"""
+
+
+# Messages the sign-in form shows (translated there).
+LOGIN_MESSAGES = (
+    N_("The form expired; please try again."),
+    N_("Too many failed attempts from here; try again later."),
+    N_("Too many failed attempts; try again later."),
+    N_("Wrong user name or password."),
+)
 
 
 class FailureLimiter:
@@ -299,8 +363,10 @@ class Auth:
         sessions: SessionStore,
         audit: AuditHook | None = None,
         limiter: FailureLimiter | None = None,
+        language: str = "en",
     ) -> None:
         self.users, self.sessions = users, sessions
+        self.language = language
         self.audit = audit or (lambda actor, action, detail: None)
         self.limiter = limiter or FailureLimiter(20, 600.0)
 
@@ -308,15 +374,27 @@ class Auth:
     def _safe_next(value: str | None) -> str:
         return value if value and value.startswith("/") and not value.startswith("//") else "/"
 
-    @staticmethod
-    def _form(request: Request, message: str, next_path: str, status: int = 200) -> Response:
+    def _translator(self, request: Request, form_lang: str | None = None) -> Translator:
+        lang = form_lang or request.query_params.get("lang") or self.language
+        return Translator(lang if lang in LANGUAGES else self.language)
+
+    def _form(
+        self,
+        request: Request,
+        message: str,
+        next_path: str,
+        status: int = 200,
+        lang: str | None = None,
+    ) -> Response:
         """The sign-in form with its CSRF token (cookie + hidden field). An existing token is
         kept: a browser loads other things (the favicon) through /login too, and a new token
         for each would break the form already on screen."""
         existing = request.cookies.get("lj_csrf", "")
         csrf = existing if len(existing) >= 20 else secrets.token_urlsafe(16)
         response = HTMLResponse(
-            _login_page(message, next_path, csrf), status_code=status, headers=SECURITY_HEADERS
+            _login_page(self._translator(request, lang), message, next_path, csrf),
+            status_code=status,
+            headers=SECURITY_HEADERS,
         )
         response.set_cookie(
             "lj_csrf",
@@ -336,27 +414,34 @@ class Auth:
         name = str(form.get("username", "")).strip()
         password = str(form.get("password", ""))
         next_path = self._safe_next(str(form.get("next", "/")))
+        lang = str(form.get("lang", "")) or None
         if not secrets.compare_digest(
             str(form.get("csrf", "")), request.cookies.get("lj_csrf", "-")
         ):
-            return self._form(request, "The form expired; please try again.", next_path, 400)
+            return self._form(request, "The form expired; please try again.", next_path, 400, lang)
         address = request.client.host if request.client else "unknown"
         wait_s = self.limiter.blocked_for(address)
         if wait_s > 0:
             self.audit(name, "login_rate_limited", {"address": address})
             response = self._form(
-                request, "Too many failed attempts from here; try again later.", next_path, 429
+                request,
+                "Too many failed attempts from here; try again later.",
+                next_path,
+                429,
+                lang,
             )
             response.headers["Retry-After"] = str(int(wait_s) + 1)
             return response
         if self.users.locked(name):
             self.audit(name, "login_locked", {})
-            return self._form(request, "Too many failed attempts; try again later.", next_path, 429)
+            return self._form(
+                request, "Too many failed attempts; try again later.", next_path, 429, lang
+            )
         account = self.users.verify(name, password)
         if account is None:
             self.limiter.failed(address)
             self.audit(name, "login_failed", {"address": address})
-            return self._form(request, "Wrong user name or password.", next_path, 401)
+            return self._form(request, "Wrong user name or password.", next_path, 401, lang)
         self.sessions.revoke(request.cookies.get(COOKIE))  # a new id at every login
         session_id = self.sessions.create(account.name, account.role, tuple(account.agencies))
         self.audit(account.name, "login", {"role": account.role})

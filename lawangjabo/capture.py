@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .config import PROJECT_ROOT
 from .cv import cv2
+from .i18n import N_
 from .imaging import Frame, decode_jpeg
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,32 @@ class Grab:
     frame: Frame
     latency_s: float
     jpeg: bytes | None = None  # the camera's own JPEG, when it sent one: stored as is
+
+
+# Why a capture failed, as an operator reads it (catalog strings; translated where shown).
+ERROR_LABELS: dict[str, str] = {
+    "timeout": N_("timeout"),
+    "refused": N_("connection refused"),
+    "dns": N_("unknown host"),
+    "network": N_("network error"),
+    "open_failed": N_("stream could not be opened"),
+    "no_frame": N_("no picture"),
+    "not_image": N_("not a picture"),
+    "decode_error": N_("broken picture"),
+    "too_large": N_("picture too large"),
+    "bad_url": N_("bad address"),
+    "bad_protocol": N_("unsupported stream type"),
+    "secret_missing": N_("stream secret missing"),
+    "crashed": N_("capture crashed"),
+    "error": N_("error"),
+}
+
+
+def error_label(kind: str | None) -> str:
+    """The catalog string for an error kind (``http_404`` stays 'HTTP 404')."""
+    if kind and kind.startswith("http_"):
+        return "HTTP " + kind.removeprefix("http_")
+    return ERROR_LABELS.get(kind or "error", kind or "error")
 
 
 CaptureSource = Callable[[str, str, float], Grab]

@@ -12,6 +12,7 @@ from typing import Any
 from .auditspool import cli_actor, spool_entry
 from .config import load_settings
 from .districts import import_boundaries, load_district_layer
+from .i18n import LANGUAGES
 from .registry import import_cameras, load_registry
 from .synthetic import synthetic_registry
 
@@ -199,6 +200,12 @@ def _users(args: argparse.Namespace) -> int:
             secret = users.reset_password(args.name, password)
             audit("user_password_reset")
             _out(f"password of {args.name} reset" + ("" if password else f": {secret}"))
+        elif args.action == "set-language":
+            if args.language not in LANGUAGES:
+                raise ValueError(f"language must be one of {', '.join(LANGUAGES)}")
+            users.set_language(args.name, args.language)
+            audit("language_set", language=args.language)
+            _out(f"{args.name} now sees the UI in {LANGUAGES[args.language]}")
         elif args.action == "remove":
             users.remove(args.name)
             audit("user_removed")
@@ -257,14 +264,17 @@ def build_parser() -> argparse.ArgumentParser:
     dist.set_defaults(run=_import_districts)
 
     users = commands.add_parser(
-        "users", help="local accounts: list, add, set-role, reset-password, remove, demo"
+        "users",
+        help="local accounts: list, add, set-role, set-language, reset-password, remove, demo",
     )
     users.add_argument(
-        "action", choices=["list", "add", "set-role", "reset-password", "remove", "demo"]
+        "action",
+        choices=["list", "add", "set-role", "set-language", "reset-password", "remove", "demo"],
     )
     users.add_argument("name", nargs="?")
     users.add_argument("--role", choices=["leader", "planner", "operator", "admin"])
     users.add_argument("--agency", action="append", help="limit to an agency (repeatable)")
+    users.add_argument("--language", help="UI language for set-language: id or en")
     users.add_argument(
         "--password-env",
         help="read the password from this environment variable instead of generating one",

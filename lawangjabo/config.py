@@ -92,6 +92,7 @@ class CityConfig(StrictModel):
     bbox: BBox
     metric_crs: str = "EPSG:32748"
     district_label: str = "district"
+    language: Literal["id", "en"] = "en"  # the UI's default; each user may switch
     districts: list[DistrictFact] = []
     river: RiverFact | None = None
     sites: list[SiteFact] = []
@@ -186,6 +187,33 @@ class IncidentsConfig(StrictModel):
     demo_history_days: Annotated[int, Field(ge=0, le=3650)] = 0  # seed an empty store (demo)
 
 
+class AlertsConfig(StrictModel):
+    """Alert rules and the outgoing webhook (a city's WhatsApp/Telegram gateway)."""
+
+    camera_down_minutes: Annotated[int, Field(ge=1, le=1440)] = 10
+    camera_frozen_minutes: Annotated[int, Field(ge=1, le=1440)] = 30
+    agency_uptime_below_pct: Annotated[float, Field(gt=0, le=100)] = 80.0
+    agency_uptime_window_min: Annotated[int, Field(ge=5, le=1440)] = 60
+    surge_window_h: Annotated[float, Field(gt=0, le=23)] = 6.0
+    surge_baseline_days: Annotated[int, Field(ge=7, le=365)] = 28
+    surge_min_count: Annotated[int, Field(ge=1, le=1000)] = 4
+    p1_within_h: Annotated[float, Field(gt=0, le=168)] = 24.0
+    poller_silent_minutes: Annotated[int, Field(ge=1, le=1440)] = 3
+    evaluate_every_s: Annotated[float, Field(ge=1, le=3600)] = 30.0
+    # http(s) URL, or env://NAME / secret://NAME when it carries a token. Empty: no webhook.
+    webhook_url: str = ""
+    webhook_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    webhook_max_attempts: Annotated[int, Field(ge=1, le=50)] = 6
+    webhook_backoff_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if value and value.split("://", 1)[0].lower() not in ("http", "https", "env", "secret"):
+            raise ValueError("webhook_url must be http(s)://, env://NAME or secret://NAME")
+        return value
+
+
 class AuthConfig(StrictModel):
     """Sign-in. Disabling it opens every page and route to anyone who can reach the server."""
 
@@ -264,6 +292,7 @@ class Settings(BaseSettings):
     incident_categories: list[IncidentCategory] = []
     incidents: IncidentsConfig = IncidentsConfig()
     auth: AuthConfig = AuthConfig()
+    alerts: AlertsConfig = AlertsConfig()
     config_file: Path = DEFAULT_CONFIG
 
     @model_validator(mode="after")

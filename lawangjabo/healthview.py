@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .capture import error_label
+from .i18n import N_, Translator
 from .ledger import CameraHealth, outages, uptime_by_camera, uptime_by_group
 from .registry import Camera
 from .services import Services
@@ -23,30 +25,21 @@ STATE_COLOURS: dict[str, list[int]] = {
     "unconfigured": [210, 210, 210],
 }
 STATE_ORDER = ("offline", "stale", "frozen", "dark", "online", "pending", "unconfigured")
-STATE_LABELS = {
-    "online": "online",
-    "dark": "dark picture",
-    "frozen": "frozen picture",
-    "stale": "stale",
-    "offline": "offline",
-    "pending": "not polled yet",
-    "unconfigured": "no stream",
+STATE_LABELS = {  # catalog strings: translate where shown
+    "online": N_("online"),
+    "dark": N_("dark picture"),
+    "frozen": N_("frozen picture"),
+    "stale": N_("stale"),
+    "offline": N_("offline"),
+    "pending": N_("not polled yet"),
+    "unconfigured": N_("no stream"),
 }
 FAILED = {"offline", "stale", "frozen", "dark"}
 
 
-def age_text(seconds: float | None) -> str:
-    """'12 s ago', '3 min ago', '2 h ago', '4 d ago'; 'never' for None."""
-    if seconds is None:
-        return "never"
-    s = max(0, int(seconds))
-    if s < 90:
-        return f"{s} s ago"
-    if s < 90 * 60:
-        return f"{round(s / 60)} min ago"
-    if s < 36 * 3600:
-        return f"{round(s / 3600)} h ago"
-    return f"{round(s / 86400)} d ago"
+def state_label(state: str, translator: Translator) -> str:
+    """The state as a badge shows it: 'OFFLINE', 'MATI', …"""
+    return translator.gettext(STATE_LABELS[state]).upper()
 
 
 @dataclass(frozen=True)
@@ -65,13 +58,19 @@ class Tile:
     def failed(self) -> bool:
         return self.state in FAILED
 
-    @property
-    def caption(self) -> str:
-        label = STATE_LABELS[self.state].upper()
+    def caption(self, translator: Translator) -> str:
+        """'ONLINE · 12 s ago', 'OFFLINE (timeout) · last good: 3 min ago' (translated)."""
+        _ = translator.gettext
+        label = state_label(self.state, translator)
+        age = translator.age(self.last_good_age_s)
         if self.state == "online":
-            return f"{label} · {age_text(self.last_good_age_s)}"
-        why = f" ({self.last_error})" if self.last_error and self.state == "offline" else ""
-        return f"{label}{why} · last good: {age_text(self.last_good_age_s)}"
+            return f"{label} · {age}"
+        why = (
+            f" ({_(error_label(self.last_error))})"
+            if self.last_error and self.state == "offline"
+            else ""
+        )
+        return f"{label}{why} · " + _("last good: {age}").format(age=age)
 
 
 def tiles(

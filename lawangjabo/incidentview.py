@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import h3
 import numpy as np
@@ -13,6 +12,7 @@ import pydeck as pdk
 
 from .analytics import Filters, choropleth, daily, heatmap, hotspots, hour_weekday, points, total
 from .coverage import Coverage, coverage, greedy_sites
+from .i18n import N_
 from .incidents import TRANSITIONS
 from .layers import (
     build_deck,
@@ -27,7 +27,8 @@ from .layers import (
 from .mapview import cached_river, map_camera_rows
 from .services import Services
 
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
+MAP_MODES = (N_("hexagons"), N_("per km²"))
 
 
 @dataclass
@@ -151,13 +152,7 @@ def incident_list(services: Services, filters: Filters, limit: int = 500) -> lis
         f"SELECT {', '.join(names)} FROM incidents WHERE {where} ORDER BY occurred_at DESC LIMIT ?",
         [*params, limit],
     )
-    tz = ZoneInfo(services.settings.city.timezone)
-    result = []
-    for row in rows:
-        item = dict(zip(names, row, strict=True))
-        item["occurred_at"] = item["occurred_at"].astimezone(tz).strftime("%d %b %Y %H:%M %Z")
-        result.append(item)
-    return result
+    return [dict(zip(names, row, strict=True)) for row in rows]
 
 
 @lru_cache(maxsize=4)

@@ -18,7 +18,8 @@ from shapely.geometry.base import BaseGeometry
 from .config import RiverFact, Settings
 from .districts import DistrictLayer
 from .geometry import fov_wedge, river_band
-from .healthview import STATE_COLOURS, STATE_LABELS, Tile
+from .healthview import STATE_COLOURS, Tile, state_label
+from .i18n import N_, Translator
 from .layers import (
     build_deck,
     camera_layer,
@@ -89,10 +90,14 @@ def district_label_points(
 
 
 def map_camera_rows(
-    settings: Settings, cameras: list[Camera], tiles: Mapping[str, Tile]
+    settings: Settings,
+    cameras: list[Camera],
+    tiles: Mapping[str, Tile],
+    translator: Translator | None = None,
 ) -> list[dict[str, Any]]:
     """Cameras coloured by health state, with tooltip text and their thumbnail's URL."""
     names = agency_names(settings)
+    t = translator or Translator(settings.city.language, settings.city.timezone)
     rows = []
     for camera in cameras:
         tile = tiles.get(camera.id)
@@ -104,7 +109,7 @@ def map_camera_rows(
                 "lat": camera.lat,
                 "colour": STATE_COLOURS[state],
                 "title": camera.props.name,
-                "subtitle": tile.caption if tile else STATE_LABELS[state],
+                "subtitle": tile.caption(t) if tile else state_label(state, t),
                 "detail": f"{names.get(camera.props.owner, camera.props.owner)} · "
                 f"{camera.props.kecamatan or ''}",
                 "thumb": f"/api/cameras/{camera.id}/thumb.jpg"
@@ -123,6 +128,7 @@ def operations_deck(
     selected_id: str | None = None,
     focus_id: str | None = None,
     tiles: Mapping[str, Tile] | None = None,
+    translator: Translator | None = None,
 ) -> pdk.Deck:
     """The operator's map. ``focus_id`` flies the view to that camera."""
     crs = settings.city.metric_crs
@@ -149,7 +155,7 @@ def operations_deck(
     if toggles.sites:
         layers += site_layers(settings.city.sites)
     if toggles.cameras:
-        rows = camera_rows(map_camera_rows(settings, cameras, tiles or {}), selected_id)
+        rows = camera_rows(map_camera_rows(settings, cameras, tiles or {}, translator), selected_id)
         layers.append(camera_layer(rows, settings.map.camera_radius_px))
     focus = next((c for c in cameras if c.id == focus_id), None) if focus_id else None
     if focus is not None:
@@ -169,32 +175,64 @@ def filter_cameras(cameras: list[Camera], agencies: set[str] | None) -> list[Cam
     return [c for c in cameras if c.props.owner in agencies]
 
 
-def camera_details(settings: Settings, camera: Camera) -> dict[str, Any]:
+def camera_details(settings: Settings, camera: Camera, translator: Translator) -> dict[str, Any]:
     """What the details panel shows for one camera (public fields only; no stream URL)."""
+    _ = translator.gettext
     row = camera.public_row(agency_names(settings).get(camera.props.owner, camera.props.owner))
     estimated = set(camera.props.estimated)
 
     def mark(field: str, text: str) -> str:
-        return f"{text} (estimate)" if field in estimated else text
+        return _("{value} (estimate)").format(value=text) if field in estimated else text
 
     return {
-        "id": row["id"],
-        "name": row["name"],
-        "agency": row["agency"],
+        _("id"): row["id"],
+        _("name"): row["name"],
+        _("agency"): row["agency"],
         settings.city.district_label: row["kecamatan"] or "—",
-        "kind": row["kind"],
-        "position": mark("position", f"{camera.lat:.5f}, {camera.lon:.5f}"),
-        "heading": mark("heading_deg", f"{row['heading_deg']:.0f}°"),
-        "field of view": mark("fov_deg", f"{row['fov_deg']:.0f}°"),
-        "range": mark("range_m", f"{row['range_m']:.0f} m"),
-        "stream": (
-            f"configured ({camera.props.stream.protocol.upper()})"
+        _("kind"): _(row["kind"]),
+        _("position"): mark("position", f"{camera.lat:.5f}, {camera.lon:.5f}"),
+        _("heading"): mark("heading_deg", f"{row['heading_deg']:.0f}°"),
+        _("field of view"): mark("fov_deg", f"{row['fov_deg']:.0f}°"),
+        _("range"): mark("range_m", f"{row['range_m']:.0f} m"),
+        _("stream"): (
+            _("configured ({protocol})").format(protocol=camera.props.stream.protocol.upper())
             if camera.props.stream
-            else "none known"
+            else _("none known")
         ),
-        "scope": row["scope"],
-        "confidence": row["confidence"],
-        "verified": "yes" if row["verified"] else "no",
-        "source": row["source"],
-        "note": camera.props.note or "",
+        _("scope"): _(row["scope"]),
+        _("confidence"): _(row["confidence"]),
+        _("verified"): _("yes") if row["verified"] else _("no"),
+        _("source"): row["source"],
+        _("note"): camera.props.note or "",
     }
+
+
+# Values shown through ``_(value)`` above, for the catalog.
+_VALUES = (N_("fixed"), N_("ptz"), N_("publik"), N_("internal"), N_("high"), N_("medium"),
+           N_("low"))  # fmt: skip
+
+
+def brief_deck(
+    settings: Settings,
+    snapshot: Snapshot,
+    cameras: list[Camera],
+    tiles: Mapping[str, Tile],
+    translator: Translator,
+) -> pdk.Deck:
+    """The phone's compact map: districts, the river and cameras by state, and no basemap
+    tiles (on a slow link they would cost more than everything else on the page)."""
+    layers: list[pdk.Layer] = district_layers(snapshot.districts, {})
+    if settings.city.river is not None:
+        layers.append(
+            river_layer(
+                cached_river(settings.city.river, settings.city.metric_crs),
+                settings.city.river.name,
+            )
+        )
+    plain = map_camera_rows(settings, cameras, tiles, translator)
+    for row in plain:
+        row["thumb"] = None  # no picture fetches from the phone's map tooltip
+    layers.append(camera_layer(camera_rows(plain), settings.map.camera_radius_px))
+    centre = settings.city.centre
+    config = settings.map.model_copy(update={"basemap": "none", "pitch": 0})
+    return build_deck(layers, (centre.lon, centre.lat), config, zoom=settings.map.zoom - 0.6)

@@ -11,10 +11,11 @@ import logging
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import __version__
+from .alerts import AlertBook, deliver_due, evaluate_rules
 from .auditspool import SIGN_OUT_AFTER, ingest_audit_spool, spool_entry
 from .auth import Auth, FailureLimiter, SessionStore, UserStore
 from .config import Settings, load_settings
@@ -22,7 +23,7 @@ from .db import Database
 from .districts import DistrictLayer, load_district_layer
 from .incident_history import generate
 from .incidents import Enricher, IncidentStore
-from .ledger import CameraHealth, current_health, ingest_spool, read_heartbeat
+from .ledger import CameraHealth, current_health, ingest_spool, outages, read_heartbeat
 from .registry import RegistryLoad, load_registry
 from .runtime import PollerRuntime, request_refresh, snapshot_store
 from .snapshots import SnapshotStore
@@ -62,12 +63,14 @@ class Services:
         self._incidents_key: Snapshot | None = None
         self._seed_lock = threading.Lock()
         self._seeded = False
+        self.started_at = datetime.now(UTC)
         self.sessions = SessionStore()
         self.auth = Auth(
             UserStore(settings.paths.users_file),
             self.sessions,
             self.audit,
             FailureLimiter(settings.auth.failures_per_address, settings.auth.failure_window_s),
+            settings.city.language,
         )
 
     @property
@@ -140,6 +143,36 @@ class Services:
             return {"mode": mode, "alive": False, "age_s": None, "simulated": False}
         age = (datetime.now(UTC) - beat["at"]).total_seconds()
         return {**beat, "mode": mode, "alive": age < 15, "age_s": age}
+
+    # -- alerts -------------------------------------------------------------------------------
+    def alerts(self) -> AlertBook | None:
+        db = self.db
+        return AlertBook(db, self.settings) if db is not None else None
+
+    def evaluate_alerts(self, now: datetime | None = None) -> dict[str, Any]:
+        """Run the alert rules, open/resolve alerts, then send the webhook deliveries due."""
+        book = self.alerts()
+        if book is None:
+            return {}
+        now = now or datetime.now(UTC)
+        self.ingest()
+        cameras = self.snapshot().registry.cameras
+        names = {c.id: c.props.name for c in cameras}
+        poller = self.poller_status()
+        if poller["age_s"] is None:  # never heard from: silent since we started
+            poller = {**poller, "age_s": (now - self.started_at).total_seconds()}
+        conditions = evaluate_rules(
+            book.db,
+            self.settings,
+            now,
+            [o for o in outages(book.db, now, timedelta(days=7)) if o.end is None],
+            names,
+            {c.id: c.props.owner for c in cameras},
+            poller,
+        )
+        changes = book.apply(conditions, now)
+        sent = deliver_due(book.db, self.settings.alerts, now)
+        return {**changes, **sent, "conditions": len(conditions)}
 
     def refresh(self, camera_id: str, wait_s: float = 0.0) -> bool:
         """Fast-lane capture of one camera; with ``wait_s``, wait for it. True if it finished."""

@@ -226,6 +226,18 @@ async def _ingest_forever(services: Services) -> None:
             log.exception("ledger ingest failed")
 
 
+async def _alerts_forever(services: Services) -> None:
+    every = services.settings.alerts.evaluate_every_s
+    while True:
+        await asyncio.sleep(every)
+        try:
+            result = await run_in_threadpool(services.evaluate_alerts)
+            if result.get("opened") or result.get("resolved") or result.get("dead"):
+                log.info("alerts: %s", result)
+        except Exception:
+            log.exception("alert evaluation failed")
+
+
 @asynccontextmanager
 async def lifespan(app: Any) -> AsyncIterator[dict[str, Any]]:
     """Open the database, start ledger ingest and (embedded mode) the poller; stop on shutdown."""
@@ -236,11 +248,15 @@ async def lifespan(app: Any) -> AsyncIterator[dict[str, Any]]:
         cameras = services.snapshot().registry.cameras
         runtime = PollerRuntime(services.settings, cameras, mode="embedded")
         services.runtime = await run_in_threadpool(runtime.start)
-    ingest = asyncio.create_task(_ingest_forever(services))
+    tasks = [
+        asyncio.create_task(_ingest_forever(services)),
+        asyncio.create_task(_alerts_forever(services)),
+    ]
     try:
         yield {"services": services}
     finally:
-        ingest.cancel()
-        with suppress(asyncio.CancelledError):
-            await ingest
+        for task in tasks:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
         await run_in_threadpool(close_all)

@@ -5,20 +5,21 @@ from datetime import UTC, datetime, timedelta
 import streamlit as st
 
 import uikit
+from uikit import _
 
 session = uikit.require_page("audit")
 svc = uikit.services()
-st.subheader("Audit log")
-days = st.slider("Days back", 1, 90, 7)
-actor = st.text_input("Who (exact user name, empty for everyone)")
-action = st.text_input("What (exact action, e.g. login_failed, snapshot_view)")
+st.subheader(_("Audit log"))
+days = st.slider(_("Days back"), 1, 90, 7)
+actor = st.text_input(_("Who (exact user name, empty for everyone)"))
+action = st.text_input(_("What (exact action, e.g. login_failed, snapshot_view)"))
 frame = svc.audit_entries(datetime.now(UTC) - timedelta(days=days), actor, action)
 if frame is None:
-    st.error("The database is unavailable.")
+    st.error(_("The database is unavailable."))
     st.stop()
-st.caption(f"{len(frame)} entries (newest first, at most 5,000)")
-st.dataframe(frame, hide_index=True, width="stretch")
+st.caption(_("{n} entries (newest first, at most 5,000)").format(n=len(frame)))
+st.dataframe(frame.rename(columns=uikit.column_label), hide_index=True, width="stretch")
 if st.download_button(
-    "Export CSV", frame.to_csv(index=False), file_name="audit.csv", mime="text/csv"
+    _("Export CSV"), frame.to_csv(index=False), file_name="audit.csv", mime="text/csv"
 ):
     svc.audit(session.user, "audit_export", {"days": days, "actor": actor, "action": action})

@@ -4,26 +4,28 @@ import streamlit as st
 
 import uikit
 from lawangjabo.healthview import STATE_LABELS, filter_tiles, sort_for_wall, state_counts, tiles
+from uikit import _
 
 session = uikit.require_page("camera_wall")
 svc = uikit.services()
 settings = svc.settings
 
-st.subheader("Camera wall")
+st.subheader(_("Camera wall"))
 uikit.status_banners(svc)
+uikit.alerts_banner(uikit.active_alerts(session))
 everything = tiles(svc, uikit.visible_cameras(session))
 with st.sidebar:
-    agencies = st.multiselect("Agency", sorted({t.agency for t in everything}))
+    agencies = st.multiselect(_("Agency"), sorted({t.agency for t in everything}))
     states = st.multiselect(
-        "State",
+        _("State"),
         [s for s in STATE_LABELS if s in state_counts(everything)],
-        format_func=lambda s: STATE_LABELS[s],
+        format_func=lambda s: _(STATE_LABELS[s]),
     )
     kecamatan = st.multiselect(
         settings.city.district_label.capitalize(),
         sorted({t.kecamatan for t in everything if t.kecamatan}),
     )
-    per_row = st.slider("Pictures per row", 2, 6, 4)
+    per_row = st.slider(_("Pictures per row"), 2, 6, 4)
 
 
 @st.fragment(run_every=10)
@@ -38,7 +40,7 @@ def wall() -> None:
         " ".join(f"{uikit.state_badge(s)} {n}" for s, n in counts.items()), unsafe_allow_html=True
     )
     if not shown:
-        st.caption("No camera matches the filters.")
+        st.caption(_("No camera matches the filters."))
     for start in range(0, len(shown), per_row):
         for column, tile in zip(st.columns(per_row), shown[start : start + per_row], strict=False):
             with column, st.container(border=True, key=f"tile-{tile.camera_id}"):

@@ -7,13 +7,15 @@ import pandas as pd
 import streamlit as st
 
 import uikit
-from lawangjabo.healthview import outage_rows, state_counts, tiles, uptime_tables
+from lawangjabo.healthview import outage_rows, state_counts, state_label, tiles, uptime_tables
+from uikit import _
 
 session = uikit.require_page("health")
 svc = uikit.services()
 settings = svc.settings
-st.subheader("Camera health")
+st.subheader(_("Camera health"))
 uikit.status_banners(svc)
+uikit.alerts_banner(uikit.active_alerts(session))
 
 cameras = uikit.visible_cameras(session)
 now_tiles = tiles(svc, cameras)
@@ -21,33 +23,40 @@ counts = state_counts(now_tiles)
 columns = st.columns(max(1, len(counts)))
 for column, (name, count) in zip(columns, counts.items(), strict=True):
     column.markdown(uikit.state_badge(name), unsafe_allow_html=True)
-    column.metric(name, count, label_visibility="collapsed")
+    column.metric(state_label(name, uikit.tr()), count, label_visibility="collapsed")
 
-window_label = st.radio("Window", ["24 h", "7 d"], horizontal=True)
-window = timedelta(hours=24) if window_label == "24 h" else timedelta(days=7)
+hours = st.radio(
+    _("Window"),
+    [24, 168],
+    horizontal=True,
+    format_func=lambda h: _("{n} h").format(n=h) if h < 48 else _("{n} d").format(n=h // 24),
+)
+window = timedelta(hours=hours)
 tables = uptime_tables(svc, window, cameras)
 left, right = st.columns(2)
 with left:
-    st.markdown("**Uptime by agency**")
-    st.dataframe(tables["agency"], hide_index=True, width="stretch")
+    st.markdown("**" + _("Uptime by agency") + "**")
+    st.dataframe(uikit.labelled(tables["agency"]), hide_index=True, width="stretch")
 with right:
-    st.markdown(f"**Uptime by {settings.city.district_label}**")
-    st.dataframe(tables["kecamatan"], hide_index=True, width="stretch")
-st.markdown("**Uptime by camera** (a good, changing, non-dark picture counts as up)")
-st.dataframe(tables["camera"], hide_index=True, width="stretch")
+    st.markdown("**" + _("Uptime by {label}").format(label=settings.city.district_label) + "**")
+    st.dataframe(uikit.labelled(tables["kecamatan"]), hide_index=True, width="stretch")
+st.markdown(_("**Uptime by camera** (a good, changing, non-dark picture counts as up)"))
+st.dataframe(uikit.labelled(tables["camera"]), hide_index=True, width="stretch")
 
 rows = outage_rows(svc, window, cameras)
-st.markdown("**Current outages**")
+st.markdown("**" + _("Current outages") + "**")
 current = [r for r in rows if r["ongoing"]]
 if current:
-    st.dataframe(current, hide_index=True, width="stretch")
+    st.dataframe(uikit.labelled(current), hide_index=True, width="stretch")
 else:
-    st.caption("None.")
-st.markdown("**Longest outages**")
-st.dataframe(sorted(rows, key=lambda r: -r["minutes"])[:10], hide_index=True, width="stretch")
+    st.caption(_("None."))
+st.markdown("**" + _("Longest outages") + "**")
+st.dataframe(
+    uikit.labelled(sorted(rows, key=lambda r: -r["minutes"])[:10]), hide_index=True, width="stretch"
+)
 
 if rows:
-    st.markdown("**Timeline of outages**")
+    st.markdown("**" + _("Timeline of outages") + "**")
     end = datetime.now(UTC)
     frame = pd.DataFrame([{**r, "to": r["to"] or end} for r in rows])
     chart = (

@@ -13,6 +13,7 @@ from lawangjabo.mapview import (
     public_rows,
     search_label,
 )
+from uikit import _
 
 MAP_KEY = "ops_map"
 session = uikit.require_page("operations_map")
@@ -45,13 +46,15 @@ def _on_search() -> None:
 
 
 with st.sidebar:
-    st.subheader("Layers")
+    st.subheader(_("Layers"))
     toggles = LayerToggles(
-        cameras=st.toggle("Cameras", value=True),
-        fov=st.toggle("Fields of view", value=True),
-        sites=st.toggle("Strategic sites", value=True),
-        districts=st.toggle(f"Districts ({settings.city.district_label})", value=True),
-        river=st.toggle("River", value=True),
+        cameras=st.toggle(_("Cameras"), value=True),
+        fov=st.toggle(_("Fields of view"), value=True),
+        sites=st.toggle(_("Strategic sites"), value=True),
+        districts=st.toggle(
+            _("Districts ({label})").format(label=settings.city.district_label), value=True
+        ),
+        river=st.toggle(_("River"), value=True),
     )
     agency_options = {
         a.id: a.name
@@ -59,27 +62,28 @@ with st.sidebar:
         if any(c.props.owner == a.id for c in registry.cameras)
     }
     chosen = st.multiselect(
-        "Agencies",
+        _("Agencies"),
         list(agency_options),
         format_func=lambda a: agency_options[a],
-        placeholder="All agencies",
+        placeholder=_("All agencies"),
     )
 
 cameras = filter_cameras(uikit.visible_cameras(session), set(chosen))
 labels = {row["id"]: search_label(row) for row in public_rows(settings, cameras)}
 tile_by_id = {t.camera_id: t for t in tiles(svc, cameras)}
 
-st.subheader(f"Lawang Jabo · {settings.city.name} — operations map")
+st.subheader(_("Lawang Jabo · {city} — operations map").format(city=settings.city.name))
 uikit.status_banners(svc)
 uikit.registry_banner(snapshot)
+uikit.alerts_banner(uikit.active_alerts(session))
 st.selectbox(
-    "Find a camera",
+    _("Find a camera"),
     options=list(labels),
     format_func=lambda c: labels[c],
     index=None,
     key="camera_search",
     on_change=_on_search,
-    placeholder="Type a name, id or agency",
+    placeholder=_("Type a name, id or agency"),
 )
 
 map_col, panel_col = st.columns([3, 1], gap="medium")
@@ -92,16 +96,18 @@ with map_col:
         selected_id=state.selected_camera,
         focus_id=state.focus_camera,
         tiles=tile_by_id,
+        translator=uikit.tr(),
     )
     st.pydeck_chart(
         deck, on_select=_on_map_select, selection_mode="single-object", key=MAP_KEY, height=600
     )
     st.markdown(uikit.legend(), unsafe_allow_html=True)
     st.caption(
-        f"{len(cameras)} cameras shown. "
+        _("{n} cameras shown.").format(n=len(cameras))
+        + " "
         + uikit.districts_caption(snapshot)
         + (
-            " Basemap © CARTO © OpenStreetMap when online; all layers work offline."
+            " " + _("Basemap © CARTO © OpenStreetMap when online; all layers work offline.")
             if settings.map.basemap == "carto"
             else ""
         )
@@ -113,23 +119,23 @@ def camera_panel() -> None:
     """The selected camera's picture and facts; refreshes itself, never redraws the map."""
     camera = registry.by_id(state.selected_camera) if state.selected_camera else None
     if camera is None:
-        st.subheader("Camera details")
-        st.caption("Click a camera on the map, or find it by name, id or agency.")
+        st.subheader(_("Camera details"))
+        st.caption(_("Click a camera on the map, or find it by name, id or agency."))
         return
     tile = tiles(svc, [camera])[0]
-    details = camera_details(settings, camera)
-    st.subheader(details.pop("name"))
+    details = camera_details(settings, camera, uikit.tr())
+    st.subheader(details.pop(_("name")))
     uikit.status_line(tile)
     uikit.snapshot_view(svc, tile)
-    if st.button("Refresh now", key="refresh-now", icon=":material/refresh:"):
+    if st.button(_("Refresh now"), key="refresh-now", icon=":material/refresh:"):
         svc.refresh(camera.id, wait_s=uikit.REFRESH_WAIT_S)
         st.rerun(scope="fragment")
-    st.caption(f"{details.pop('agency')} · {details[settings.city.district_label]}")
-    note = details.pop("note")
+    st.caption(f"{details.pop(_('agency'))} · {details[settings.city.district_label]}")
+    note = details.pop(_("note"))
     st.markdown("\n".join(f"- **{k}**: {v}" for k, v in details.items()))
     if note:
         st.info(note, icon=":material/info:")
-    with st.expander("What did it show at…"):
+    with st.expander(_("What did it show at…")):
         uikit.history_view(svc, camera.id)
 
 

@@ -8,6 +8,7 @@ import streamlit as st
 import uikit
 from lawangjabo.mapview import public_rows
 from lawangjabo.registry import read_camera_file
+from uikit import _
 
 session = uikit.require_page("registry")
 svc = uikit.services()
@@ -15,32 +16,35 @@ settings = svc.settings
 snapshot = svc.snapshot()
 registry = snapshot.registry
 
-st.title("Camera registry")
+st.title(_("Camera registry"))
 uikit.registry_banner(snapshot)
 loaded, rejected, warned = st.columns(3)
-loaded.metric("Cameras loaded", len(registry.cameras))
-rejected.metric("Records rejected", len(registry.rejects))
-warned.metric("Warnings", len(registry.warnings))
+cameras = uikit.visible_cameras(session)  # agency scope: no other agency's internal ones
+loaded.metric(_("Cameras loaded"), len(cameras))
+rejected.metric(_("Records rejected"), len(registry.rejects))
+warned.metric(_("Warnings"), len(registry.warnings))
 
-rows = public_rows(settings, registry.cameras)
+rows = public_rows(settings, cameras)
 st.dataframe(
-    [
-        {
-            k: row[k]
-            for k in (
-                "id",
-                "name",
-                "agency",
-                "kecamatan",
-                "kind",
-                "verified",
-                "confidence",
-                "has_stream",
-                "source",
-            )
-        }
-        for row in rows
-    ],
+    uikit.labelled(
+        [
+            {
+                k: row[k]
+                for k in (
+                    "id",
+                    "name",
+                    "agency",
+                    "kecamatan",
+                    "kind",
+                    "verified",
+                    "confidence",
+                    "has_stream",
+                    "source",
+                )
+            }
+            for row in rows
+        ]
+    ),
     hide_index=True,
     width="stretch",
 )
@@ -48,17 +52,23 @@ for warning in registry.warnings:
     st.warning(warning)
 st.markdown(uikit.districts_caption(snapshot))
 
-st.subheader("Check a registry file")
+st.subheader(_("Check a registry file"))
 st.caption(
-    "GeoJSON or CSV. Nothing is written here; import with "
-    "`python -m lawangjabo import-cameras FILE`."
+    _(
+        "GeoJSON or CSV. Nothing is written here; import with "
+        "`python -m lawangjabo import-cameras FILE`."
+    )
 )
-upload = st.file_uploader("Registry file", type=["geojson", "json", "csv"])
+upload = st.file_uploader(_("Registry file"), type=["geojson", "json", "csv"])
 if upload is not None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / Path(upload.name).name
         path.write_bytes(upload.getvalue())
         checked = read_camera_file(path, settings, snapshot.districts)
-    st.write(f"{len(checked.cameras)} valid, {len(checked.rejects)} rejected.")
+    st.write(
+        _("{valid} valid, {rejected} rejected.").format(
+            valid=len(checked.cameras), rejected=len(checked.rejects)
+        )
+    )
     for reject in checked.rejects:
         st.error(str(reject))

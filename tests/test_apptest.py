@@ -26,6 +26,7 @@ def private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     # AppTest runs the scripts without the HTTP layer, so no sign-in cookie can reach them: the
     # pages are tested with sign-in disabled, and the gate in the browser tests.
     monkeypatch.setenv("LAWANGJABO_AUTH__ENABLED", "false")
+    monkeypatch.setenv("LAWANGJABO_CITY__LANGUAGE", "en")  # assertions below read English
     yield
     close_all()
 
@@ -264,6 +265,59 @@ def test_audit_page_lists_entries() -> None:
     get_services().audit("ops1", "login_failed", {})
     at = _run("pages/audit.py")
     frame = at.dataframe[0].value
-    assert list(frame["action"]) == ["login_failed"] and list(frame["actor"]) == ["ops1"]
+    assert list(frame["action"]) == ["login_failed"] and list(frame["by"]) == ["ops1"]
     at.text_input[1].set_value("snapshot_view").run()
     assert len(at.dataframe[0].value) == 0
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        ("en", ["Brief · Palembang", "Cameras online", "Open P1 incidents", "Strategic sites"]),
+        ("id", ["Ringkasan · Palembang", "Kamera aktif", "Insiden P1 terbuka", "Lokasi strategis"]),
+    ],
+)
+def test_brief_page_in_both_languages(
+    lang: str, words: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAWANGJABO_CITY__LANGUAGE", lang)
+    at = _run("pages/brief.py")
+    text = " ".join(
+        [m.value for m in at.markdown] + [s.value for s in at.subheader]
+        + [m.label for m in at.metric]
+    )  # fmt: skip
+    for word in words:
+        assert word in text, (word, text[:500])
+    assert len(at.metric) == 3
+    spec = _deck(at)
+    assert spec.get("mapProvider") is None and "://" not in str(spec.get("mapStyle"))  # no tiles
+
+
+def test_switching_the_language() -> None:
+    at = _run()
+    assert any("operations map" in s.value for s in at.subheader)
+    at.selectbox(key="lang-picker").set_value("id").run()
+    assert not at.exception
+    assert any("peta operasi" in s.value for s in at.subheader)
+    assert at.session_state["lang"] == "id"
+
+
+def test_alerts_page_lists_and_acknowledges(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    from lawangjabo.alerts import Condition
+    from lawangjabo.services import get_services
+
+    book = get_services().alerts()
+    assert book is not None
+    book.apply(
+        [Condition("camera_frozen", "plg-cam2-bkb", {"camera": "CCTV BKB", "minutes": 42})],
+        datetime.now(UTC),
+    )
+    at = _run("pages/alerts.py")
+    assert any("Camera CCTV BKB frozen for 42 min" in m.value for m in at.markdown)
+    assert any("alert(s) not acknowledged" in e.value for e in at.error) is False
+    at.button(key=f"ack-{book.active()[0].id}").click().run()
+    (alert,) = book.active()
+    assert alert.acked_by == "local" and alert.acked_at is not None
+    assert any("acknowledged by local" in c.value for c in at.caption)

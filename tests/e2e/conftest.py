@@ -121,7 +121,13 @@ def start_server(state: Path, log: Path, **env: str) -> tuple[subprocess.Popen[b
     port = _free_port()
     streamlit = shutil.which("streamlit", path=str(Path(sys.executable).parent))
     assert streamlit, "streamlit is not installed next to this interpreter"
-    environ = {**os.environ, "LAWANGJABO_PATHS__STATE_DIR": str(state), **env}
+    # English unless a test asks otherwise: the assertions read English words.
+    environ = {
+        **os.environ,
+        "LAWANGJABO_PATHS__STATE_DIR": str(state),
+        "LAWANGJABO_CITY__LANGUAGE": "en",
+        **env,
+    }
     create_users(state)
     handle = log.open("wb")
     process = subprocess.Popen(
