@@ -62,6 +62,8 @@ ERROR_LABELS: dict[str, str] = {
     "secret_missing": N_("stream secret missing"),
     "crashed": N_("capture crashed"),
     "error": N_("error"),
+    "dark": N_("dark picture"),  # outages also start with a dark or frozen picture
+    "frozen": N_("frozen picture"),
 }
 
 

@@ -4,12 +4,8 @@ local HTTP receivers: one that works, one that fails, one that hangs, one that r
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -30,6 +26,8 @@ from lawangjabo.config import AlertsConfig, Settings
 from lawangjabo.i18n import Translator
 from lawangjabo.incidents import IncidentStore, NewIncident
 from lawangjabo.ledger import Outage
+
+from .webhook import receiver
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 RULES = AlertsConfig()
@@ -152,43 +150,6 @@ def test_lifecycle_open_refresh_resolve_acknowledge(
     assert book.delivery_counts() == {}  # no webhook configured: nothing queued
 
 
-class Receiver:
-    """A local webhook receiver; ``script`` says how it answers each request in turn."""
-
-    def __init__(self, script: list[str]) -> None:
-        self.script, self.bodies = script, []  # type: list[str], list[dict[str, object]]
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                step = receiver.script.pop(0) if receiver.script else "ok"
-                if step == "hang":
-                    time.sleep(2)
-                    return
-                receiver.bodies.append(json.loads(body))
-                self.send_response(200 if step == "ok" else 500)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-
-@contextmanager
-def receiver(script: list[str]) -> Iterator[Receiver]:
-    box = Receiver(script)
-    thread = threading.Thread(target=box.server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield box
-    finally:
-        box.server.shutdown()
-        box.server.server_close()
-
-
 def _book(store: IncidentStore, settings: Settings, url: str, **rules: object) -> AlertBook:
     alerts = settings.alerts.model_copy(update={"webhook_url": url, **rules})
     return AlertBook(store.db, settings.model_copy(update={"alerts": alerts}))
@@ -212,7 +173,7 @@ def test_webhook_delivers_the_alert_in_both_languages(
         deliver_due(store.db, book.settings.alerts, NOW + timedelta(minutes=5))
     opened, resolved = hook.bodies
     assert opened["event"] == "opened" and resolved["event"] == "resolved"
-    assert opened["alert"]["text"] == {  # type: ignore[index]
+    assert opened["alert"]["text"] == {
         "id": "Kamera BKB mati selama 12 menit (waktu habis)",
         "en": "Camera BKB down for 12 min (timeout)",
     }

@@ -26,6 +26,8 @@ import pytest
 
 from lawangjabo.config import PROJECT_ROOT
 
+from ..webhook import Receiver, receiver
+
 CHROMIUM = os.environ.get("LAWANGJABO_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 CHROMIUM_ARGS = [
@@ -48,6 +50,7 @@ class Server:
     log: Path
     cookie: str = ""  # the admin's session
     leader_cookie: str = ""
+    webhook: Receiver | None = None  # the alert webhook's receiver, when the server has one
 
     def headers(self, leader: bool = False, write: bool = False) -> dict[str, str]:
         """Request headers for the admin's (or leader's) session; ``write`` adds the session's
@@ -196,17 +199,24 @@ def wait_for_first_round(server: Server, timeout_s: float = 45.0) -> list[dict[s
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The app as a user runs it (simulated cameras, Carto basemap, no internet), polling
-    every 3 s so states settle quickly."""
+    every 3 s so states settle quickly; alert rules run every 3 s, a camera counts as down
+    after 1 min, and alerts go to a local webhook receiver whose first answer is a failure."""
     state = tmp_path_factory.mktemp("state")
-    process, srv = start_server(
-        state,
-        state / "server.log",
-        LAWANGJABO_CAMERAS__INTERVAL_S="3",
-        LAWANGJABO_CAMERAS__TIMEOUT_S="2",
-    )
-    wait_for_first_round(srv)
-    yield srv
-    stop(process)
+    with receiver(["fail"]) as hook:
+        process, srv = start_server(
+            state,
+            state / "server.log",
+            LAWANGJABO_CAMERAS__INTERVAL_S="3",
+            LAWANGJABO_CAMERAS__TIMEOUT_S="2",
+            LAWANGJABO_ALERTS__WEBHOOK_URL=hook.url,
+            LAWANGJABO_ALERTS__CAMERA_DOWN_MINUTES="1",
+            LAWANGJABO_ALERTS__EVALUATE_EVERY_S="3",
+            LAWANGJABO_ALERTS__WEBHOOK_BACKOFF_S="2",
+        )
+        srv.webhook = hook
+        wait_for_first_round(srv)
+        yield srv
+        stop(process)
 
 
 @pytest.fixture(scope="session")
