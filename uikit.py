@@ -212,17 +212,21 @@ def alert_text(alert: Alert) -> str:
     return render(alert.rule, alert.params, tr())
 
 
-def alerts_banner(alerts: list[Alert]) -> None:
-    """Unacknowledged alerts, most severe first, on every page that calls it."""
+def alerts_banner(alerts: list[Alert], shown: int = 1) -> None:
+    """Unacknowledged alerts, most severe first: the first ``shown`` of them and a link to the
+    Alerts page (operators' pages keep it to one line so the map stays in view)."""
     pending = [a for a in alerts if a.acked_by is None]
     if not pending:
         return
-    lines = "\n".join(f"- {alert_text(a)}" for a in pending[:5])
-    more = len(pending) - 5
+    lines = "\n".join(f"- {alert_text(a)}" for a in pending[:shown])
+    more = len(pending) - shown
     extra = "\n- " + _("… and {n} more").format(n=more) if more > 0 else ""
     st.error(
         _("**{n} alert(s) not acknowledged**").format(n=len(pending)) + "\n" + lines + extra,
         icon=":material/notifications_active:",
+    )
+    st.page_link(
+        "pages/alerts.py", label=_("Open the alerts page"), icon=":material/arrow_forward:"
     )
 
 

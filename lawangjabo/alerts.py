@@ -167,8 +167,11 @@ def surge_conditions(counts: Sequence[Any], rules: AlertsConfig) -> list[Conditi
     return found
 
 
-def p1_conditions(db: Database, now: datetime, rules: AlertsConfig) -> list[Condition]:
+def p1_conditions(
+    db: Database, now: datetime, rules: AlertsConfig, category_names: dict[str, str] | None = None
+) -> list[Condition]:
     """Open P1 incidents reported within the last ``p1_within_h`` hours."""
+    names = category_names or {}
     rows = db.execute(
         f"""SELECT id, category, coalesce(kecamatan, '—'), lead_agency FROM incidents
             WHERE priority = 'P1' AND reported_at > ?
@@ -179,7 +182,12 @@ def p1_conditions(db: Database, now: datetime, rules: AlertsConfig) -> list[Cond
         Condition(
             "p1_incident",
             str(i),
-            {"id": i, "category": category, "kecamatan": kecamatan, "agency": agency},
+            {
+                "id": i,
+                "category": names.get(category, category),
+                "kecamatan": kecamatan,
+                "agency": agency,
+            },
         )
         for i, category, kecamatan, agency in rows
     ]
@@ -219,7 +227,7 @@ def evaluate_rules(
         *surge_conditions(
             surge_counts(db, now, rules.surge_window_h, rules.surge_baseline_days), rules
         ),
-        *p1_conditions(db, now, rules),
+        *p1_conditions(db, now, rules, {c.id: c.name for c in settings.incident_categories}),
         *poller_conditions(poller, rules),
     ]
 

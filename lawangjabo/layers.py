@@ -183,10 +183,13 @@ def river_layer(river: BaseGeometry, name: str) -> pdk.Layer:
 
 
 def district_layers(
-    layer: DistrictLayer, label_points: Mapping[str, tuple[float, float]]
+    layer: DistrictLayer,
+    label_points: Mapping[str, tuple[float, float]],
+    approx_mark: str = "approx.",
 ) -> list[pdk.Layer]:
-    """District polygons (filled, outlined) and their names; approximate ones say so."""
-    suffix = "" if layer.official else " (approx.)"
+    """District polygons (filled, outlined) and their names; approximate ones say so
+    (``approx_mark``, in the viewer's language)."""
+    suffix = "" if layer.official else f" ({approx_mark})"
     polygons = [
         {
             "code": d.code,

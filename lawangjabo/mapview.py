@@ -134,8 +134,11 @@ def operations_deck(
     crs = settings.city.metric_crs
     layers: list[pdk.Layer] = []
     if toggles.districts:
+        t = translator or Translator(settings.city.language, settings.city.timezone)
         layers += district_layers(
-            snapshot.districts, district_label_points(settings, snapshot.districts)
+            snapshot.districts,
+            district_label_points(settings, snapshot.districts),
+            t.gettext(APPROX),
         )
     if toggles.river and settings.city.river is not None:
         layers.append(river_layer(cached_river(settings.city.river, crs), settings.city.river.name))
@@ -208,6 +211,7 @@ def camera_details(settings: Settings, camera: Camera, translator: Translator) -
 
 
 # Values shown through ``_(value)`` above, for the catalog.
+APPROX = N_("approx.")  # an approximate district's label mark
 _VALUES = (N_("fixed"), N_("ptz"), N_("publik"), N_("internal"), N_("high"), N_("medium"),
            N_("low"))  # fmt: skip
 

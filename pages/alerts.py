@@ -24,7 +24,11 @@ st.caption(
 )  # fmt: skip
 for alert in active:
     with st.container(border=True, key=f"alert-{alert.id}"):
-        icon = "🔴" if alert.severity == "critical" else "🟠"
+        icon = (
+            ":red[:material/error:]"
+            if alert.severity == "critical"
+            else ":orange[:material/warning:]"
+        )
         st.markdown(f"{icon} **{uikit.alert_text(alert)}**")
         since = _("since {when}").format(when=t.when(alert.opened_at))
         if alert.acked_by:

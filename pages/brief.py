@@ -14,7 +14,7 @@ brief = build_brief(svc, cameras, session.agencies)
 
 st.subheader(_("Brief · {city}").format(city=svc.settings.city.name))
 st.caption(_("As of {when}").format(when=t.when(brief.at)))
-uikit.alerts_banner(brief.alerts)
+uikit.alerts_banner(brief.alerts, shown=5)
 with st.container(key="brief-kpis"):
     first, second, third = st.columns(3)
     first.metric(

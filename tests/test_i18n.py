@@ -27,7 +27,7 @@ SHOWN = {
     "info", "success", "button", "link_button", "download_button", "form_submit_button",
     "metric", "toggle", "checkbox", "selectbox", "multiselect", "radio", "slider",
     "select_slider", "text_input", "text_area", "number_input", "date_input", "time_input",
-    "file_uploader", "expander", "progress", "Page",
+    "file_uploader", "expander", "progress", "Page", "page_link",
 }  # fmt: skip
 SHOWN_KEYWORDS = {"help", "placeholder", "caption", "text", "label", "title"}
 
@@ -101,8 +101,8 @@ def _unmarked(files: list[Path]) -> list[str]:
             if node.func.attr not in SHOWN:
                 continue
             shown = node.args[:1] + [k.value for k in node.keywords if k.arg in SHOWN_KEYWORDS]
-            if node.func.attr == "Page":
-                shown = [k.value for k in node.keywords if k.arg == "title"]
+            if node.func.attr in ("Page", "page_link"):  # the first argument is a file
+                shown = [k.value for k in node.keywords if k.arg in ("title", "label")]
             offenders += [
                 f"{path.name}:{node.lineno} {ast.unparse(arg)[:60]}"
                 for arg in shown
