@@ -9,6 +9,7 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ import websockets
 from streamlit.web.server.starlette import starlette_routes
 from websockets.typing import Subprotocol
 
-from lawangjabo.auth import PUBLIC_PATHS
+from lawangjabo.auth import PAGES, PUBLIC_PATHS
 from lawangjabo.web import api_routes
 
 from .conftest import ARTIFACTS, PASSWORDS, Server, csrf_token
@@ -38,7 +39,8 @@ def app_paths() -> list[str]:
         for name, value in vars(starlette_routes).items()
         if re.fullmatch(r"_?ROUTE_[A-Z0-9_]+", name) and isinstance(value, str)
     ]
-    paths = ["/", "/registry", "/incidents", "/_stcore/stream", *ours, *streamlit]
+    pages = [f"/{name}" for name in PAGES["admin"]]  # every page of the UI (admins see all)
+    paths = ["/", *pages, "/_stcore/stream", *ours, *streamlit]
     filled = [re.sub(r"\{(\w+)(:\w+)?\}", lambda m: SAMPLE.get(m.group(1), "x"), p) for p in paths]
     assert len(set(filled)) > 15
     return sorted(set(filled))
@@ -103,9 +105,14 @@ def test_websocket_refuses_without_a_session(server: Server) -> None:
         except websockets.exceptions.InvalidStatus as error:
             return str(error.response.status_code)
 
-    assert asyncio.run(connect(None)) == "403"
-    assert asyncio.run(connect("forged")) == "403"
-    assert asyncio.run(connect(server.cookie)) == "open"
+    def run(cookie: str | None) -> str:
+        # In a thread of its own: the browser tests' Playwright may run a loop on this one.
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, connect(cookie)).result()
+
+    assert run(None) == "403"
+    assert run("forged") == "403"
+    assert run(server.cookie) == "open"
 
 
 def test_a_leader_cannot_act_as_an_operator(server: Server, browser: Any) -> None:
@@ -184,3 +191,15 @@ def test_sign_in_sign_out_and_the_back_button(server: Server, browser: Any) -> N
     assert "/login" in page.url or "Operations map" not in page.content()
     assert _status(f"{server.url}/api/cameras", cookie=cookie["value"]) == 401  # revoked
     context.close()
+
+
+def test_the_sign_in_page_speaks_both_languages(server: Server) -> None:
+    def page(query: str) -> str:
+        with urllib.request.urlopen(f"{server.url}/login{query}", timeout=10) as reply:
+            return str(reply.read().decode())
+
+    english, indonesian = page(""), page("?lang=id")
+    assert 'lang="en"' in english and "Password" in english and "Bahasa Indonesia" in english
+    assert 'lang="id"' in indonesian and "Kata sandi" in indonesian and ">Masuk<" in indonesian
+    assert "English" in indonesian  # the switch back
+    assert 'lang="en"' in page("?lang=xx")  # unknown: the city's default
