@@ -161,6 +161,11 @@ def active_alerts(session: Session) -> list[Alert]:
     return visible_alert_filter(session, book.active()) if book is not None else []
 
 
+def reason_label(kind: str | None) -> str:
+    """Why a camera failed, in this session's language."""
+    return tr().gettext(error_label(kind))
+
+
 def column_label(key: str) -> str:
     return tr().gettext(COLUMN_LABELS.get(key, key))
 

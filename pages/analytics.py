@@ -85,13 +85,20 @@ with left:
     cells = pd.DataFrame(matrix_rows(view.matrix))
     matrix = alt.Chart(cells.assign(weekday=cells["weekday"].map(_))).mark_rect()
     st.altair_chart(
-        matrix.encode(x="hour:O", y=alt.Y("weekday:N", sort=None), color="count:Q"),
+        matrix.encode(
+            x=alt.X("hour:O", title=_("hour")),
+            y=alt.Y("weekday:N", sort=None, title=_("day")),
+            color=alt.Color("count:Q", title=_("count")),
+        ),
         width="stretch",
     )
 with right:
     st.markdown(_("**Per day**"))
     trend = alt.Chart(pd.DataFrame(view.days)).mark_line()
-    st.altair_chart(trend.encode(x="day:T", y="count:Q"), width="stretch")
+    st.altair_chart(
+        trend.encode(x=alt.X("day:T", title=_("day")), y=alt.Y("count:Q", title=_("count"))),
+        width="stretch",
+    )
 st.markdown(
     _("**By {label}** (change against the previous period)").format(
         label=settings.city.district_label

@@ -58,7 +58,9 @@ st.dataframe(
 if rows:
     st.markdown("**" + _("Timeline of outages") + "**")
     end = datetime.now(UTC)
-    frame = pd.DataFrame([{**r, "to": r["to"] or end} for r in rows])
+    frame = pd.DataFrame(
+        [{**r, "to": r["to"] or end, "reason": uikit.reason_label(r["reason"])} for r in rows]
+    )
     chart = (
         alt.Chart(frame)
         .mark_bar()
@@ -66,8 +68,11 @@ if rows:
             x=alt.X("from:T", title=None),
             x2="to:T",
             y=alt.Y("camera:N", title=None),
-            color=alt.Color("reason:N"),
-            tooltip=["camera", "reason", "minutes", "from", "to"],
+            color=alt.Color("reason:N", title=_("reason")),
+            tooltip=[
+                alt.Tooltip(f"{key}:{kind}", title=uikit.column_label(key))
+                for key, kind in (("camera", "N"), ("reason", "N"), ("minutes", "Q"))
+            ],
         )
     )
     st.altair_chart(chart, width="stretch")
