@@ -104,7 +104,11 @@ def open_incidents(
         [*OPEN_STATUSES, *params],
     )
     keys = ("id", "category", "kecamatan", "status", "reported_at", "agency")
-    return counts, [dict(zip(keys, r, strict=True)) for r in rows]
+    names = {c.id: c.name for c in services.settings.incident_categories}
+    p1 = [dict(zip(keys, r, strict=True)) for r in rows]
+    for row in p1:
+        row["category"] = names.get(row["category"], row["category"])  # the name people know
+    return counts, p1
 
 
 def visible_alerts(
