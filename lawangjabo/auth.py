@@ -415,9 +415,7 @@ class Auth:
         password = str(form.get("password", ""))
         next_path = self._safe_next(str(form.get("next", "/")))
         lang = str(form.get("lang", "")) or None
-        if not secrets.compare_digest(
-            str(form.get("csrf", "")), request.cookies.get("lj_csrf", "-")
-        ):
+        if not _same_token(str(form.get("csrf", "")), request.cookies.get("lj_csrf", "-")):
             return self._form(request, "The form expired; please try again.", next_path, 400, lang)
         address = request.client.host if request.client else "unknown"
         wait_s = self.limiter.blocked_for(address)
@@ -506,6 +504,11 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def _same_token(given: str, expected: str) -> bool:
+    """Constant-time comparison that also takes non-ASCII input (a crafted header) calmly."""
+    return secrets.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8"))
+
+
 def _cross_origin(scope: Scope) -> bool:
     """Does a state-changing request come from another site (its ``Origin`` is not our host)?"""
     origin = _header(scope, b"origin")
@@ -564,9 +567,7 @@ class AuthGate:
             if (
                 method in UNSAFE_METHODS
                 and path.startswith("/api/")
-                and not secrets.compare_digest(
-                    _header(scope, CSRF_HEADER.encode()) or "", session.csrf
-                )
+                and not _same_token(_header(scope, CSRF_HEADER.encode()) or "", session.csrf)
             ):
                 refused = JSONResponse(
                     {"error": f"missing or wrong {CSRF_HEADER} header (see GET /api/session)"},

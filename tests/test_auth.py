@@ -206,6 +206,7 @@ def test_gate_wants_the_csrf_token_for_api_writes() -> None:
     assert client.get("/api/thing").status_code == 200  # reads need no token
     assert client.post("/api/thing").status_code == 403
     assert client.post("/api/thing", headers={CSRF_HEADER: "guess"}).status_code == 403
+    assert client.post("/api/thing", headers={CSRF_HEADER: "pässwörd"}).status_code == 403
     other = SessionStore()
     other_session = other.get(other.create("x", "operator"))
     assert other_session is not None and other_session.csrf != session.csrf
