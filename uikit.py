@@ -419,9 +419,14 @@ def incident_place_picker(svc: Services) -> None:
             st.caption(_("Picked on the map: {lat:.5f}, {lon:.5f}").format(lat=lat, lon=lon))
 
 
-def brief_sections(svc: Services, brief: Brief, cameras: list[Camera]) -> None:
+def brief_sections(svc: Services, brief: Brief, cameras: list[Camera], actor: str) -> None:
     """The brief below its numbers: agencies, P1s, outages, map, strategic sites, download."""
     t = tr()
+
+    def daily_brief() -> bytes:
+        svc.audit(actor, "brief_export", {"format": "png", "language": t.lang})
+        return daily_brief_png(svc, brief, t)
+
     if brief.p1_open:
         st.markdown("**" + _("Open P1 incidents") + "**")
         for row in brief.p1_open:
@@ -432,7 +437,8 @@ def brief_sections(svc: Services, brief: Brief, cameras: list[Camera]) -> None:
     st.markdown("**" + _("Camera outages now") + "**")
     if brief.outages:
         for tile in brief.outages:
-            st.markdown(f"{state_badge(tile.state)} {tile.name}", unsafe_allow_html=True)
+            name = html.escape(tile.name)
+            st.markdown(f"{state_badge(tile.state)} {name}", unsafe_allow_html=True)
     else:
         st.caption(_("None."))
     st.markdown("**" + _("Cameras online by agency") + "**")
@@ -461,7 +467,7 @@ def brief_sections(svc: Services, brief: Brief, cameras: list[Camera]) -> None:
     )
     st.download_button(
         _("Daily brief (PNG)"),
-        lambda: daily_brief_png(svc, brief, t),
+        daily_brief,
         file_name=f"brief-{brief.at.astimezone(ZoneInfo(t.timezone)):%Y-%m-%d}.png",
         mime="image/png",
         key="brief-png",

@@ -6,6 +6,7 @@ renders what these return.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -108,10 +109,13 @@ def map_camera_rows(
                 "lon": camera.lon,
                 "lat": camera.lat,
                 "colour": STATE_COLOURS[state],
-                "title": camera.props.name,
-                "subtitle": tile.caption(t) if tile else state_label(state, t),
-                "detail": f"{names.get(camera.props.owner, camera.props.owner)} · "
-                f"{camera.props.kecamatan or ''}",
+                # deck.gl puts tooltip values into HTML: escape what comes from files
+                "title": html.escape(camera.props.name),
+                "subtitle": html.escape(tile.caption(t) if tile else state_label(state, t)),
+                "detail": html.escape(
+                    f"{names.get(camera.props.owner, camera.props.owner)} · "
+                    f"{camera.props.kecamatan or ''}"
+                ),
                 "thumb": f"/api/cameras/{camera.id}/thumb.jpg"
                 if tile and tile.last_good_age_s is not None
                 else None,

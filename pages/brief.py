@@ -42,4 +42,4 @@ with st.container(key="brief-kpis"):
         delta_color="off",
         delta_arrow="off",
     )
-uikit.brief_sections(svc, brief, cameras)
+uikit.brief_sections(svc, brief, cameras, session.user)

@@ -134,3 +134,22 @@ def test_deck_view_and_tooltip() -> None:
     }
     zoomed = json.loads(build_deck([], (104.0, -3.0), MapConfig(), zoom=16).to_json())
     assert zoomed["initialViewState"]["zoom"] == 16
+
+
+def test_tooltip_values_from_files_are_escaped() -> None:
+    """deck.gl writes tooltip values into HTML: a camera name from a registry file must not
+    become markup in an operator's browser."""
+    import dataclasses
+
+    from lawangjabo.config import PROJECT_ROOT, load_settings
+    from lawangjabo.mapview import map_camera_rows
+    from lawangjabo.registry import load_registry
+
+    settings = load_settings()
+    camera = load_registry(PROJECT_ROOT / "cameras.geojson", settings).cameras[0]
+    evil = dataclasses.replace(
+        camera,
+        props=camera.props.model_copy(update={"name": "<img src=x onerror=alert(1)>"}),
+    )
+    (row,) = map_camera_rows(settings, [evil], {})
+    assert row["title"] == "&lt;img src=x onerror=alert(1)&gt;"
