@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import logging
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,8 +19,7 @@ from typing import Any
 
 from .db import Database
 from .fileio import write_text_atomic
-
-log = logging.getLogger(__name__)
+from .ledger import ingest_files
 
 # Account changes after which the account's open sessions are signed out.
 SIGN_OUT_AFTER = frozenset({"user_role_set", "user_password_reset", "user_removed"})
@@ -73,36 +71,13 @@ def _read(path: Path) -> list[AuditEntry]:
     return entries
 
 
+def _write(db: Database, entries: list[AuditEntry]) -> None:
+    db.executemany(
+        "INSERT INTO audit_log (happened_at, actor, action, detail) VALUES (?, ?, ?, ?)",
+        [[e.happened_at, e.actor, e.action, json.dumps(e.detail, default=str)] for e in entries],
+    )
+
+
 def ingest_audit_spool(db: Database, folder: Path) -> list[AuditEntry]:
     """Move spooled entries into ``audit_log`` (one transaction per file); returns them."""
-    moved: list[AuditEntry] = []
-    for path in sorted(folder.glob("*.jsonl")):
-        key = f"audit/{path.name}"
-        if db.execute("SELECT 1 FROM ingested_files WHERE name = ?", [key]):
-            path.unlink(missing_ok=True)
-            continue
-        try:
-            entries = _read(path)
-        except (OSError, ValueError, KeyError) as exc:
-            log.error("audit spool file %s unreadable (%s); moved aside", path.name, exc)
-            path.rename(path.with_suffix(".bad"))
-            continue
-
-        def write(database: Database, entries: list[AuditEntry] = entries, key: str = key) -> None:
-            if entries:
-                database.executemany(
-                    "INSERT INTO audit_log (happened_at, actor, action, detail) "
-                    "VALUES (?, ?, ?, ?)",
-                    [
-                        [e.happened_at, e.actor, e.action, json.dumps(e.detail, default=str)]
-                        for e in entries
-                    ],
-                )
-            database.execute(
-                "INSERT INTO ingested_files (name, rows) VALUES (?, ?)", [key, len(entries)]
-            )
-
-        db.transaction(write)
-        path.unlink(missing_ok=True)
-        moved.extend(entries)
-    return moved
+    return ingest_files(db, folder, _read, _write, key_prefix="audit/")

@@ -17,16 +17,18 @@ import os
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .db import Database
 from .fileio import write_text_atomic
 from .poller import Outcome
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 States = ("online", "dark", "frozen", "stale", "offline", "pending", "unconfigured")
 
@@ -99,40 +101,64 @@ _COLUMNS = (
 )
 
 
-def ingest_spool(db: Database, spool: Path) -> int:
-    """Move closed spool files into ``poll_outcomes``; returns rows ingested."""
-    total = 0
-    for path in sorted(spool.glob("*.jsonl")):
-        name = path.name
-        if db.execute("SELECT 1 FROM ingested_files WHERE name = ?", [name]):
+def ingest_files(
+    db: Database,
+    folder: Path,
+    read: Callable[[Path], list[T]],
+    write: Callable[[Database, list[T]], None],
+    key_prefix: str = "",
+) -> list[T]:
+    """Move each closed ``*.jsonl`` file of ``folder`` into the database exactly once.
+
+    ``read`` parses a file (raising ``OSError``/``ValueError``/``KeyError`` if it cannot; the
+    file is then set aside as ``.bad``); ``write`` inserts its items. Both happen with the
+    file's name in ``ingested_files`` in one transaction, so a crash between the commit and the
+    file's removal never counts it twice. Returns every item moved.
+    """
+    moved: list[T] = []
+    for path in sorted(folder.glob("*.jsonl")):
+        key = key_prefix + path.name
+        if db.execute("SELECT 1 FROM ingested_files WHERE name = ?", [key]):
             path.unlink(missing_ok=True)
             continue
-        rows = []
         try:
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    data = json.loads(line)
-                    rows.append([data[c] for c in _COLUMNS])
+            items = read(path)
         except (OSError, ValueError, KeyError) as exc:
-            log.error("spool file %s unreadable (%s); moved aside", name, exc)
+            log.error("spool file %s unreadable (%s); moved aside", path.name, exc)
             path.rename(path.with_suffix(".bad"))
             continue
 
-        def write(database: Database, rows: list[list[Any]] = rows, name: str = name) -> None:
-            if rows:
-                placeholders = ", ".join("?" * len(_COLUMNS))
-                database.executemany(
-                    f"INSERT INTO poll_outcomes ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
-                    rows,
-                )
+        def work(database: Database, items: list[T] = items, key: str = key) -> None:
+            if items:
+                write(database, items)
             database.execute(
-                "INSERT INTO ingested_files (name, rows) VALUES (?, ?)", [name, len(rows)]
+                "INSERT INTO ingested_files (name, rows) VALUES (?, ?)", [key, len(items)]
             )
 
-        db.transaction(write)
+        db.transaction(work)
         path.unlink(missing_ok=True)
-        total += len(rows)
-    return total
+        moved.extend(items)
+    return moved
+
+
+def _read_outcomes(path: Path) -> list[list[Any]]:
+    return [
+        [json.loads(line)[c] for c in _COLUMNS]
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+
+
+def _write_outcomes(db: Database, rows: list[list[Any]]) -> None:
+    placeholders = ", ".join("?" * len(_COLUMNS))
+    db.executemany(
+        f"INSERT INTO poll_outcomes ({', '.join(_COLUMNS)}) VALUES ({placeholders})", rows
+    )
+
+
+def ingest_spool(db: Database, spool: Path) -> int:
+    """Move closed spool files into ``poll_outcomes``; returns rows ingested."""
+    return len(ingest_files(db, spool, _read_outcomes, _write_outcomes))
 
 
 # --- states -------------------------------------------------------------------------------
