@@ -222,23 +222,22 @@ class UserStore:
             self._write(data)
         return password
 
+    def _set(self, name: str, key: str, value: str) -> None:
+        """Change one field of an existing account."""
+        with self._lock:
+            data = self._read()
+            if name not in data["users"]:
+                raise ValueError(f"no user {name!r}")
+            data["users"][name][key] = value
+            self._write(data)
+
     def set_role(self, name: str, role: Role) -> None:
         if role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}")
-        with self._lock:
-            data = self._read()
-            if name not in data["users"]:
-                raise ValueError(f"no user {name!r}")
-            data["users"][name]["role"] = role
-            self._write(data)
+        self._set(name, "role", role)
 
     def set_language(self, name: str, language: str) -> None:
-        with self._lock:
-            data = self._read()
-            if name not in data["users"]:
-                raise ValueError(f"no user {name!r}")
-            data["users"][name]["language"] = language
-            self._write(data)
+        self._set(name, "language", language)
 
     def remove(self, name: str) -> None:
         with self._lock:
