@@ -213,6 +213,12 @@ def incident_header(incident: dict[str, Any], category: str, agencies: dict[str,
     )
 
 
+def page_banners(svc: Services, session: Session) -> None:
+    """What every monitoring page opens with: simulated feeds, a silent poller, open alerts."""
+    status_banners(svc)
+    alerts_banner(active_alerts(session))
+
+
 def alert_text(alert: Alert) -> str:
     return render(alert.rule, alert.params, tr())
 

@@ -11,8 +11,7 @@ svc = uikit.services()
 settings = svc.settings
 
 st.subheader(_("Camera wall"))
-uikit.status_banners(svc)
-uikit.alerts_banner(uikit.active_alerts(session))
+uikit.page_banners(svc, session)
 everything = tiles(svc, uikit.visible_cameras(session))
 with st.sidebar:
     agencies = st.multiselect(_("Agency"), sorted({t.agency for t in everything}))

@@ -14,8 +14,7 @@ session = uikit.require_page("health")
 svc = uikit.services()
 settings = svc.settings
 st.subheader(_("Camera health"))
-uikit.status_banners(svc)
-uikit.alerts_banner(uikit.active_alerts(session))
+uikit.page_banners(svc, session)
 
 cameras = uikit.visible_cameras(session)
 now_tiles = tiles(svc, cameras)

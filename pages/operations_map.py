@@ -73,9 +73,8 @@ labels = {row["id"]: search_label(row) for row in public_rows(settings, cameras)
 tile_by_id = {t.camera_id: t for t in tiles(svc, cameras)}
 
 st.subheader(_("Lawang Jabo · {city} — operations map").format(city=settings.city.name))
-uikit.status_banners(svc)
+uikit.page_banners(svc, session)
 uikit.registry_banner(snapshot)
-uikit.alerts_banner(uikit.active_alerts(session))
 st.selectbox(
     _("Find a camera"),
     options=list(labels),
