@@ -118,6 +118,7 @@ class Poller:
         self._thread: threading.Thread | None = None
         self.last_sweep: SweepStats | None = None
         self.on_sweep: Callable[[SweepStats], None] | None = None
+        self._round = SweepStats(started=clock())  # the background loop's current round
 
     # -- one camera -------------------------------------------------------------------------
     def poll(self, camera_id: str, lane: str = "sweep") -> Outcome:
@@ -220,13 +221,16 @@ class Poller:
             due.sort(key=lambda cid: -self._states[cid].failures)
         return due, backing_off
 
-    def _run_one(self, camera_id: str, stats: SweepStats) -> None:
+    def _run_one(self, camera_id: str, stats: SweepStats | None = None) -> None:
+        """Poll and count the outcome in ``stats`` or, for the background loop, in the round
+        that is running when the poll finishes (a poll may outlast the round it started in)."""
         try:
             outcome = self.poll(camera_id)
         finally:
             with self._lock:
                 self._states[camera_id].in_flight = False
         with self._lock:
+            stats = stats if stats is not None else self._round
             stats.polled += 1
             if outcome.ok:
                 stats.ok += 1
@@ -261,14 +265,15 @@ class Poller:
         """
 
         def loop() -> None:
-            round_stats = SweepStats(started=self.clock())
+            with self._lock:
+                round_stats = self._round = SweepStats(started=self.clock())
             while not self._stop.is_set():
                 try:
                     due, backing_off = self._due(self.clock())
                     for camera_id in due:
                         with self._lock:
                             self._states[camera_id].in_flight = True
-                        self._sweep_pool.submit(self._run_one, camera_id, round_stats)
+                        self._sweep_pool.submit(self._run_one, camera_id)
                     if self.clock() - round_stats.started >= self.interval_s:
                         round_stats.finished = self.clock()
                         round_stats.skipped_backoff = backing_off
@@ -283,7 +288,8 @@ class Poller:
                             round_stats.failed,
                             round_stats.errors,
                         )
-                        round_stats = SweepStats(started=self.clock())
+                        with self._lock:
+                            round_stats = self._round = SweepStats(started=self.clock())
                 except RuntimeError:  # pool shut down while stopping
                     return
                 except Exception:
