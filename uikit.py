@@ -288,21 +288,10 @@ def local_time(when: datetime) -> str:
 
 
 def status_line(tile: Tile) -> None:
-    """The state badge and how old the picture is, in one line."""
+    """The state badge, why, and how old the picture is, in one line."""
     t = tr()
-    why = (
-        " · " + _(error_label(tile.last_error))
-        if tile.last_error and tile.state == "offline"
-        else ""
-    )
-    if tile.last_good_age_s is None:
-        text = _("no picture yet") if tile.state != "unconfigured" else _("no stream known")
-        text += why
-    elif tile.failed:
-        text = _("last good frame {age}").format(age=t.age(tile.last_good_age_s)) + why
-    else:
-        text = _("picture {age}").format(age=t.age(tile.last_good_age_s))
-    st.markdown(f"{state_badge(tile.state)} {text}", unsafe_allow_html=True)
+    text = " · ".join(p for p in (tile.reason(t), tile.picture_text(t)) if p)
+    st.markdown(f"{state_badge(tile.state)} {html.escape(text)}", unsafe_allow_html=True)
 
 
 def snapshot_view(svc: Services, tile: Tile, thumb: bool = False) -> None:
@@ -463,7 +452,7 @@ def brief_sections(svc: Services, brief: Brief, cameras: list[Camera], actor: st
         f"loading='lazy' alt='' style='width:100%;border-radius:4px;background:#ddd;"
         f"aspect-ratio:16/9;object-fit:cover'><figcaption style='font-size:.8em'>"
         f"{html.escape(tile.name)}<br>{state_label(tile.state, t)} · "
-        f"{html.escape(t.age(tile.last_good_age_s))}</figcaption></figure>"
+        f"{html.escape(tile.picture_text(t))}</figcaption></figure>"
         for tile in brief.strategic
     )
     st.markdown(

@@ -126,8 +126,7 @@ def daily_brief_png(services: Services, brief: Brief, t: Translator) -> bytes:
     _text(draw, (MARGIN, y), _("Camera outages now"), 30)
     y += 45
     outage_lines = [
-        f"{state_label(tile.state, t)} · {tile.name} · "
-        + _("last good: {age}").format(age=t.age(tile.last_good_age_s))
+        f"{state_label(tile.state, t)} · {tile.name} · {tile.picture_text(t)}"
         for tile in brief.outages[:10]
     ]
     for line in outage_lines or [_("None.")]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -338,3 +339,27 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
         return Settings(config_file=path, **overrides)
     finally:
         _toml_file.reset(token)
+
+
+_settings_lock = threading.Lock()
+_settings_cache: dict[tuple[Any, ...], Settings] = {}
+
+
+def current_settings() -> Settings:
+    """The configured settings, parsed once per process and again only when the city file or a
+    ``LAWANGJABO_*`` variable changes (a page rerun asks for them dozens of times)."""
+    path = Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        mtime = None
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("LAWANGJABO_")))
+    key = (str(path), mtime, env)
+    with _settings_lock:
+        cached = _settings_cache.get(key)
+    if cached is None:
+        cached = load_settings(path)
+        with _settings_lock:
+            _settings_cache.clear()  # the old key's settings are stale now
+            _settings_cache[key] = cached
+    return cached

@@ -149,6 +149,11 @@ MIGRATIONS: tuple[Migration, ...] = (
                )""",
         ),
     ),
+    Migration(
+        6,
+        "when each polled picture was first seen (a frozen feed's true age)",
+        ("ALTER TABLE poll_outcomes ADD COLUMN picture_at TIMESTAMPTZ",),
+    ),
 )
 
 

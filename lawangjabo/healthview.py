@@ -51,26 +51,41 @@ class Tile:
     agency: str
     kecamatan: str
     state: str
-    last_good_age_s: float | None
+    last_good_age_s: float | None  # age of the last good picture (see poller.py), None: none
     last_error: str | None
+    last_good_at: datetime | None = None
 
     @property
     def failed(self) -> bool:
         return self.state in FAILED
 
-    def caption(self, translator: Translator) -> str:
-        """'ONLINE · 12 s ago', 'OFFLINE (timeout) · last good: 3 min ago' (translated)."""
+    def picture_text(self, translator: Translator) -> str:
+        """How old the picture is, the one wording every page, tooltip and the daily brief use:
+        'picture 12 s ago', 'last good frame 19 min ago (22:28 WIB)', 'no good picture yet'."""
         _ = translator.gettext
-        label = state_label(self.state, translator)
+        if self.last_good_at is None or self.last_good_age_s is None:
+            if self.state == "unconfigured":
+                return _("no stream known")
+            if self.state == "pending":
+                return _("no picture yet")
+            return _("no good picture yet")
         age = translator.age(self.last_good_age_s)
-        if self.state == "online":
-            return f"{label} · {age}"
-        why = (
-            f" ({_(error_label(self.last_error))})"
-            if self.last_error and self.state == "offline"
-            else ""
+        if not self.failed:
+            return _("picture {age}").format(age=age)
+        return _("last good frame {age} ({when})").format(
+            age=age, when=translator.recent(self.last_good_at)
         )
-        return f"{label}{why} · " + _("last good: {age}").format(age=age)
+
+    def reason(self, translator: Translator) -> str:
+        """Why an offline camera failed ('timeout', 'refused'), else ''."""
+        if self.last_error and self.state == "offline":
+            return translator.gettext(error_label(self.last_error))
+        return ""
+
+    def caption(self, translator: Translator) -> str:
+        """'ONLINE · picture 12 s ago', 'OFFLINE · timeout · last good frame 3 min ago (…)'."""
+        parts = [state_label(self.state, translator), self.reason(translator)]
+        return " · ".join(p for p in (*parts, self.picture_text(translator)) if p)
 
 
 def tiles(
@@ -94,6 +109,7 @@ def tiles(
                 h.state if h else "pending",
                 meta.age_s(now) if meta else None,
                 h.last_error if h else None,
+                meta.taken_at if meta else None,
             )
         )
     return result

@@ -76,6 +76,12 @@ class Translator:
         )
         return f"{text} {self.zone_label}"
 
+    def recent(self, moment: datetime) -> str:
+        """'22:28 WIB' within the last 20 hours, else the full :meth:`when`."""
+        if abs((datetime.now(moment.tzinfo) - moment).total_seconds()) < 20 * 3600:
+            return f"{self.clock(moment)} {self.zone_label}"
+        return self.when(moment)
+
     def clock(self, moment: datetime) -> str:
         """Time of day only: '07.42' (id) / '07:42' (en)."""
         pattern = "HH.mm" if self.lang == "id" else "HH:mm"

@@ -64,6 +64,7 @@ class SpoolWriter:
         for outcome in batch:
             row = asdict(outcome)
             row["polled_at"] = outcome.polled_at.isoformat()
+            row["picture_at"] = outcome.picture_at.isoformat() if outcome.picture_at else None
             lines.append(json.dumps(row))
         path = self.spool / name
         write_text_atomic(path, "\n".join(lines) + "\n")
@@ -98,7 +99,9 @@ _COLUMNS = (
     "mean_luma",
     "detail",
     "dhash",
+    "picture_at",
 )
+OPTIONAL_COLUMNS = frozenset({"picture_at"})  # absent from spool files of older versions
 
 
 def ingest_files(
@@ -142,11 +145,12 @@ def ingest_files(
 
 
 def _read_outcomes(path: Path) -> list[list[Any]]:
-    return [
-        [json.loads(line)[c] for c in _COLUMNS]
-        for line in path.read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            item = json.loads(line)
+            rows.append([item.get(c) if c in OPTIONAL_COLUMNS else item[c] for c in _COLUMNS])
+    return rows
 
 
 def _write_outcomes(db: Database, rows: list[list[Any]]) -> None:
@@ -297,11 +301,12 @@ class Outage:
 
 
 def outages(db: Database, now: datetime, window: timedelta) -> list[Outage]:
-    """Intervals without a usable picture: from the first bad poll to the next usable one."""
+    """Intervals without a usable picture: from the first bad poll to the next usable one. A
+    frozen feed's outage starts when its picture was first seen (it stopped changing then)."""
     rows = db.execute(
         """
         WITH o AS (
-            SELECT camera_id, polled_at, error_kind, dark, frozen, ok,
+            SELECT camera_id, polled_at, error_kind, dark, frozen, ok, picture_at,
                    ok AND NOT coalesce(dark, false) AND NOT coalesce(frozen, false) AS usable
             FROM poll_outcomes WHERE polled_at >= $since
         ), runs AS (
@@ -309,7 +314,8 @@ def outages(db: Database, now: datetime, window: timedelta) -> list[Outage]:
                       OVER (PARTITION BY camera_id ORDER BY polled_at) AS run
             FROM o
         ), bad AS (
-            SELECT camera_id, run, min(polled_at) AS start,
+            SELECT camera_id, run,
+                   least(min(polled_at), min(picture_at) FILTER (WHERE frozen)) AS start,
                    arg_min(CASE WHEN NOT ok THEN coalesce(error_kind, 'error')
                                 WHEN dark THEN 'dark' ELSE 'frozen' END, polled_at) AS reason
             FROM runs WHERE NOT usable GROUP BY camera_id, run

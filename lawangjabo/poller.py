@@ -5,8 +5,13 @@
 * Failing cameras back off: interval × 2^(failures−1), capped (default 15 min).
 * An operator's click goes through a separate *fast lane* executor, so it never queues behind
   the sweep.
-* Each outcome goes to the snapshot store (good frames) and to an :class:`OutcomeSink`
+* Each outcome goes to the snapshot store (good pictures) and to an :class:`OutcomeSink`
   (see ``ledger.py``), which is how results reach the app's DuckDB across processes.
+
+What counts as good, everywhere (states, ages, the wall, alerts, the brief): a frame that arrived,
+is not dark, and is not frozen. A picture's time is when it was *first* seen (``picture_at``): a
+feed that repeats an old picture does not make it younger, and once N polls in a row return the
+same picture the camera is frozen and its last good picture is the last one that changed.
 """
 
 from __future__ import annotations
@@ -50,6 +55,18 @@ class Outcome:
     mean_luma: float | None = None
     detail: float | None = None
     dhash: int | None = None
+    picture_at: datetime | None = None  # when the picture in this frame was first seen
+
+    @property
+    def verdict(self) -> str:
+        """'ok' (a good picture), 'dark', 'frozen' or 'failed' (no frame)."""
+        if not self.ok:
+            return "failed"
+        if self.dark:
+            return "dark"
+        if self.frozen:
+            return "frozen"
+        return "ok"
 
 
 class OutcomeSink(Protocol):
@@ -62,7 +79,9 @@ class _CameraState:
     next_due: float = 0.0
     in_flight: bool = False
     previous: ImageChecks | None = None
+    picture_at: datetime | None = None  # when ``previous``'s picture was first seen
     unchanged_polls: int = 0
+    seeded: bool = False  # ``previous`` read back from the store (after a restart)
 
 
 @dataclass
@@ -70,7 +89,9 @@ class SweepStats:
     started: float
     finished: float = 0.0
     polled: int = 0
-    ok: int = 0
+    ok: int = 0  # good pictures
+    dark: int = 0
+    frozen: int = 0
     failed: int = 0
     skipped_backoff: int = 0
     errors: dict[str, int] = field(default_factory=dict)
@@ -78,6 +99,27 @@ class SweepStats:
     @property
     def seconds(self) -> float:
         return self.finished - self.started
+
+    def count(self, outcome: Outcome) -> None:
+        self.polled += 1
+        verdict = outcome.verdict
+        setattr(self, verdict, getattr(self, verdict) + 1)
+        if verdict == "failed":
+            kind = outcome.error_kind or "error"
+            self.errors[kind] = self.errors.get(kind, 0) + 1
+
+    def summary(self) -> dict[str, object]:
+        """What the heartbeat and the log say about a round."""
+        return {
+            "polled": self.polled,
+            "ok": self.ok,
+            "frozen": self.frozen,
+            "dark": self.dark,
+            "failed": self.failed,
+            "backing_off": self.skipped_backoff,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 2),
+        }
 
 
 class Poller:
@@ -148,30 +190,65 @@ class Poller:
         self.sink.add(outcome)
         return outcome
 
+    def _seed(self, camera_id: str) -> None:
+        """After a restart, compare the first frame with the stored picture, so a feed frozen
+        on that picture keeps its true age."""
+        state = self._states[camera_id]
+        if state.seeded:
+            return
+        meta = self.store.meta(camera_id)
+        with self._lock:
+            if state.seeded:
+                return
+            state.seeded = True
+            if meta is not None and meta.dhash is not None and meta.signature:
+                state.previous = ImageChecks(
+                    meta.mean_luma or 0.0, meta.detail or 0.0, meta.dhash, meta.signature
+                )
+                state.picture_at = meta.taken_at
+
     def _good_frame(self, camera_id: str, polled_at: datetime, got: Grab, lane: str) -> Outcome:
         frame, latency_s = got.frame, got.latency_s
         checks = check_frame(frame)
+        self._seed(camera_id)
         with self._lock:
             state = self._states[camera_id]
             same = unchanged(state.previous, checks)
             state.unchanged_polls = state.unchanged_polls + 1 if same else 0
             state.previous = checks
+            if not same or state.picture_at is None:
+                state.picture_at = polled_at
+            picture_at = state.picture_at
             frozen = state.unchanged_polls >= self.frozen_after_polls - 1 and same
-            last = self._last_history.get(camera_id, 0.0)
-            keep = polled_at.timestamp() - last >= self.history_every_s or lane == "fast"
-            if keep:
-                self._last_history[camera_id] = polled_at.timestamp()
-        height, width = frame.shape[:2]
-        meta = SnapshotMeta(
-            camera_id, polled_at, width, height, checks.dark, checks.low_detail, frozen
-        )
-        self.store.save(
-            camera_id,
-            got.jpeg if got.jpeg is not None else encode_jpeg(frame, 85),
-            encode_jpeg(resize_to_width(frame, self.thumb_width), 75),
-            meta,
-            keep_history=keep,
-        )
+            # Only a new good picture enters the store: a repeat is the picture it already
+            # holds, and a dark or frozen frame must never pass for a fresh one.
+            store = not same and not checks.dark
+            keep = False
+            if store:
+                last = self._last_history.get(camera_id, 0.0)
+                keep = polled_at.timestamp() - last >= self.history_every_s or lane == "fast"
+                if keep:
+                    self._last_history[camera_id] = polled_at.timestamp()
+        if store:
+            height, width = frame.shape[:2]
+            meta = SnapshotMeta(
+                camera_id,
+                polled_at,
+                width,
+                height,
+                checks.low_detail,
+                round(checks.mean_luma, 2),
+                round(checks.detail, 2),
+                checks.dhash,
+                checks.signature,
+            )
+            self.store.save(
+                camera_id,
+                got.jpeg if got.jpeg is not None else encode_jpeg(frame, 85),
+                encode_jpeg(resize_to_width(frame, self.thumb_width), 75),
+                meta,
+                keep_history=keep,
+            )
         return Outcome(
             camera_id,
             polled_at,
@@ -185,6 +262,7 @@ class Poller:
             mean_luma=round(checks.mean_luma, 2),
             detail=round(checks.detail, 2),
             dhash=checks.dhash,
+            picture_at=picture_at,
         )
 
     def _after(self, camera_id: str, outcome: Outcome) -> None:
@@ -230,14 +308,7 @@ class Poller:
             with self._lock:
                 self._states[camera_id].in_flight = False
         with self._lock:
-            stats = stats if stats is not None else self._round
-            stats.polled += 1
-            if outcome.ok:
-                stats.ok += 1
-            else:
-                stats.failed += 1
-                kind = outcome.error_kind or "error"
-                stats.errors[kind] = stats.errors.get(kind, 0) + 1
+            (stats if stats is not None else self._round).count(outcome)
 
     def sweep(self, wait: bool = True) -> SweepStats:
         """Submit every due camera (bounded by the pool); ``wait``: return when all finished."""
@@ -281,12 +352,16 @@ class Poller:
                         if self.on_sweep:
                             self.on_sweep(round_stats)
                         log.info(
-                            "last %.0f s: %d polled, %d ok, %d failed %s",
+                            "last %.0f s: %d polled: %d ok, %d frozen, %d dark, %d failed %s; "
+                            "%d backing off",
                             round_stats.seconds,
                             round_stats.polled,
                             round_stats.ok,
+                            round_stats.frozen,
+                            round_stats.dark,
                             round_stats.failed,
                             round_stats.errors,
+                            round_stats.skipped_backoff,
                         )
                         with self._lock:
                             round_stats = self._round = SweepStats(started=self.clock())

@@ -139,15 +139,7 @@ class PollerRuntime:
             simulated=self.simulator is not None,
             cameras=len(self.poller.targets) if self.poller else 0,
             interval_s=self.settings.cameras.interval_s,
-            last_round=None
-            if last is None
-            else {
-                "polled": last.polled,
-                "ok": last.ok,
-                "failed": last.failed,
-                "errors": last.errors,
-                "seconds": round(last.seconds, 2),
-            },
+            last_round=None if last is None else last.summary(),
         )
 
     def refresh(self, camera_id: str) -> Future[Outcome] | None:

@@ -18,7 +18,7 @@ from . import __version__
 from .alerts import AlertBook, deliver_due, evaluate_rules
 from .auditspool import SIGN_OUT_AFTER, ingest_audit_spool, spool_entry
 from .auth import Auth, FailureLimiter, SessionStore, UserStore
-from .config import Settings, load_settings
+from .config import Settings, current_settings
 from .db import Database
 from .districts import DistrictLayer, load_district_layer
 from .incident_history import generate
@@ -297,13 +297,17 @@ class Services:
 
 _registry_lock = threading.Lock()
 _instances: dict[str, Services] = {}
+_keys: dict[int, tuple[Settings, str]] = {}  # id → (settings, its JSON): dumped once each
 
 
 def get_services(settings: Settings | None = None) -> Services:
     """The shared :class:`Services` for ``settings`` (default: the configured ones)."""
-    settings = settings or load_settings()
-    key = settings.model_dump_json()
+    settings = settings or current_settings()
     with _registry_lock:
+        known = _keys.get(id(settings))
+        if known is None or known[0] is not settings:
+            known = _keys[id(settings)] = (settings, settings.model_dump_json())
+        key = known[1]
         if key not in _instances:
             _instances[key] = Services(settings)
         return _instances[key]
@@ -314,3 +318,4 @@ def close_all() -> None:
         for services in _instances.values():
             services.close()
         _instances.clear()
+        _keys.clear()

@@ -1,10 +1,12 @@
 """The snapshot store: latest picture and thumbnail per camera, a bounded history, atomic writes.
 
 Layout under ``root``: ``<camera id>/latest.jpg``, ``thumb.jpg``, ``latest.json`` (when it was taken
-and what the image checks said) and ``history/<UTC yyyymmddThhmmss>.jpg``. ``latest.jpg`` is only
-replaced by a good frame, so when a camera fails it still holds the last good picture and
-``latest.json`` its age. Every file is written to a temporary name and renamed, so a reader never
-sees half a JPEG. History is bounded per camera (count) and in total (bytes).
+and what the image checks said) and ``history/<UTC yyyymmddThhmmss>.jpg``. Only a *good* picture
+enters the store: not dark, not frozen, and different from the one before (the poller decides,
+see ``poller.py``). So when a camera fails, goes dark or freezes, ``latest.jpg`` still holds the
+last good picture and ``latest.json`` the time it was first seen: its true age. Every file is
+written to a temporary name and renamed, so a reader never sees half a JPEG. History is bounded
+per camera (count) and in total (bytes).
 """
 
 from __future__ import annotations
@@ -28,12 +30,15 @@ _STAMP = "%Y%m%dT%H%M%S"
 @dataclass(frozen=True)
 class SnapshotMeta:
     camera_id: str
-    taken_at: datetime
+    taken_at: datetime  # when this picture was first seen: the camera's last good picture
     width: int
     height: int
-    dark: bool
-    low_detail: bool
-    frozen: bool
+    low_detail: bool = False
+    # The picture's image checks, so a restarted poller can tell the same picture again.
+    mean_luma: float | None = None
+    detail: float | None = None
+    dhash: int | None = None
+    signature: bytes = b""
 
     def age_s(self, now: datetime | None = None) -> float:
         return ((now or datetime.now(UTC)) - self.taken_at).total_seconds()
@@ -80,9 +85,11 @@ class SnapshotStore:
                     "taken_at": meta.taken_at.isoformat(),
                     "width": meta.width,
                     "height": meta.height,
-                    "dark": meta.dark,
                     "low_detail": meta.low_detail,
-                    "frozen": meta.frozen,
+                    "mean_luma": meta.mean_luma,
+                    "detail": meta.detail,
+                    "dhash": meta.dhash,
+                    "signature": meta.signature.hex(),
                 }
             ),
         )
@@ -102,11 +109,13 @@ class SnapshotStore:
                 taken_at=datetime.fromisoformat(data["taken_at"]),
                 width=int(data["width"]),
                 height=int(data["height"]),
-                dark=bool(data["dark"]),
                 low_detail=bool(data["low_detail"]),
-                frozen=bool(data["frozen"]),
+                mean_luma=data.get("mean_luma"),
+                detail=data.get("detail"),
+                dhash=data.get("dhash"),
+                signature=bytes.fromhex(data.get("signature") or ""),
             )
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, TypeError):
             return None
 
     def history(self, camera_id: str) -> list[datetime]:

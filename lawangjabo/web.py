@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .auth import CAN_REFRESH, CSRF_HEADER, SECURITY_HEADERS, camera_visible, session_of
+from .healthview import tiles
 from .runtime import PollerRuntime
 from .services import Services, close_all, get_services
 
@@ -68,15 +69,16 @@ def _visible(request: Request, services: Services, camera_id: str) -> bool:
 
 
 def _camera_rows(services: Services, agencies: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    now = datetime.now(UTC)
     states = services.camera_health()
     names = {a.id: a.name for a in services.settings.agencies}
+    cameras = [
+        c
+        for c in services.snapshot().registry.cameras
+        if camera_visible(agencies, c.props.owner, c.props.scope)
+    ]
     rows = []
-    for camera in services.snapshot().registry.cameras:
-        if not camera_visible(agencies, camera.props.owner, camera.props.scope):
-            continue
+    for camera, tile in zip(cameras, tiles(services, cameras, states), strict=True):
         h = states[camera.id]
-        meta = services.store.meta(camera.id)
         rows.append(
             {
                 "id": camera.id,
@@ -87,8 +89,10 @@ def _camera_rows(services: Services, agencies: tuple[str, ...] = ()) -> list[dic
                 "lon": camera.lon,
                 "state": h.state,
                 "last_poll": h.last_poll.isoformat() if h.last_poll else None,
-                "last_good": meta.taken_at.isoformat() if meta else None,
-                "last_good_age_s": round(meta.age_s(now), 1) if meta else None,
+                "last_good": tile.last_good_at.isoformat() if tile.last_good_at else None,
+                "last_good_age_s": None
+                if tile.last_good_age_s is None
+                else round(tile.last_good_age_s, 1),
                 "last_error": h.last_error,
                 "snapshot_url": f"/api/cameras/{camera.id}/snapshot.jpg",
                 "thumb_url": f"/api/cameras/{camera.id}/thumb.jpg",

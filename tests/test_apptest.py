@@ -179,9 +179,11 @@ def test_camera_wall_shows_every_state(polled: None) -> None:
     text = " ".join(m.value for m in at.markdown)
     for label in ("OFFLINE", "DARK PICTURE", "FROZEN PICTURE", "ONLINE"):
         assert label in text, label
-    assert len(at.image) == 10  # the dead and the hanging camera have no picture at all
-    assert text.count("last good frame") == 2  # the frozen and the dark camera
-    assert text.count("no picture yet") == 2  # the dead and the hanging one never had one
+    # The dead, the hanging and the dark camera never gave a good picture; the frozen one keeps
+    # the one picture it ever showed, marked with its age.
+    assert len(at.image) == 9
+    assert text.count("last good frame") == 1
+    assert text.count("no good picture yet") == 3
     at.multiselect[1].set_value(["offline"]).run()
     assert len(at.image) == 0
     assert " ".join(m.value for m in at.markdown).count("OFFLINE") == 3  # summary + 2 tiles

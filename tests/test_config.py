@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,24 @@ colour = [1, 2, 3]
 def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="config file not found"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_settings_are_parsed_once_and_again_when_the_file_or_environment_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lawangjabo.config import current_settings
+
+    city = tmp_path / "city.toml"
+    city.write_text(DEFAULT_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.setenv("LAWANGJABO_CONFIG", str(city))
+    first = current_settings()
+    assert current_settings() is first  # not parsed again
+    monkeypatch.setenv("LAWANGJABO_MAP__BASEMAP", "none")
+    second = current_settings()
+    assert second is not first and second.map.basemap == "none"
+    text = city.read_text(encoding="utf-8").replace('language = "id"', 'language = "en"')
+    assert 'language = "en"' in text
+    city.write_text(text, encoding="utf-8")
+    os.utime(city, ns=(city.stat().st_mtime_ns + 10**9,) * 2)
+    third = current_settings()
+    assert third is not second and third.city.language == "en"

@@ -24,8 +24,10 @@ from lawangjabo.poller import Outcome
 T0 = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
 
 
-def _ok(cam: str, minute: float, **flags: bool) -> Outcome:
-    return Outcome(cam, T0 + timedelta(minutes=minute), True, None, 5.0, "sweep", **flags)
+def _ok(cam: str, minute: float, dark: bool = False, frozen: bool = False) -> Outcome:
+    return Outcome(
+        cam, T0 + timedelta(minutes=minute), True, None, 5.0, "sweep", dark=dark, frozen=frozen
+    )
 
 
 def _fail(cam: str, minute: float, kind: str = "timeout") -> Outcome:
@@ -173,3 +175,51 @@ def test_spool_lines_are_complete_json(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert [r["camera_id"] for r in rows] == ["a", "b"] and rows[0]["dark"] is True
     assert writer.flush() is None  # nothing new: no empty files
+
+
+def test_frozen_outage_starts_when_the_picture_stopped_changing(tmp_path: Path) -> None:
+    first_seen = T0 + timedelta(minutes=1)
+    db = _ledger(
+        tmp_path,
+        [
+            Outcome("c", first_seen, True, None, 5.0, "sweep", picture_at=first_seen),
+            Outcome(
+                "c", T0 + timedelta(minutes=2), True, None, 5.0, "sweep", picture_at=first_seen
+            ),
+            Outcome(
+                "c",
+                T0 + timedelta(minutes=3),
+                True,
+                None,
+                5.0,
+                "sweep",
+                frozen=True,
+                picture_at=first_seen,
+            ),
+        ],
+    )
+    (found,) = outages(db, T0 + timedelta(minutes=10), timedelta(hours=1))
+    assert found.reason == "frozen" and found.start == first_seen and found.end is None
+    db.close()
+
+
+def test_spool_files_of_older_versions_still_ingest(tmp_path: Path) -> None:
+    """A spool line written before ``picture_at`` existed is ingested, not set aside."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    line: dict[str, object] = {
+        c: None for c in ("error_kind", "latency_ms", "mean_luma", "detail", "dhash")
+    }
+    line.update(
+        camera_id="a",
+        polled_at=T0.isoformat(),
+        ok=True,
+        lane="sweep",
+        dark=False,
+        low_detail=False,
+        frozen=False,
+    )
+    (spool / "old.jsonl").write_text(json.dumps(line) + "\n", encoding="utf-8")
+    db = Database(tmp_path / "ledger.duckdb")
+    assert ingest_spool(db, spool) == 1
+    db.close()

@@ -215,3 +215,82 @@ def test_background_rounds_count_the_polls_they_saw(tmp_path: Path) -> None:
     later = reports[1:]  # the first round may end before anything finished
     assert len(later) >= 3 and sum(later) >= 3 * len(targets), later
     assert all(n > 0 for n in later), later
+
+
+def test_frozen_or_dark_frames_never_pass_for_a_fresh_picture(tmp_path: Path) -> None:
+    """The store keeps the last *good* picture with the time it was first seen: a feed that
+    repeats it, or goes dark, never makes it younger; the round counts each verdict."""
+    clock = FakeClock()
+    same, other = _frame(1), _frame(2)
+    dark = np.zeros((90, 160, 3), dtype=np.uint8) + 5
+    capture = ScriptedCapture(
+        {"f": [same, same, same, same, same, other], "d": [other, dark, dark, dark]}
+    )
+    store = SnapshotStore(tmp_path)
+    sink = ListSink()
+    poller = Poller(
+        [Target("frozen", "f", "jpeg"), Target("dark", "d", "jpeg")],
+        store,
+        sink,
+        capture=capture,
+        interval_s=10,
+        frozen_after_polls=3,
+        clock=clock,
+    )
+    t0 = datetime.fromtimestamp(clock.now, UTC)
+    rounds = []
+    for _ in range(5):
+        rounds.append(poller.sweep())
+        clock.now += 10
+    for camera_id in ("frozen", "dark"):
+        meta = store.meta(camera_id)
+        assert meta is not None and meta.taken_at == t0, camera_id  # never younger
+    frozen = [o for o in sink.outcomes if o.camera_id == "frozen"]
+    assert [o.verdict for o in frozen] == ["ok", "ok", "frozen", "frozen", "frozen"]
+    assert {o.picture_at for o in frozen} == {t0}
+    dark_run = [o.verdict for o in sink.outcomes if o.camera_id == "dark"]
+    assert dark_run == ["ok", "dark", "dark", "dark", "dark"]
+    last = rounds[-1]
+    assert (last.polled, last.ok, last.frozen, last.dark, last.failed) == (2, 0, 1, 1, 0)
+    assert last.summary()["frozen"] == 1
+    # The feed moves again: a new good picture, stamped now.
+    poller.sweep()
+    meta = store.meta("frozen")
+    assert meta is not None and meta.taken_at == datetime.fromtimestamp(clock.now, UTC)
+    poller.stop()
+
+
+def test_restarted_poller_keeps_a_frozen_picture_old(tmp_path: Path) -> None:
+    """After a restart the first frame is compared with the stored picture: the same picture
+    keeps the time it was first seen and freezes on schedule, it is not 'new' again."""
+    clock = FakeClock()
+    same = _frame(7)
+    store = SnapshotStore(tmp_path)
+    first = Poller(
+        [Target("cam", "u", "jpeg")],
+        store,
+        ListSink(),
+        capture=ScriptedCapture({"u": [same]}),
+        clock=clock,
+    )
+    first.poll("cam")
+    first.stop()
+    t0 = datetime.fromtimestamp(clock.now, UTC)
+    clock.now += 3600
+    sink = ListSink()
+    second = Poller(
+        [Target("cam", "u", "jpeg")],
+        store,
+        sink,
+        capture=ScriptedCapture({"u": [same]}),
+        frozen_after_polls=3,
+        clock=clock,
+    )
+    for _ in range(2):
+        second.poll("cam")
+        clock.now += 30
+    meta = store.meta("cam")
+    assert meta is not None and meta.taken_at == t0
+    assert [o.verdict for o in sink.outcomes] == ["ok", "frozen"]
+    assert all(o.picture_at == t0 for o in sink.outcomes)
+    second.stop()

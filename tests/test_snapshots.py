@@ -16,7 +16,7 @@ T0 = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
 
 
 def _meta(camera_id: str, when: datetime) -> SnapshotMeta:
-    return SnapshotMeta(camera_id, when, 64, 48, False, False, False)
+    return SnapshotMeta(camera_id, when, 64, 48)
 
 
 def _jpeg(seed: int, size: int = 64) -> bytes:
