@@ -49,4 +49,6 @@ with st.sidebar:
         st.markdown(f'<a href="/logout" target="_self">{sign_out}</a>', unsafe_allow_html=True)
     else:
         st.warning(_("Sign-in is disabled in this configuration."))
+uikit.page_style()
+uikit.status_strip(uikit.services(), session)
 navigation.run()

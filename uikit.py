@@ -28,8 +28,6 @@ from lawangjabo.mapview import brief_deck
 from lawangjabo.registry import Camera
 from lawangjabo.services import Services, Snapshot, get_services
 
-REFRESH_WAIT_S = 2.5
-
 
 def services() -> Services:
     """The process-wide services for the configured city."""
@@ -120,33 +118,100 @@ def require_page(name: str) -> Session:
     return session
 
 
-def status_banners(svc: Services) -> None:
-    """Say plainly when feeds are simulated, when nobody is polling, and what is alarming."""
+PAGE_STYLE = """
+<style>
+/* The map is what an operator sees first: less empty space above the page. */
+[data-testid="stMainBlockContainer"] { padding-top: 3.2rem; padding-bottom: 2rem; }
+details.lj-strip { border-radius: 6px; margin: 0 0 .25rem 0; font-size: .9rem; }
+details.lj-strip > summary { cursor: pointer; list-style: none; display: flex; flex-wrap: wrap;
+  gap: .35rem; align-items: center; }
+details.lj-strip > summary::-webkit-details-marker { display: none; }
+details.lj-strip > summary::after { content: "▾"; color: #666; margin-left: .2rem; }
+details.lj-strip[open] > summary::after { content: "▴"; }
+.lj-chip { border-radius: 999px; padding: 2px 10px; white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis; max-width: 100%; }
+.lj-chip.info { background: #e8f0fe; color: #1a3e8c; }
+.lj-chip.bad { background: #fde7e7; color: #9b1c1c; font-weight: 600; }
+.lj-chip.warn { background: #fff4d6; color: #7a4b00; }
+details.lj-strip > div { padding: .4rem .6rem; border-left: 3px solid #ddd; margin-top: .3rem; }
+/* The operations map fills the window under the strip; its details panel sits beside it. */
+.st-key-ops-map .st-key-ops_map, .st-key-ops-map [data-testid="stFullScreenFrame"],
+.st-key-ops-map [data-testid="stDeckGlJsonChart"] { height: calc(100vh - 190px) !important;
+  min-height: 360px; flex: 0 0 auto !important; }
+@media (max-width: 640px) {
+  [data-testid="stMainBlockContainer"] { padding-left: .5rem; padding-right: .5rem; }
+  .st-key-ops-map .st-key-ops_map, .st-key-ops-map [data-testid="stFullScreenFrame"],
+  .st-key-ops-map [data-testid="stDeckGlJsonChart"] { height: calc(100vh - 215px) !important; }
+  /* On a phone a chosen camera's panel moves above the map, its picture on screen at once. */
+  [data-testid="stColumn"]:has(.st-key-camera-chosen) { order: -1; }
+  .st-key-camera-details:has(.st-key-camera-chosen) { max-height: 62vh; overflow-y: auto; }
+  .st-key-camera-details:not(:has(.st-key-camera-chosen)) { display: none; }
+}
+</style>
+"""
+
+
+def page_style() -> None:
+    """The app's few style rules (once per page run, from the entry script)."""
+    st.html(PAGE_STYLE)
+
+
+def _chip(kind: str, text: str) -> str:
+    return f"<span class='lj-chip {kind}'>{html.escape(text)}</span>"
+
+
+def status_strip(svc: Services, session: Session) -> None:
+    """One line on every page: simulated feeds, a silent poller, alerts not acknowledged; it
+    expands to the full texts. (Replaces three stacked banners that pushed the map down.)"""
+    chips: list[str] = []
+    details: list[str] = []
     if svc.settings.cameras.simulate:
-        st.info(
+        chips.append(_chip("info", _("Simulated feeds")))
+        details.append(
             _(
                 "**Simulated feeds** — every camera picture comes from the built-in camera "
                 "simulator (demo mode), not from real cameras."
-            ),
-            icon=":material/science:",
+            )
         )
     mode = svc.settings.cameras.poller
-    if mode == "off":
+    if mode != "off":
+        status = svc.poller_status()
+        if not status["alive"]:
+            since = (
+                _("never reported")
+                if status["age_s"] is None
+                else _("last heard {age}").format(age=tr().age(status["age_s"]))
+            )
+            chips.append(_chip("bad", _("Camera poller not running · {since}").format(since=since)))
+            details.append(
+                _(
+                    "**The camera poller is not running** ({mode}; {since}). Camera states and "
+                    "pictures below are as old as they say."
+                ).format(mode=mode, since=since)
+            )
+    pending = [a for a in active_alerts(session) if a.acked_by is None]
+    if pending:
+        chips.append(
+            _chip(
+                "bad",
+                _("{n} alert(s) not acknowledged").format(n=len(pending))
+                + " · "
+                + alert_text(pending[0]),
+            )
+        )
+        details += [f"- {alert_text(a)}" for a in pending[:10]]
+        if len(pending) > 10:
+            details.append("- " + _("… and {n} more").format(n=len(pending) - 10))
+        link = _("Open the alerts page")
+        details.append(f"<a href='/alerts' target='_self'>{html.escape(link)} →</a>")
+    if not chips:
         return
-    status = svc.poller_status()
-    if not status["alive"]:
-        since = (
-            _("never reported")
-            if status["age_s"] is None
-            else _("last heard {age}").format(age=tr().age(status["age_s"]))
-        )
-        st.error(
-            _(
-                "**The camera poller is not running** ({mode}; {since}). Camera states and "
-                "pictures below are as old as they say."
-            ).format(mode=mode, since=since),
-            icon=":material/link_off:",
-        )
+    body = "\n\n".join(details)
+    st.markdown(
+        f"<details class='lj-strip'><summary>{''.join(chips)}</summary><div>\n\n{body}\n\n"
+        "</div></details>",
+        unsafe_allow_html=True,
+    )
 
 
 def visible_alert_filter(session: Session, alerts: list[Alert]) -> list[Alert]:
@@ -211,12 +276,6 @@ def incident_header(incident: dict[str, Any], category: str, agencies: dict[str,
             metres=incident["camera_distance_m"],
         )
     )
-
-
-def page_banners(svc: Services, session: Session) -> None:
-    """What every monitoring page opens with: simulated feeds, a silent poller, open alerts."""
-    status_banners(svc)
-    alerts_banner(active_alerts(session))
 
 
 def alert_text(alert: Alert) -> str:
@@ -287,20 +346,28 @@ def local_time(when: datetime) -> str:
     return tr().when(when, seconds=True)
 
 
-def status_line(tile: Tile) -> None:
-    """The state badge, why, and how old the picture is, in one line."""
+def status_line(tile: Tile, refreshing: bool = False) -> None:
+    """The state badge, why, and how old the picture is, in one line (and 'refreshing…' while
+    a fresh picture is on its way)."""
     t = tr()
-    text = " · ".join(p for p in (tile.reason(t), tile.picture_text(t)) if p)
+    more = (_("refreshing…"),) if refreshing else ()
+    text = " · ".join(p for p in (tile.reason(t), tile.picture_text(t), *more) if p)
     st.markdown(f"{state_badge(tile.state)} {html.escape(text)}", unsafe_allow_html=True)
 
 
 def snapshot_view(svc: Services, tile: Tile, thumb: bool = False) -> None:
-    """The camera's last good picture (a failing camera's is marked by its status line)."""
+    """The camera's last good picture (a failing camera's is marked by its status line); the
+    details panel also says when it was taken, to the second."""
     path = svc.store.latest_path(tile.camera_id, thumb=thumb)
     if path is None:
         st.caption(_("No picture yet."))
         return
-    st.image(path.read_bytes(), width="stretch")
+    taken = (
+        _("taken {when}").format(when=local_time(tile.last_good_at))
+        if tile.last_good_at is not None and not thumb
+        else None
+    )
+    st.image(path.read_bytes(), width="stretch", caption=taken)
 
 
 def history_view(svc: Services, camera_id: str) -> None:

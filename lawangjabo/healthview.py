@@ -94,7 +94,9 @@ def tiles(
     health: dict[str, CameraHealth] | None = None,
 ) -> list[Tile]:
     now = datetime.now(UTC)
-    health = health if health is not None else services.camera_health()
+    if health is None:
+        few = cameras is not None and len(cameras) <= 8  # a panel: ask the ledger for these
+        health = services.camera_health([c.id for c in cameras] if few and cameras else None)
     names = {a.id: a.name for a in services.settings.agencies}
     result = []
     for camera in cameras if cameras is not None else services.snapshot().registry.cameras:

@@ -16,7 +16,7 @@ from .i18n import N_
 from .incidents import TRANSITIONS
 from .layers import (
     build_deck,
-    camera_layer,
+    camera_layers,
     camera_rows,
     choropleth_layer,
     hex_layer,
@@ -100,9 +100,7 @@ def planner_view(
                 settings.city.river.name,
             )
         )
-    layers.append(
-        camera_layer(camera_rows(map_camera_rows(settings, snap.registry.cameras, {})), 5)
-    )
+    layers += camera_layers(camera_rows(map_camera_rows(settings, snap.registry.cameras, {})), 5)
     layers.append(suggestion_layer(sites))
     centre = settings.city.centre
     deck = build_deck(layers, (centre.lon, centre.lat), settings.map)
@@ -178,9 +176,7 @@ def pick_deck(services: Services, picked: str | None) -> pdk.Deck:
             )
         )
     snap = services.snapshot()
-    layers.append(
-        camera_layer(camera_rows(map_camera_rows(settings, snap.registry.cameras, {})), 5)
-    )
+    layers += camera_layers(camera_rows(map_camera_rows(settings, snap.registry.cameras, {})), 5)
     centre = settings.city.centre
     return build_deck(
         layers,

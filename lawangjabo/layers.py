@@ -7,6 +7,7 @@ Camera rows come from :meth:`Camera.public_row`, which never holds a stream.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,9 @@ from .config import MapConfig, SiteFact
 from .districts import DistrictLayer
 
 CAMERA_LAYER_ID = "cameras"
+CAMERA_DOTS_ID = "camera-dots"
+SELECTION_RING_PX = 6
+SITE_LABEL_PX = 13
 # pydeck turns bare string arguments into accessor expressions; quotes keep a literal.
 PIXELS = "'pixels'"
 FONT = "'Source Sans Pro, Helvetica, Arial, sans-serif'"
@@ -86,11 +90,32 @@ def camera_rows(
     return rows
 
 
-def camera_layer(rows: Sequence[Mapping[str, Any]], radius_px: int) -> pdk.Layer:
-    return pdk.Layer(
+def camera_layers(
+    rows: Sequence[Mapping[str, Any]], radius_px: int, layer_id: str = CAMERA_LAYER_ID
+) -> list[pdk.Layer]:
+    """Cameras as two layers: a pickable target (``layer_id``) under the visible dots.
+
+    The target is all but transparent and a few pixels wider than the dot, so a finger finds
+    it; the dots on top carry the health colours and the selection ring (``camera_rows``).
+    """
+    data = list(rows)
+    target = pdk.Layer(
         "ScatterplotLayer",
-        id=CAMERA_LAYER_ID,
-        data=list(rows),
+        id=layer_id,
+        data=data,
+        get_position="position",
+        get_fill_color=[*SELECTED_COLOUR, 1],
+        stroked=False,
+        radius_units=PIXELS,
+        get_radius=f"scale * {radius_px} + {SELECTION_RING_PX}",
+        pickable=True,
+        auto_highlight=True,
+    )
+    dots = pdk.Layer(
+        "ScatterplotLayer",
+        id=CAMERA_DOTS_ID,
+        # what drawing needs only: the tooltip fields travel once, with the target
+        data=[{k: row[k] for k in ("position", "colour", "line", "scale")} for row in data],
         get_position="position",
         get_fill_color="colour",
         get_line_color="line",
@@ -98,9 +123,28 @@ def camera_layer(rows: Sequence[Mapping[str, Any]], radius_px: int) -> pdk.Layer
         line_width_min_pixels=2,
         radius_units=PIXELS,
         get_radius=f"scale * {radius_px}",
-        pickable=True,
-        auto_highlight=True,
+        pickable=False,
     )
+    return [target, dots]
+
+
+def camera_layer_id(epoch: int) -> str:
+    """The pickable camera layer's id, new with each selection.
+
+    While a chart has a selection, Streamlit caps every unselected object of every layer at 40 %
+    opacity: one click faded every camera's health colour and the whole map. A selection names
+    its layer; once the page has taken it, the next map names the layer differently, so the
+    old selection no longer applies and nothing fades (the selected camera gets our own ring).
+    Never an id used before: the browser would find its old selection valid again and send it.
+    """
+    return CAMERA_LAYER_ID if epoch == 0 else f"{CAMERA_LAYER_ID}~{epoch}"
+
+
+def picked_camera(objects: Mapping[str, Sequence[Mapping[str, Any]]], epoch: int) -> str | None:
+    """The camera just picked on the map drawn at ``epoch`` (a selection may still name the
+    previous map's camera layer, and that one is old news)."""
+    picked = objects.get(camera_layer_id(epoch)) or []
+    return str(picked[0]["id"]) if picked else None
 
 
 def fov_layer(wedges: Sequence[tuple[str, Sequence[int], BaseGeometry]], opacity: int) -> pdk.Layer:
@@ -123,8 +167,40 @@ def fov_layer(wedges: Sequence[tuple[str, Sequence[int], BaseGeometry]], opacity
     )
 
 
-def site_layers(sites: Sequence[SiteFact]) -> list[pdk.Layer]:
-    """Strategic sites: a marker and a label each."""
+def _mercator_px(lon: float, lat: float, zoom: float) -> tuple[float, float]:
+    """Web-Mercator pixel position at ``zoom`` (deck.gl's 512-px world)."""
+    scale = 512 * 2**zoom
+    y = math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+    return (lon + 180) / 360 * scale, (1 - y / math.pi) / 2 * scale
+
+
+def declutter(
+    labels: Sequence[tuple[str, float, float]], zoom: float, size_px: float = SITE_LABEL_PX
+) -> list[bool]:
+    """Which of ``labels`` (text, lon, lat; most important first) to draw so that none overlaps
+    another at ``zoom``: each is kept unless its box, drawn above its point, touches a kept one.
+    (deck.gl's collision filter tests a label at its anchor, so it hid labels drawn above it.)"""
+    kept: list[tuple[float, float, float, float]] = []
+    shown = []
+    for text, lon, lat in labels:
+        x, y = _mercator_px(lon, lat, zoom)
+        half = len(text) * size_px * 0.3 + 4  # ~0.6 em per character, and a margin
+        box = (x - half, y - 18 - size_px, x + half, y - 18 + size_px * 0.6)
+        free = all(box[2] < k[0] or box[0] > k[2] or box[3] < k[1] or box[1] > k[3] for k in kept)
+        if free:
+            kept.append(box)
+        shown.append(free)
+    return shown
+
+
+def site_layers(sites: Sequence[SiteFact], zoom: float | None = None) -> list[pdk.Layer]:
+    """Strategic sites: a marker each, and a label where it does not overlap another at
+    ``zoom`` (every label when ``zoom`` is None); the marker's tooltip always names it."""
+    shown = (
+        declutter([(s.name, s.point.lon, s.point.lat) for s in sites], zoom)
+        if zoom is not None
+        else [True] * len(sites)
+    )
     data = [
         {
             "id": s.id,
@@ -153,10 +229,10 @@ def site_layers(sites: Sequence[SiteFact]) -> list[pdk.Layer]:
     labels = pdk.Layer(
         "TextLayer",
         id="site-labels",
-        data=data,
+        data=[row for row, show in zip(data, shown, strict=True) if show],
         get_position="position",
         get_text="label",
-        get_size=13,
+        get_size=SITE_LABEL_PX,
         get_color=SITE_COLOUR,
         get_pixel_offset=[0, -18],
         font_weight=700,
@@ -267,6 +343,9 @@ def build_deck(
     )
     return pdk.Deck(
         layers=list(layers),
+        # No double-click zoom: deck.gl would hold every click ~300 ms to see whether a second
+        # one follows, and an operator's click on a camera must answer at once.
+        views=[{"@@type": "MapView", "controller": {"doubleClickZoom": False}}],
         initial_view_state=view,
         tooltip=dict(tooltip or TOOLTIP),
         **basemap_kwargs(config),

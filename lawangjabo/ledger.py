@@ -211,10 +211,16 @@ def classify(
 
 
 def current_health(
-    db: Database, now: datetime, interval_s: float, offline_after_s: float
+    db: Database,
+    now: datetime,
+    interval_s: float,
+    offline_after_s: float,
+    camera_ids: list[str] | None = None,
 ) -> dict[str, CameraHealth]:
+    """State of every camera in the ledger (or of ``camera_ids`` only: a details panel)."""
+    where = "WHERE list_contains($ids, camera_id)" if camera_ids is not None else ""
     rows = db.execute(
-        """
+        f"""
         SELECT camera_id,
                max(polled_at) AS last_poll,
                max(polled_at) FILTER (WHERE ok) AS last_ok,
@@ -222,9 +228,10 @@ def current_health(
                arg_max(dark, polled_at) FILTER (WHERE ok) AS ok_dark,
                arg_max(frozen, polled_at) FILTER (WHERE ok) AS ok_frozen,
                arg_max(latency_ms, polled_at) AS latency_ms
-        FROM poll_outcomes
+        FROM poll_outcomes {where}
         GROUP BY camera_id
-        """
+        """,
+        {"ids": camera_ids} if camera_ids is not None else (),
     )
     result = {}
     for cid, last_poll, last_ok, last_error, ok_dark, ok_frozen, latency in rows:

@@ -22,8 +22,9 @@ from .geometry import fov_wedge, river_band
 from .healthview import STATE_COLOURS, Tile, state_label
 from .i18n import N_, Translator
 from .layers import (
+    CAMERA_LAYER_ID,
     build_deck,
-    camera_layer,
+    camera_layers,
     camera_rows,
     district_layers,
     fov_layer,
@@ -133,6 +134,7 @@ def operations_deck(
     focus_id: str | None = None,
     tiles: Mapping[str, Tile] | None = None,
     translator: Translator | None = None,
+    camera_layer_id: str = CAMERA_LAYER_ID,
 ) -> pdk.Deck:
     """The operator's map. ``focus_id`` flies the view to that camera."""
     crs = settings.city.metric_crs
@@ -160,10 +162,10 @@ def operations_deck(
         ]
         layers.append(fov_layer(wedges, settings.map.fov_opacity))
     if toggles.sites:
-        layers += site_layers(settings.city.sites)
+        layers += site_layers(settings.city.sites, zoom=settings.map.zoom)
     if toggles.cameras:
         rows = camera_rows(map_camera_rows(settings, cameras, tiles or {}, translator), selected_id)
-        layers.append(camera_layer(rows, settings.map.camera_radius_px))
+        layers += camera_layers(rows, settings.map.camera_radius_px, camera_layer_id)
     focus = next((c for c in cameras if c.id == focus_id), None) if focus_id else None
     if focus is not None:
         return build_deck(layers, (focus.lon, focus.lat), settings.map, zoom=FOCUS_ZOOM)
@@ -240,7 +242,7 @@ def brief_deck(
     plain = map_camera_rows(settings, cameras, tiles, translator)
     for row in plain:
         row["thumb"] = None  # no picture fetches from the phone's map tooltip
-    layers.append(camera_layer(camera_rows(plain), settings.map.camera_radius_px))
+    layers += camera_layers(camera_rows(plain), settings.map.camera_radius_px)
     centre = settings.city.centre
     config = settings.map.model_copy(update={"basemap": "none", "pitch": 0})
     return build_deck(layers, (centre.lon, centre.lat), config, zoom=settings.map.zoom - 0.6)

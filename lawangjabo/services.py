@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +26,7 @@ from .districts import DistrictLayer, load_district_layer
 from .incident_history import generate
 from .incidents import Enricher, IncidentStore
 from .ledger import CameraHealth, current_health, ingest_spool, outages, read_heartbeat
+from .poller import Outcome
 from .registry import RegistryLoad, load_registry
 from .runtime import PollerRuntime, request_refresh, snapshot_store
 from .snapshots import SnapshotStore
@@ -60,6 +63,7 @@ class Services:
         self._ingest_lock = threading.Lock()
         self.store: SnapshotStore = snapshot_store(settings)
         self.runtime: PollerRuntime | None = None  # set when the poller runs in this process
+        self._refreshes: dict[str, tuple[float, Future[Outcome] | None]] = {}
         self._incidents: IncidentStore | None = None
         self._incidents_key: Snapshot | None = None
         self._seed_lock = threading.Lock()
@@ -118,16 +122,21 @@ class Services:
                     log.info("signed out %s after %s", entry.detail["user"], entry.action)
             return ingest_spool(db, self.settings.paths.spool)
 
-    def camera_health(self) -> dict[str, CameraHealth]:
-        """State of every registry camera now (pending until first polled)."""
+    def camera_health(self, camera_ids: list[str] | None = None) -> dict[str, CameraHealth]:
+        """State of every registry camera (or of ``camera_ids``) now (pending until polled)."""
         self.ingest()
         cams = self.settings.cameras
         known: dict[str, CameraHealth] = {}
         db = self.db
         if db is not None:
-            known = current_health(db, datetime.now(UTC), cams.interval_s, cams.offline_after_s)
+            known = current_health(
+                db, datetime.now(UTC), cams.interval_s, cams.offline_after_s, camera_ids
+            )
+        wanted = set(camera_ids) if camera_ids is not None else None
         result = {}
         for camera in self.snapshot().registry.cameras:
+            if wanted is not None and camera.id not in wanted:
+                continue
             if camera.id in known:
                 result[camera.id] = known[camera.id]
             else:
@@ -183,6 +192,8 @@ class Services:
             future = self.runtime.refresh(camera_id)
             if future is None:
                 return False
+            with self._lock:
+                self._refreshes[camera_id] = (time.monotonic(), future)
             if wait_s <= 0:
                 return False
             try:
@@ -192,7 +203,21 @@ class Services:
             return True
         if self.settings.cameras.poller == "external":
             request_refresh(self.settings.paths.refresh_requests, camera_id)
+            with self._lock:
+                self._refreshes[camera_id] = (time.monotonic(), None)
         return False
+
+    def refreshing(self, camera_id: str) -> bool:
+        """Is a fast-lane capture of this camera under way? (External poller: asked less than
+        its timeout ago, as this process cannot see the other one's captures.)"""
+        with self._lock:
+            asked = self._refreshes.get(camera_id)
+        if asked is None:
+            return False
+        started, future = asked
+        if future is not None:
+            return not future.done()
+        return time.monotonic() - started < self.settings.cameras.timeout_s + 1
 
     # -- audit --------------------------------------------------------------------------------
     def audit(self, actor: str, action: str, detail: dict[str, Any]) -> None:

@@ -11,7 +11,6 @@ svc = uikit.services()
 settings = svc.settings
 
 st.subheader(_("Camera wall"))
-uikit.page_banners(svc, session)
 everything = tiles(svc, uikit.visible_cameras(session))
 with st.sidebar:
     agencies = st.multiselect(_("Agency"), sorted({t.agency for t in everything}))

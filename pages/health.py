@@ -14,7 +14,6 @@ session = uikit.require_page("health")
 svc = uikit.services()
 settings = svc.settings
 st.subheader(_("Camera health"))
-uikit.page_banners(svc, session)
 
 cameras = uikit.visible_cameras(session)
 now_tiles = tiles(svc, cameras)

@@ -15,7 +15,6 @@ svc = uikit.services()
 settings = svc.settings
 store = svc.incidents()
 st.subheader(_("Incidents"))
-uikit.status_banners(svc)
 if store is None:
     st.error(_("The incident database is unavailable."))
     st.stop()

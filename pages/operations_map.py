@@ -4,7 +4,7 @@ import streamlit as st
 
 import uikit
 from lawangjabo.healthview import tiles
-from lawangjabo.layers import CAMERA_LAYER_ID
+from lawangjabo.layers import camera_layer_id, picked_camera
 from lawangjabo.mapview import (
     LayerToggles,
     camera_details,
@@ -24,19 +24,22 @@ registry = snapshot.registry
 state = st.session_state
 state.setdefault("selected_camera", None)
 state.setdefault("focus_camera", None)
+state.setdefault("pick_epoch", 0)
 
 
 def _select(camera_id: str) -> None:
-    """A camera was chosen: show it and fetch a fresh picture through the fast lane."""
+    """A camera was chosen: show its stored picture at once and ask the fast lane for a fresh
+    one, which the panel swaps in when it arrives (nobody waits for a capture)."""
     state.selected_camera = camera_id
     svc.audit(session.user, "snapshot_view", {"camera": camera_id})
-    svc.refresh(camera_id, wait_s=uikit.REFRESH_WAIT_S)
+    svc.refresh(camera_id)
 
 
 def _on_map_select() -> None:
-    picked = state[MAP_KEY].selection.objects.get(CAMERA_LAYER_ID) or []
+    picked = picked_camera(state[MAP_KEY].selection.objects, state.pick_epoch)
     if picked:
-        _select(picked[0]["id"])
+        state.pick_epoch += 1  # see camera_layer_id: the map must not fade
+        _select(picked)
 
 
 def _on_search() -> None:
@@ -72,21 +75,19 @@ cameras = filter_cameras(uikit.visible_cameras(session), set(chosen))
 labels = {row["id"]: search_label(row) for row in public_rows(settings, cameras)}
 tile_by_id = {t.camera_id: t for t in tiles(svc, cameras)}
 
-st.subheader(_("Lawang Jabo · {city} — operations map").format(city=settings.city.name))
-uikit.page_banners(svc, session)
 uikit.registry_banner(snapshot)
-st.selectbox(
-    _("Find a camera"),
-    options=list(labels),
-    format_func=lambda c: labels[c],
-    index=None,
-    key="camera_search",
-    on_change=_on_search,
-    placeholder=_("Type a name, id or agency"),
-)
-
-map_col, panel_col = st.columns([3, 1], gap="medium")
-with map_col:
+map_col, panel_col = st.columns([3, 1], gap="small")
+with map_col, st.container(key="ops-map"):
+    st.selectbox(
+        _("Find a camera"),
+        options=list(labels),
+        format_func=lambda c: labels[c],
+        index=None,
+        key="camera_search",
+        on_change=_on_search,
+        placeholder=_("Find a camera: type a name, id or agency"),
+        label_visibility="collapsed",
+    )
     deck = operations_deck(
         settings,
         snapshot,
@@ -96,15 +97,18 @@ with map_col:
         focus_id=state.focus_camera,
         tiles=tile_by_id,
         translator=uikit.tr(),
+        camera_layer_id=camera_layer_id(state.pick_epoch),
     )
     st.pydeck_chart(
-        deck, on_select=_on_map_select, selection_mode="single-object", key=MAP_KEY, height=600
+        deck, on_select=_on_map_select, selection_mode="single-object", key=MAP_KEY, height=640
     )
-    st.markdown(uikit.legend(), unsafe_allow_html=True)
+    st.markdown(
+        uikit.legend() + " " + _("{n} cameras shown.").format(n=len(cameras)),
+        unsafe_allow_html=True,
+    )
+with st.sidebar:
     st.caption(
-        _("{n} cameras shown.").format(n=len(cameras))
-        + " "
-        + uikit.districts_caption(snapshot)
+        uikit.districts_caption(snapshot)
         + (
             " " + _("Basemap © CARTO © OpenStreetMap when online; all layers work offline.")
             if settings.map.basemap == "carto"
@@ -113,7 +117,6 @@ with map_col:
     )
 
 
-@st.fragment(run_every=5)
 def camera_panel() -> None:
     """The selected camera's picture and facts; refreshes itself, never redraws the map."""
     camera = registry.by_id(state.selected_camera) if state.selected_camera else None
@@ -121,14 +124,16 @@ def camera_panel() -> None:
         st.subheader(_("Camera details"))
         st.caption(_("Click a camera on the map, or find it by name, id or agency."))
         return
+    st.container(key="camera-chosen", height=1, border=False)  # the phone's sheet opens
     tile = tiles(svc, [camera])[0]
     details = camera_details(settings, camera, uikit.tr())
     st.subheader(details.pop(_("name")))
-    uikit.status_line(tile)
-    uikit.snapshot_view(svc, tile)
+    with st.container(key=f"picture-{camera.id}"):
+        uikit.status_line(tile, refreshing=svc.refreshing(camera.id))
+        uikit.snapshot_view(svc, tile)
     if st.button(_("Refresh now"), key="refresh-now", icon=":material/refresh:"):
-        svc.refresh(camera.id, wait_s=uikit.REFRESH_WAIT_S)
-        st.rerun(scope="fragment")
+        svc.refresh(camera.id)
+        st.rerun()  # a full run re-arms the panel's quick cadence while the capture runs
     st.caption(f"{details.pop(_('agency'))} · {details[settings.city.district_label]}")
     note = details.pop(_("note"))
     st.markdown("\n".join(f"- **{k}**: {v}" for k, v in details.items()))
@@ -138,5 +143,7 @@ def camera_panel() -> None:
         uikit.history_view(svc, camera.id)
 
 
+# Every second while a fresh picture is on its way, else every 5 s.
+pending = bool(state.selected_camera) and svc.refreshing(state.selected_camera)
 with panel_col, st.container(key="camera-details", border=True):
-    camera_panel()
+    st.fragment(camera_panel, run_every=1 if pending else 5)()

@@ -15,7 +15,7 @@ from lawangjabo.config import LatLon, MapConfig, SiteFact
 from lawangjabo.districts import District, DistrictLayer
 from lawangjabo.layers import (
     build_deck,
-    camera_layer,
+    camera_layers,
     camera_rows,
     district_layers,
     fov_layer,
@@ -71,11 +71,11 @@ def test_camera_layer() -> None:
     rows = camera_rows(ROWS, selected_id="cam-b")
     assert rows[1]["thumb"].startswith("data:image/gif")  # no picture yet: transparent pixel
     assert [r["scale"] for r in rows] == [1.0, 1.7]
-    _check("camera_layer", _spec([camera_layer(rows, radius_px=7)]))
+    _check("camera_layer", _spec(camera_layers(rows, radius_px=7)))
 
 
 def test_camera_layer_radius_is_in_pixels() -> None:
-    spec = _spec([camera_layer(camera_rows(ROWS), radius_px=7)])[0]
+    spec = _spec(camera_layers(camera_rows(ROWS), radius_px=7))[0]
     assert spec["radiusUnits"] == "pixels"  # a bare string would become an accessor
 
 
@@ -153,3 +153,29 @@ def test_tooltip_values_from_files_are_escaped() -> None:
     )
     (row,) = map_camera_rows(settings, [evil], {})
     assert row["title"] == "&lt;img src=x onerror=alert(1)&gt;"
+
+
+def test_crowded_site_labels_are_decluttered() -> None:
+    """Labels that would overlap at the map's zoom are left out (the marker's tooltip still
+    names the site); a label far away stays."""
+    from lawangjabo.layers import declutter
+
+    labels = [
+        ("Benteng Kuto Besak (BKB)", 104.7606, -2.9925),
+        ("Masjid Agung SMB I", 104.7612, -2.9897),  # 300 m north: overlaps at zoom 12
+        ("Jakabaring Sport City", 104.7910, -3.0150),
+    ]
+    assert declutter(labels, zoom=12.0) == [True, False, True]
+    assert declutter(labels, zoom=17.0) == [True, True, True]  # close enough to read apart
+
+
+def test_a_taken_selection_never_fades_the_map() -> None:
+    """The camera layer's id changes with each selection, so Streamlit's fading of
+    unselected objects never outlives the click; only the current layer's pick counts."""
+    from lawangjabo.layers import camera_layer_id, picked_camera
+
+    assert len({camera_layer_id(n) for n in range(5)}) == 5  # an old selection never revives
+    old, new = {"id": "cam-a"}, {"id": "cam-b"}
+    objects = {camera_layer_id(0): [old], camera_layer_id(1): [new]}
+    assert picked_camera(objects, 1) == "cam-b" and picked_camera(objects, 0) == "cam-a"
+    assert picked_camera({}, 0) is None
