@@ -26,6 +26,7 @@ MAP_BOX = (MARGIN, 420, PAGE[0] - MARGIN, 1100)
 INK = (30, 30, 30)
 MUTED = (110, 110, 110)
 ACCENT = (200, 16, 46)
+SIMULATED = (214, 40, 40)
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -73,6 +74,10 @@ def daily_brief_png(services: Services, brief: Brief, t: Translator) -> bytes:
         city=settings.city.name), 40)  # fmt: skip
     _text(draw, (MARGIN, 105), f"{t.day(brief.at)} · {t.clock(brief.at)} {t.zone_label}", 28,
           MUTED)  # fmt: skip
+    if settings.cameras.simulate:  # a forwarded demo brief must never pass for the real city
+        mark = _("SIMULATED FEEDS · demo data, not real cameras")
+        draw.rounded_rectangle((MARGIN, 142, PAGE[0] - MARGIN, 166), 6, fill=SIMULATED)
+        _text(draw, (MARGIN + 12, 144), mark, 20, (255, 255, 255))
     kpis = (
         (_("Cameras online"), f"{t.number(brief.online_pct)} %",
          _("{online} of {total}").format(online=brief.online, total=brief.total)),
@@ -81,7 +86,7 @@ def daily_brief_png(services: Services, brief: Brief, t: Translator) -> bytes:
                                        p3=brief.open_by_priority["P3"])),
         (_("Incidents today"), str(brief.today),
          _("usual for a {weekday}: {usual}").format(
-             weekday=t.weekday(brief.at.date()), usual=t.number(brief.usual_today, 1))),
+             weekday=t.weekday(brief.at), usual=t.number(brief.usual_today, 1))),
     )  # fmt: skip
     width = (PAGE[0] - 2 * MARGIN - 40) // 3
     for i, (label, value, note) in enumerate(kpis):

@@ -93,7 +93,10 @@ class Translator:
             when = when.astimezone(ZoneInfo(self.timezone)).date()
         return format_date(when, "EEEE, d MMMM y", locale=self.lang)
 
-    def weekday(self, when: date) -> str:
+    def weekday(self, when: date | datetime) -> str:
+        """'Selasa' / 'Tuesday'; a moment counts in the city's time zone, not UTC's."""
+        if isinstance(when, datetime):
+            when = when.astimezone(ZoneInfo(self.timezone)).date()
         return format_date(when, "EEEE", locale=self.lang)
 
     def number(self, value: float, digits: int = 0) -> str:

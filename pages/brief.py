@@ -37,7 +37,7 @@ with st.container(key="brief-kpis"):
         _("Incidents today"),
         brief.today,
         _("usual for a {weekday}: {usual}").format(
-            weekday=t.weekday(brief.at.date()), usual=t.number(brief.usual_today, 1)
+            weekday=t.weekday(brief.at), usual=t.number(brief.usual_today, 1)
         ),
         delta_color="off",
         delta_arrow="off",

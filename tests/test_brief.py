@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from lawangjabo.brief import build_brief
-from lawangjabo.briefimage import MAP_BOX, PAGE, _Projection, daily_brief_png
+from lawangjabo.briefimage import MAP_BOX, PAGE, SIMULATED, _Projection, daily_brief_png
 from lawangjabo.config import PathsConfig, load_settings
 from lawangjabo.healthview import STATE_COLOURS
 from lawangjabo.i18n import Translator
@@ -89,3 +89,21 @@ def test_daily_brief_image(services: Services) -> None:
     assert image[int(y), int(x)].tolist() == STATE_COLOURS["offline"]  # the failed camera, red
     assert (image[40:160, 60:900] < 128).any()  # the header was written
     assert len(png) < 400_000  # small enough to forward in a chat
+    banner = image[142:167, 60:PAGE[0] - 60].reshape(-1, 3)
+    simulated = (np.abs(banner.astype(int) - SIMULATED).sum(axis=1) < 30).mean()
+    assert (simulated > 0.5) == services.settings.cameras.simulate
+
+
+def test_daily_brief_image_says_simulated_in_demo_mode(tmp_path: Path) -> None:
+    settings = load_settings(
+        paths=PathsConfig(state_dir=tmp_path / "state"), cameras={"simulate": True}
+    )
+    services = Services(settings)
+    try:
+        brief = build_brief(services, services.snapshot().registry.cameras)
+        png = daily_brief_png(services, brief, Translator("en"))
+    finally:
+        services.close()
+    image = np.asarray(Image.open(BytesIO(png)).convert("RGB"))
+    banner = image[142:167, 60:PAGE[0] - 60].reshape(-1, 3)
+    assert (np.abs(banner.astype(int) - SIMULATED).sum(axis=1) < 30).mean() > 0.5
