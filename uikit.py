@@ -21,7 +21,7 @@ from lawangjabo.capture import error_label
 from lawangjabo.healthview import STATE_COLOURS, Tile, state_label
 from lawangjabo.i18n import LANGUAGES, Translator
 from lawangjabo.incident_io import export_incidents, import_incidents, rejects_csv
-from lawangjabo.incidents import IncidentStore
+from lawangjabo.incidents import PRIORITIES, IncidentError, IncidentStore, NewIncident
 from lawangjabo.incidentview import cell_centre, pick_deck
 from lawangjabo.labels import COLUMN_LABELS
 from lawangjabo.mapview import brief_deck
@@ -462,23 +462,114 @@ def incident_export(store: IncidentStore, filters: Filters, actor: str) -> None:
         )
 
 
-def incident_place_picker(svc: Services) -> None:
+def incident_place_picker(svc: Services, cameras: list[Camera]) -> None:
     """A map to click where a new incident is; the choice goes to the form's coordinates."""
     with st.expander(_("New incident: click the map, or pick a site, a camera or coordinates")):
         clicked = st.pydeck_chart(
-            pick_deck(svc, st.session_state.get("picked_cell")),
+            pick_deck(svc, st.session_state.get("picked_cell"), cameras, tr()),
             on_select="rerun",
             selection_mode="single-object",
             key="pick-map",
-            height=320,
+            height=360,
         )
         chosen = clicked.selection.objects.get("pick-grid") or []
-        if chosen:
+        if chosen and chosen[0]["hex"] != st.session_state.get("picked_cell"):
             st.session_state.picked_cell = chosen[0]["hex"]
+            st.session_state["incident-where"] = "coordinates"
         cell = st.session_state.get("picked_cell")
         if cell:
             lat, lon = cell_centre(cell)
             st.caption(_("Picked on the map: {lat:.5f}, {lon:.5f}").format(lat=lat, lon=lon))
+
+
+def incident_form(svc: Services, store: IncidentStore, actor: str, cameras: list[Camera]) -> None:
+    """Log a new incident: only the fields for the chosen 'where'; the form clears once the
+    incident is logged; a likely second report of the same thing asks first."""
+    settings = svc.settings
+    state = st.session_state
+    categories = {c.id: c for c in settings.incident_categories}
+    sites = {s.id: s for s in settings.city.sites}
+    by_id = {c.id: c for c in cameras}
+    agencies = {a.id: a.name for a in settings.agencies}
+    labels = {"site": _("Site"), "camera": _("Camera"), "coordinates": _("Coordinates")}
+    where = st.radio(
+        _("Where"), list(labels), format_func=labels.__getitem__, horizontal=True,
+        key="incident-where",
+    )  # fmt: skip
+
+    def log(item: NewIncident) -> None:
+        new_id = store.create(item, actor)
+        state.incident = new_id
+        state.pop("picked_cell", None)
+        svc.audit(actor, "incident_created", {"id": new_id, "category": item.category})
+        state["incident-logged"] = _("Incident {id} logged; lead agency: {agency}.").format(
+            id=new_id, agency=agencies[categories[item.category].lead]
+        )
+        state["incident-form"] = state.get("incident-form", 0) + 1  # a new, empty form
+        st.rerun()
+
+    logged = state.pop("incident-logged", None)
+    if logged:
+        st.success(logged)
+    with st.form(f"new-incident-{state.get('incident-form', 0)}", clear_on_submit=True):
+        category = st.selectbox(
+            _("Category"), list(categories), format_func=lambda c: categories[c].name
+        )
+        st.caption(_("The lead agency follows the category (it can be changed after)."))
+        priority = st.radio(_("Priority"), PRIORITIES, index=1, horizontal=True)
+        if where == "site":
+            site = sites[st.selectbox(_("Site"), list(sites), format_func=lambda s: sites[s].name)]
+            lat, lon = site.point.lat, site.point.lon
+        elif where == "camera" and by_id:
+            chosen = st.selectbox(
+                _("Camera"), list(by_id), format_func=lambda c: by_id[c].props.name
+            )
+            lat, lon = by_id[chosen].lat, by_id[chosen].lon
+        else:
+            cell = state.get("picked_cell")
+            start = cell_centre(cell) if cell else (settings.city.centre.lat,
+                                                    settings.city.centre.lon)  # fmt: skip
+            lat = st.number_input(_("Latitude"), value=start[0], format="%.5f")
+            lon = st.number_input(_("Longitude"), value=start[1], format="%.5f")
+        description = st.text_area(_("Description"))
+        submitted = st.form_submit_button(_("Log incident"), type="primary")
+    if submitted:
+        item = NewIncident(datetime.now(UTC), category, priority, lat, lon,
+                           description=description)  # fmt: skip
+        try:
+            store.validate(item)
+        except IncidentError as error:
+            st.error(str(error))
+            return
+        duplicates = store.likely_duplicates(item)
+        if duplicates:
+            state["incident-pending"] = (item, duplicates)
+        else:
+            log(item)
+    pending = state.get("incident-pending")
+    if pending:
+        item, duplicates = pending
+        first = duplicates[0]
+        st.warning(
+            _(
+                "Likely already logged: incident {id} ({category}, {metres} m away, {when}). "
+                "Log this one too?"
+            ).format(
+                id=first["id"],
+                category=categories[item.category].name,
+                metres=first["metres"],
+                when=tr().when(first["occurred_at"]),
+            ),
+            icon=":material/content_copy:",
+        )
+        yes, no = st.columns(2)
+        if yes.button(_("Log it anyway"), key="log-duplicate"):
+            state.pop("incident-pending")
+            log(item)
+        if no.button(_("Do not log it"), key="drop-duplicate"):
+            state.pop("incident-pending")
+            state.incident = first["id"]
+            st.rerun()
 
 
 def brief_sections(svc: Services, brief: Brief, cameras: list[Camera], actor: str) -> None:

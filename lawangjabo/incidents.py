@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import h3.api.basic_int as h3_int
@@ -32,6 +32,9 @@ PRIORITIES = ("P1", "P2", "P3")
 SOURCES = ("operator", "call_112", "citizen", "sensor", "import")
 STATUSES = ("new", "dispatched", "on_scene", "resolved", "closed", "false_alarm", "hoax")
 OPEN_STATUSES = ("new", "dispatched", "on_scene")
+# A second report of the same thing: same category, this close, this soon (the form warns).
+DUPLICATE_RADIUS_M = 200.0
+DUPLICATE_WINDOW = timedelta(minutes=10)
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "new": ("dispatched", "on_scene", "resolved", "false_alarm", "hoax"),
     "dispatched": ("on_scene", "resolved", "false_alarm", "hoax"),
@@ -389,3 +392,39 @@ class IncidentStore:
 
     def count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM incidents")[0][0])
+
+    def likely_duplicates(
+        self,
+        item: NewIncident,
+        radius_m: float = DUPLICATE_RADIUS_M,
+        window: timedelta = DUPLICATE_WINDOW,
+    ) -> list[dict[str, Any]]:
+        """Incidents of the same category within ``radius_m`` (metres, EPSG:32748) whose
+        occurrence lies within ``window`` of ``item``'s: what a second caller reports again."""
+        box = radius_m / 111_000 * 1.5  # degrees, generous: the metric test below decides
+        rows = self.db.execute(
+            "SELECT id, occurred_at, status, lat, lon FROM incidents "
+            "WHERE category = ? AND occurred_at BETWEEN ? AND ? "
+            "AND lat BETWEEN ? AND ? AND lon BETWEEN ? AND ? ORDER BY occurred_at DESC",
+            [
+                item.category,
+                item.occurred_at - window,
+                item.occurred_at + window,
+                item.lat - box,
+                item.lat + box,
+                item.lon - box,
+                item.lon + box,
+            ],
+        )
+        if not rows:
+            return []
+        x0, y0 = self.enricher.metric(np.array([item.lon]), np.array([item.lat]))
+        xs, ys = self.enricher.metric(
+            np.array([r[4] for r in rows], dtype=float), np.array([r[3] for r in rows], dtype=float)
+        )
+        metres = np.hypot(xs - x0[0], ys - y0[0])
+        return [
+            {"id": r[0], "occurred_at": r[1], "status": r[2], "metres": round(float(m))}
+            for r, m in zip(rows, metres, strict=True)
+            if m <= radius_m
+        ]

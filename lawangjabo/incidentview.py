@@ -12,19 +12,22 @@ import pydeck as pdk
 
 from .analytics import Filters, choropleth, daily, heatmap, hotspots, hour_weekday, points, total
 from .coverage import Coverage, coverage, greedy_sites
-from .i18n import N_
+from .i18n import N_, Translator
 from .incidents import TRANSITIONS
 from .layers import (
     build_deck,
     camera_layers,
     camera_rows,
     choropleth_layer,
+    district_layers,
     hex_layer,
     pick_grid_layer,
     river_layer,
+    site_layers,
     suggestion_layer,
 )
-from .mapview import cached_river, map_camera_rows
+from .mapview import APPROX, cached_river, district_label_points, map_camera_rows
+from .registry import Camera
 from .services import Services
 
 WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
@@ -153,6 +156,9 @@ def incident_list(services: Services, filters: Filters, limit: int = 500) -> lis
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 
+PICK_HINT = N_("Click: put the new incident here")
+
+
 @lru_cache(maxsize=4)
 def pick_cells(
     west: float, south: float, east: float, north: float, res: int = 8
@@ -163,11 +169,23 @@ def pick_cells(
     return tuple(sorted(h3.h3shape_to_cells(shape, res)))
 
 
-def pick_deck(services: Services, picked: str | None) -> pdk.Deck:
-    """A map to click a new incident's place on: cameras, river, the clickable grid."""
+def pick_deck(
+    services: Services,
+    picked: str | None,
+    cameras: list[Camera],
+    translator: Translator,
+) -> pdk.Deck:
+    """A map to click a new incident's place on, complete with no internet: districts, the
+    river, strategic sites, the account's cameras and the clickable grid (no basemap)."""
     settings = services.settings
     box = settings.city.bbox
-    layers = pick_grid_layer(pick_cells(box.west, box.south, box.east, box.north), picked)
+    snap = services.snapshot()
+    layers = district_layers(
+        snap.districts,
+        district_label_points(settings, snap.districts),
+        translator.gettext(APPROX),
+    )
+    layers += pick_grid_layer(pick_cells(box.west, box.south, box.east, box.north), picked)
     if settings.city.river is not None:
         layers.append(
             river_layer(
@@ -175,14 +193,14 @@ def pick_deck(services: Services, picked: str | None) -> pdk.Deck:
                 settings.city.river.name,
             )
         )
-    snap = services.snapshot()
-    layers += camera_layers(camera_rows(map_camera_rows(settings, snap.registry.cameras, {})), 5)
+    layers += site_layers(settings.city.sites, zoom=settings.map.zoom)
+    layers += camera_layers(camera_rows(map_camera_rows(settings, cameras, {}, translator)), 5)
     centre = settings.city.centre
     return build_deck(
         layers,
         (centre.lon, centre.lat),
-        settings.map,
-        tooltip={"text": "Click: put the new incident here"},
+        settings.map.model_copy(update={"basemap": "none", "pitch": 0}),
+        tooltip={"text": translator.gettext(PICK_HINT)},
     )
 
 

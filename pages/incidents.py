@@ -6,8 +6,8 @@ import streamlit as st
 
 import uikit
 from lawangjabo.analytics import Filters
-from lawangjabo.incidents import OPEN_STATUSES, PRIORITIES, STATUSES, IncidentError, NewIncident
-from lawangjabo.incidentview import cell_centre, incident_list, next_statuses
+from lawangjabo.incidents import OPEN_STATUSES, STATUSES
+from lawangjabo.incidentview import incident_list, next_statuses
 from uikit import _
 
 session = uikit.require_page("incidents")
@@ -22,59 +22,10 @@ categories = {c.id: c for c in settings.incident_categories}
 agencies = {a.id: a.name for a in settings.agencies}
 agency_ids: list[str] = list(agencies)
 cameras = {c.id: c for c in uikit.visible_cameras(session)}
-sites = {s.id: s for s in settings.city.sites}
 actor = session.user
 
-uikit.incident_place_picker(svc)
-
-with st.form("new-incident"):
-    category = st.selectbox(
-        _("Category"), list(categories), format_func=lambda c: categories[c].name
-    )
-    st.caption(_("The lead agency follows the category (it can be changed after)."))
-    priority = st.radio(_("Priority"), PRIORITIES, index=1, horizontal=True)
-    where = st.radio(
-        _("Where"),
-        ["site", "camera", "coordinates"],
-        format_func=lambda w: {
-            "site": _("Site"),
-            "camera": _("Camera"),
-            "coordinates": _("Coordinates (or the map click)"),
-        }[w],
-        horizontal=True,
-        index=2 if st.session_state.get("picked_cell") else 0,
-    )
-    site = st.selectbox(_("Site"), list(sites), format_func=lambda s: sites[s].name)
-    camera = st.selectbox(_("Camera"), list(cameras), format_func=lambda c: cameras[c].props.name)
-    start_lat, start_lon = (
-        cell_centre(st.session_state.picked_cell)
-        if st.session_state.get("picked_cell")
-        else (settings.city.centre.lat, settings.city.centre.lon)
-    )
-    lat = st.number_input(_("Latitude"), value=start_lat, format="%.5f")
-    lon = st.number_input(_("Longitude"), value=start_lon, format="%.5f")
-    description = st.text_area(_("Description"))
-    if st.form_submit_button(_("Log incident"), type="primary"):
-        if where == "site":
-            lat, lon = sites[site].point.lat, sites[site].point.lon
-        elif where == "camera":
-            lat, lon = cameras[camera].lat, cameras[camera].lon
-        try:
-            new_id = store.create(
-                NewIncident(
-                    datetime.now(UTC), category, priority, lat, lon, description=description
-                ),
-                actor,
-            )
-            st.session_state.incident = new_id
-            svc.audit(actor, "incident_created", {"id": new_id, "category": category})
-            st.success(
-                _("Incident {id} logged; lead agency: {agency}.").format(
-                    id=new_id, agency=agencies[categories[category].lead]
-                )
-            )
-        except IncidentError as error:
-            st.error(str(error))
+uikit.incident_place_picker(svc, list(cameras.values()))
+uikit.incident_form(svc, store, actor, list(cameras.values()))
 
 days = st.slider(_("Days back"), 1, 90, 7)
 statuses = st.multiselect(_("Status"), STATUSES, default=list(OPEN_STATUSES), format_func=_)

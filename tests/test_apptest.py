@@ -224,12 +224,20 @@ def test_details_panel_shows_the_picture(polled: None) -> None:
 def test_incidents_page_logs_and_routes_an_incident() -> None:
     at = _run("pages/incidents.py")
     assert at.dataframe[0].value is not None  # the seeded demo history's open incidents
+    assert len(at.number_input) == 0  # 'where' is a site by default: no coordinate fields
+    pick = _deck(at)  # the place picker draws the city with no internet: no basemap tiles
+    assert {"districts", "river", "sites", "site-labels", "pick-grid"} <= {
+        layer["id"] for layer in pick["layers"]
+    }
+    assert pick.get("mapProvider") is None and "://" not in str(pick.get("mapStyle"))
+    at.radio(key="incident-where").set_value("site").run()
     at.selectbox[0].set_value("kebakaran")  # category
-    at.radio[1].set_value("Site")
     at.selectbox[1].set_value("pasar-16-ilir")
+    at.text_area[0].input("smoke from a shop")
     at.button[0].click().run()
     assert not at.exception
     assert "lead agency: Damkar" in at.success[0].value
+    assert at.text_area[0].value == "" and at.selectbox[1].value == "bkb"  # a fresh form
     detail = " ".join(m.value for m in at.markdown)
     assert "Kebakaran" in detail and "**new**" in detail
     at.button(key="to-dispatched").click().run()
@@ -237,6 +245,17 @@ def test_incidents_page_logs_and_routes_an_incident() -> None:
     assert "**dispatched**" in detail
     events = at.dataframe[-1].value
     assert list(events["kind"]) == ["created", "status"]
+    # The same fire reported again a minute later at the same site: asked first.
+    first = at.session_state["incident"]
+    at.selectbox[0].set_value("kebakaran")
+    at.selectbox[1].set_value("pasar-16-ilir")
+    at.button[0].click().run()
+    assert any(f"Likely already logged: incident {first}" in w.value for w in at.warning)
+    assert at.session_state["incident"] == first  # nothing logged yet
+    at.button(key="log-duplicate").click().run()
+    assert at.session_state["incident"] != first and "logged" in at.success[0].value
+    at.radio(key="incident-where").set_value("coordinates").run()
+    assert len(at.number_input) == 2
 
 
 def test_analytics_page_sends_cells_not_points() -> None:

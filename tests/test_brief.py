@@ -89,7 +89,7 @@ def test_daily_brief_image(services: Services) -> None:
     assert image[int(y), int(x)].tolist() == STATE_COLOURS["offline"]  # the failed camera, red
     assert (image[40:160, 60:900] < 128).any()  # the header was written
     assert len(png) < 400_000  # small enough to forward in a chat
-    banner = image[142:167, 60:PAGE[0] - 60].reshape(-1, 3)
+    banner = image[142:167, 60 : PAGE[0] - 60].reshape(-1, 3)
     simulated = (np.abs(banner.astype(int) - SIMULATED).sum(axis=1) < 30).mean()
     assert (simulated > 0.5) == services.settings.cameras.simulate
 
@@ -105,5 +105,5 @@ def test_daily_brief_image_says_simulated_in_demo_mode(tmp_path: Path) -> None:
     finally:
         services.close()
     image = np.asarray(Image.open(BytesIO(png)).convert("RGB"))
-    banner = image[142:167, 60:PAGE[0] - 60].reshape(-1, 3)
+    banner = image[142:167, 60 : PAGE[0] - 60].reshape(-1, 3)
     assert (np.abs(banner.astype(int) - SIMULATED).sum(axis=1) < 30).mean() > 0.5

@@ -247,3 +247,18 @@ def test_click_grid_covers_the_city_and_stays_small(settings: Settings) -> None:
     )
     assert set(spec["layers"][0]["data"][0]) == {"hex"}  # nothing but the cell id per row
     assert spec["layers"][1]["data"] == [{"hex": found}]
+
+
+def test_a_second_report_of_the_same_thing_is_found(store: IncidentStore) -> None:
+    """Same category within 200 m and 10 minutes: a likely duplicate; farther, later or of
+    another category: not."""
+    t0 = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
+    first = store.create(NewIncident(t0, "kebakaran", "P1", -2.9900, 104.7600), "ops")
+    store.create(NewIncident(t0, "banjir_genangan", "P2", -2.9900, 104.7600), "ops")
+    store.create(NewIncident(t0 - timedelta(minutes=30), "kebakaran", "P1", -2.99, 104.76), "ops")
+    store.create(NewIncident(t0, "kebakaran", "P1", -2.9940, 104.7600), "ops")  # ~440 m south
+    again = NewIncident(t0 + timedelta(minutes=4), "kebakaran", "P1", -2.9911, 104.7605)
+    found = store.likely_duplicates(again)
+    assert [d["id"] for d in found] == [first]
+    assert 100 < found[0]["metres"] < 200
+    assert store.likely_duplicates(NewIncident(t0, "kemacetan", "P2", -2.99, 104.76)) == []
