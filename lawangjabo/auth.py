@@ -78,6 +78,8 @@ HOME_PAGE: dict[Role, str] = {
     "operator": "operations_map",
     "admin": "operations_map",
 }
+# A leader signing in lands on the server-rendered brief (glance.py): no 1.3 MB frontend first.
+GLANCE_PATH = "/glance"
 CAN_ACKNOWLEDGE: frozenset[Role] = frozenset({"operator", "admin"})
 CAN_REFRESH: frozenset[Role] = frozenset({"operator", "admin"})
 
@@ -442,6 +444,8 @@ class Auth:
         self.sessions.revoke(request.cookies.get(COOKIE))  # a new id at every login
         session_id = self.sessions.create(account.name, account.role, tuple(account.agencies))
         self.audit(account.name, "login", {"role": account.role})
+        if next_path == "/" and account.role == "leader":
+            next_path = GLANCE_PATH
         response = RedirectResponse(next_path, status_code=303, headers=SECURITY_HEADERS)
         response.set_cookie(
             COOKIE,

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 from shapely.geometry.base import BaseGeometry
 
 from .brief import Brief
-from .healthview import STATE_COLOURS, state_label
+from .healthview import STATE_COLOURS, Tile, state_label
 from .i18n import Translator
 from .mapview import cached_river
 from .services import Services
@@ -64,6 +64,49 @@ def _text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, size: i
     draw.text(xy, text, font=_font(size), fill=fill)
 
 
+def draw_map(
+    draw: ImageDraw.ImageDraw,
+    services: Services,
+    tiles: list[Tile],
+    box: tuple[int, int, int, int],
+    dot_px: int,
+) -> None:
+    """The city in ``box``: districts, the river, and the cameras (``tiles``) by state."""
+    settings = services.settings
+    bbox = settings.city.bbox
+    project = _Projection((bbox.west, bbox.south, bbox.east, bbox.north), box)
+    draw.rectangle(box, fill=(246, 246, 243))
+    for district in services.snapshot().districts.districts:
+        for ring in _polygons(district.geometry):
+            draw.polygon([project(x, y) for x, y in ring], outline=(150, 150, 150),
+                         width=max(1, dot_px // 5))  # fmt: skip
+    if settings.city.river is not None:
+        river = cached_river(settings.city.river, settings.city.metric_crs)  # lon/lat
+        for ring in _polygons(river):
+            draw.polygon([project(x, y) for x, y in ring], fill=(120, 170, 220))
+    cameras = {c.id: c for c in services.snapshot().registry.cameras}
+    for tile in tiles:
+        camera = cameras.get(tile.camera_id)
+        if camera is None:
+            continue
+        cx, cy = project(camera.lon, camera.lat)
+        draw.ellipse((cx - dot_px, cy - dot_px, cx + dot_px, cy + dot_px),
+                     fill=tuple(STATE_COLOURS[tile.state]), outline="white",
+                     width=max(1, dot_px // 4))  # fmt: skip
+
+
+def compact_map_png(
+    services: Services, tiles: list[Tile], size: tuple[int, int] = (720, 480)
+) -> bytes:
+    """The phone brief's map: a small palette PNG (a few tens of KB) drawn on the server, so a
+    slow link carries no map tiles and no map library."""
+    image = Image.new("RGB", size, "white")
+    draw_map(ImageDraw.Draw(image), services, tiles, (0, 0, size[0] - 1, size[1] - 1), dot_px=7)
+    out = BytesIO()
+    image.quantize(colors=48).save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
 def daily_brief_png(services: Services, brief: Brief, t: Translator) -> bytes:
     """One A4 page: header, three numbers, the map, open P1 incidents and outages."""
     _ = t.gettext
@@ -96,25 +139,7 @@ def daily_brief_png(services: Services, brief: Brief, t: Translator) -> bytes:
         _text(draw, (x + 20, 235), value, 72, ACCENT if i == 1 and value != "0" else INK)
         _text(draw, (x + 20, 330), note, 22, MUTED)
 
-    layer = services.snapshot().districts
-    box = settings.city.bbox
-    project = _Projection((box.west, box.south, box.east, box.north), MAP_BOX)
-    draw.rectangle(MAP_BOX, fill=(246, 246, 243))
-    for district in layer.districts:
-        for ring in _polygons(district.geometry):
-            draw.polygon([project(x, y) for x, y in ring], outline=(150, 150, 150), width=2)
-    if settings.city.river is not None:
-        river = cached_river(settings.city.river, settings.city.metric_crs)  # lon/lat
-        for ring in _polygons(river):
-            draw.polygon([project(x, y) for x, y in ring], fill=(120, 170, 220))
-    cameras = {c.id: c for c in services.snapshot().registry.cameras}
-    for tile in brief.tiles:
-        camera = cameras.get(tile.camera_id)
-        if camera is None:
-            continue
-        cx, cy = project(camera.lon, camera.lat)
-        draw.ellipse((cx - 9, cy - 9, cx + 9, cy + 9), fill=tuple(STATE_COLOURS[tile.state]),
-                     outline="white", width=2)  # fmt: skip
+    draw_map(draw, services, brief.tiles, MAP_BOX, dot_px=9)
 
     y = MAP_BOX[3] + 30
     _text(draw, (MARGIN, y), _("Open P1 incidents"), 30)

@@ -17,11 +17,22 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .auth import CAN_REFRESH, CSRF_HEADER, SECURITY_HEADERS, camera_visible, session_of
+from .auth import (
+    CAN_REFRESH,
+    CSRF_HEADER,
+    GLANCE_PATH,
+    SECURITY_HEADERS,
+    camera_visible,
+    session_of,
+)
+from .brief import Brief, build_brief
+from .briefimage import compact_map_png, daily_brief_png
+from .glance import render_glance
 from .healthview import tiles
+from .i18n import LANGUAGES, Translator
 from .runtime import PollerRuntime
 from .services import Services, close_all, get_services
 
@@ -181,6 +192,75 @@ async def refresh(request: Request) -> JSONResponse:
     )
 
 
+def _glance_view(request: Request) -> tuple[Services, Brief, Translator, str]:
+    """The brief of this request's account (its agency scope), in its language."""
+    services = get_services()
+    session = session_of(request)
+    agencies = session.agencies if session else ()
+    user = session.user if session else "local"
+    cameras = [
+        c
+        for c in services.snapshot().registry.cameras
+        if camera_visible(agencies, c.props.owner, c.props.scope)
+    ]
+    lang = request.query_params.get("lang")
+    if lang not in LANGUAGES:
+        account = services.auth.users.get(user) if session else None
+        lang = account.language if account and account.language in LANGUAGES else None
+    translator = Translator(
+        lang or services.settings.city.language, services.settings.city.timezone
+    )
+    return services, build_brief(services, cameras, agencies), translator, user
+
+
+async def glance(request: Request) -> Response:
+    """``GET /glance``: the leaders' brief as one server-rendered page (see glance.py)."""
+
+    def page() -> str:
+        services, brief, translator, user = _glance_view(request)
+        return render_glance(
+            brief,
+            translator,
+            services.settings.city.name,
+            services.settings.cameras.simulate,
+            services.poller_status(),
+            user,
+        )
+
+    return HTMLResponse(await run_in_threadpool(page), headers=SECURITY_HEADERS)
+
+
+async def glance_map(request: Request) -> Response:
+    """``GET /glance/map.png``: the city with the account's cameras by state."""
+
+    def draw() -> bytes:
+        services = get_services()
+        session = session_of(request)
+        agencies = session.agencies if session else ()
+        cameras = [
+            c
+            for c in services.snapshot().registry.cameras
+            if camera_visible(agencies, c.props.owner, c.props.scope)
+        ]
+        return compact_map_png(services, tiles(services, cameras))
+
+    data = await run_in_threadpool(draw)
+    return Response(data, media_type="image/png", headers=SECURITY_HEADERS)
+
+
+async def glance_daily(request: Request) -> Response:
+    """``GET /glance/daily.png``: the daily brief image to forward (audited as an export)."""
+
+    def build() -> bytes:
+        services, brief, translator, user = _glance_view(request)
+        services.audit(user, "brief_export", {"format": "png", "language": translator.lang})
+        return daily_brief_png(services, brief, translator)
+
+    data = await run_in_threadpool(build)
+    headers = {**SECURITY_HEADERS, "Content-Disposition": 'attachment; filename="brief.png"'}
+    return Response(data, media_type="image/png", headers=headers)
+
+
 def _forbidden(request: Request, allowed: frozenset[str]) -> JSONResponse | None:
     """403 unless the request's session has one of the ``allowed`` roles (auth enabled)."""
     if not get_services().settings.auth.enabled:
@@ -218,6 +298,9 @@ def api_routes() -> list[BaseRoute]:
             name="camera_image",
         ),
         Route("/api/cameras/{camera_id}/refresh", refresh, methods=["POST"], name="refresh"),
+        Route(GLANCE_PATH, glance, methods=["GET"], name="glance"),
+        Route(f"{GLANCE_PATH}/map.png", glance_map, methods=["GET"], name="glance_map"),
+        Route(f"{GLANCE_PATH}/daily.png", glance_daily, methods=["GET"], name="glance_daily"),
     ]
 
 

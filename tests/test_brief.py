@@ -107,3 +107,30 @@ def test_daily_brief_image_says_simulated_in_demo_mode(tmp_path: Path) -> None:
     image = np.asarray(Image.open(BytesIO(png)).convert("RGB"))
     banner = image[142:167, 60 : PAGE[0] - 60].reshape(-1, 3)
     assert (np.abs(banner.astype(int) - SIMULATED).sum(axis=1) < 30).mean() > 0.5
+
+
+def test_glance_page_is_plain_escaped_html(services: Services) -> None:
+    from lawangjabo.glance import render_glance
+
+    now = datetime.now(UTC)
+    cameras = services.snapshot().registry.cameras
+    writer = SpoolWriter(services.settings.paths.spool)
+    writer.add(Outcome(cameras[1].id, now, False, "refused", 5.0, "sweep"))
+    writer.flush()
+    brief = build_brief(services, cameras, now=now)
+    poller = {"mode": "embedded", "alive": False, "age_s": 125.0}
+    page = render_glance(brief, Translator("id"), "Palembang", True, poller, "<b>mayor</b>")
+    assert "<script" not in page  # nothing runs: the policy forbids it, the phone needs none
+    assert "&lt;b&gt;mayor&lt;/b&gt;" in page and "<b>mayor</b>" not in page
+    for text in ("Kamera aktif", "SIARAN SIMULASI", "Poller kamera tidak berjalan", "WIB",
+                 "/glance/map.png", f"/api/cameras/{brief.strategic[0].camera_id}/thumb.jpg"):
+        assert text in page, text  # fmt: skip
+    assert html_escape(cameras[1].props.name) in page  # the refused camera is listed
+    english = render_glance(brief, Translator("en"), "Palembang", False, {"mode": "off"}, "m")
+    assert "Cameras online" in english and "SIMULATED" not in english
+
+
+def html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text)

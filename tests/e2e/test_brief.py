@@ -126,3 +126,81 @@ def test_the_daily_brief_downloads_as_an_image(server: Server, browser: Any) -> 
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
     (ARTIFACTS / "daily-brief.png").write_bytes(data)
     page.close()
+
+
+def _leader_lands_on(server: Server) -> str:
+    """Where the mayor's sign-in form sends the browser."""
+    import http.cookiejar
+    import re
+    import urllib.parse
+    import urllib.request
+
+    class Keep(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), Keep)
+    form = opener.open(f"{server.url}/login", timeout=10).read().decode()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert csrf
+    data = urllib.parse.urlencode(
+        {"username": "mayor", "password": "e2e-leader-password", "csrf": csrf.group(1),
+         "next": "/"}
+    ).encode()  # fmt: skip
+    try:
+        opener.open(f"{server.url}/login", data=data, timeout=10)
+    except urllib.error.HTTPError as redirect:
+        assert redirect.code == 303
+        return str(redirect.headers["Location"])
+    raise AssertionError("the sign-in did not redirect")
+
+
+def test_the_mayors_glance_without_streamlits_frontend(server: Server, browser: Any) -> None:
+    """The server-rendered brief on a phone over 'Fast 3G', first visit (empty cache): the
+    numbers within 3 s and at most 300 KB, thumbnails included once scrolled to."""
+    assert _leader_lands_on(server) == "/glance"
+    figures: dict[str, Any] = {}
+    for lang, words in (
+        ("en", ("Cameras online", "Open P1 incidents", "Incidents today", "Strategic sites")),
+        ("id", ("Kamera aktif", "Insiden P1 terbuka", "Insiden hari ini", "Lokasi strategis")),
+    ):
+        page = signed_in_page(browser, server, width=390, height=844, leader=True)
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+        cdp.send("Network.emulateNetworkConditions", SLOW_LINK)
+        received = {"bytes": 0.0}
+
+        def count(event: dict[str, Any], received: dict[str, float] = received) -> None:
+            received["bytes"] += event["encodedDataLength"]
+
+        cdp.on("Network.loadingFinished", count)
+        started = time.monotonic()
+        page.goto(f"{server.url}/glance?lang={lang}")
+        page.wait_for_selector("#kpis", timeout=60_000)
+        numbers_s = time.monotonic() - started
+        page.wait_for_load_state("load")
+        first_screen_kb = received["bytes"] / 1024
+        page.mouse.wheel(0, 5000)  # the strategic sites' thumbnails load as they come into view
+        page.wait_for_function(
+            "() => [...document.querySelectorAll(\"img[src*='/thumb.jpg']\")]"
+            ".every(i => i.complete && i.naturalWidth > 0)",
+            timeout=60_000,
+        )
+        page.wait_for_timeout(500)
+        figures[lang] = {
+            "numbers_s": round(numbers_s, 2),
+            "complete_s": round(time.monotonic() - started, 2),
+            "first_screen_kb": round(first_screen_kb),
+            "total_kb": round(received["bytes"] / 1024),
+        }
+        text = page.locator("main").inner_text()
+        for word in words:
+            assert word in text, (lang, word)
+        assert "WIB" in text and page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.screenshot(path=str(ARTIFACTS / f"glance-{lang}-390.png"), full_page=True)
+        page.close()
+    (ARTIFACTS / "glance-throttled.json").write_text(json.dumps(figures, indent=1))
+    for lang, measured in figures.items():
+        assert measured["numbers_s"] <= 3.0 and measured["total_kb"] <= 300, (lang, measured)
