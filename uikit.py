@@ -123,14 +123,14 @@ PAGE_STYLE = """
 /* The map is what an operator sees first: less empty space above the page. */
 [data-testid="stMainBlockContainer"] { padding-top: 3.2rem; padding-bottom: 2rem; }
 details.lj-strip { border-radius: 6px; margin: 0 0 .25rem 0; font-size: .9rem; }
-details.lj-strip > summary { cursor: pointer; list-style: none; display: flex; flex-wrap: wrap;
-  gap: .35rem; align-items: center; }
+details.lj-strip > summary { cursor: pointer; list-style: none; display: flex; flex-wrap: nowrap;
+  gap: .35rem; align-items: center; overflow: hidden; }
 details.lj-strip > summary::-webkit-details-marker { display: none; }
 details.lj-strip > summary::after { content: "▾"; color: #666; margin-left: .2rem; }
 details.lj-strip[open] > summary::after { content: "▴"; }
 .lj-chip { border-radius: 999px; padding: 2px 10px; white-space: nowrap; overflow: hidden;
-  text-overflow: ellipsis; max-width: 100%; }
-.lj-chip.info { background: #e8f0fe; color: #1a3e8c; }
+  text-overflow: ellipsis; flex: 0 1 auto; min-width: 2.5em; }
+.lj-chip.info { background: #e8f0fe; color: #1a3e8c; flex-shrink: 0; }
 .lj-chip.bad { background: #fde7e7; color: #9b1c1c; font-weight: 600; }
 .lj-chip.warn { background: #fff4d6; color: #7a4b00; }
 details.lj-strip > div { padding: .4rem .6rem; border-left: 3px solid #ddd; margin-top: .3rem; }

@@ -27,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pydeck as pdk
 
 from lawangjabo.analytics import Filters, choropleth, heatmap, hour_weekday, points
 from lawangjabo.config import load_settings
@@ -37,7 +36,7 @@ from lawangjabo.districts import approximate_districts
 from lawangjabo.geometry import fov_wedge, to_metric
 from lawangjabo.incident_history import generate
 from lawangjabo.incidents import Enricher, IncidentStore
-from lawangjabo.layers import hex_layer
+from lawangjabo.layers import build_deck, hex_layer
 from lawangjabo.synthetic import synthetic_cameras
 
 END = datetime(2026, 11, 27, tzinfo=UTC)
@@ -151,7 +150,8 @@ def main() -> None:
         assert seen == result.in_view
         line(f"coverage {len(lon_a):,} x {args.cameras} cameras", ours, base, "<= 1 s")
 
-        deck = pdk.Deck(layers=[hex_layer(cells)], map_provider=None)
+        # As the page sends it: build_deck's compact JSON, lean rows, translated titles.
+        deck = build_deck([hex_layer(cells, title="{n} insiden")], (104.75, -2.98), settings.map)
         payload = len(deck.to_json().encode())
         raw = len(
             json.dumps(
@@ -163,7 +163,7 @@ def main() -> None:
         )
         print(
             f"heatmap view payload: {payload / 1024:.0f} KB for {len(cells)} cells "
-            f"(target <= 300 KB); raw points would be {raw / 1024 / 1024 * len(frame) / 1e5:.0f}"
+            f"(target <= 100 KB); raw points would be {raw / 1024 / 1024 * len(frame) / 1e5:.0f}"
             " MB"
         )
         db.close()

@@ -32,6 +32,8 @@ from .services import Services
 
 WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
 MAP_MODES = (N_("hexagons"), N_("per km²"))
+HEX_TITLE = N_("{n} incidents")
+TITLE_TOOLTIP = {"html": "<b>{title}</b>", "style": {"fontSize": "12px"}}
 
 
 @dataclass
@@ -55,6 +57,7 @@ def planner_view(
     mode: str,
     near_m: float,
     suggestions: int,
+    translator: Translator | None = None,
 ) -> PlannerView:
     store = services.incidents()
     assert store is not None
@@ -95,7 +98,8 @@ def planner_view(
             )
         )
     else:
-        layers.append(hex_layer(cells))
+        t = translator or Translator(settings.city.language, settings.city.timezone)
+        layers.append(hex_layer(cells, title=t.gettext(HEX_TITLE)))
     if settings.city.river is not None:
         layers.append(
             river_layer(
@@ -106,7 +110,8 @@ def planner_view(
     layers += camera_layers(camera_rows(map_camera_rows(settings, snap.registry.cameras, {})), 5)
     layers.append(suggestion_layer(sites))
     centre = settings.city.centre
-    deck = build_deck(layers, (centre.lon, centre.lat), settings.map)
+    # A title-only tooltip: hexagons carry no thumbnail, subtitle or detail (bytes per cell).
+    deck = build_deck(layers, (centre.lon, centre.lat), settings.map, tooltip=TITLE_TOOLTIP)
     return PlannerView(
         total=total(db, filters),
         previous_total=total(db, filters.previous()),

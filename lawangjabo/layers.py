@@ -7,11 +7,13 @@ Camera rows come from :meth:`Camera.public_row`, which never holds a stream.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pydeck as pdk
+from pydeck.bindings.json_tools import default_serialize
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
@@ -326,6 +328,14 @@ def basemap_kwargs(config: MapConfig) -> dict[str, Any]:
     return {"map_provider": None, "map_style": config.basemap}
 
 
+class CompactDeck(pdk.Deck):  # type: ignore[misc]
+    """A deck whose JSON has no indentation (pydeck indents by two spaces, which more than
+    doubled every map sent to the browser: 380 bytes per heatmap cell)."""
+
+    def to_json(self) -> str:
+        return json.dumps(self, sort_keys=True, default=default_serialize, separators=(",", ":"))
+
+
 def build_deck(
     layers: Sequence[pdk.Layer],
     centre: tuple[float, float],
@@ -341,7 +351,7 @@ def build_deck(
         pitch=config.pitch,
         bearing=0,
     )
-    return pdk.Deck(
+    return CompactDeck(
         layers=list(layers),
         # No double-click zoom: deck.gl would hold every click ~300 ms to see whether a second
         # one follows, and an operator's click on a camera must answer at once.
@@ -358,18 +368,20 @@ def _ramp(value: float, top: float) -> list[int]:
     return [255, int(230 - 200 * t), int(120 - 110 * t), int(90 + 150 * t)]
 
 
-def hex_layer(cells: Sequence[Mapping[str, Any]], layer_id: str = "incident-hexes") -> pdk.Layer:
-    """Aggregated incident counts per H3 cell (``hex``, ``count``), coloured by count."""
+def hex_layer(
+    cells: Sequence[Mapping[str, Any]],
+    layer_id: str = "incident-hexes",
+    title: str = "{n} incidents",
+) -> pdk.Layer:
+    """Aggregated incident counts per H3 cell (``hex``, ``count``), coloured by count. Rows
+    carry only what is drawn and the tooltip's title (``title``, translated by the caller):
+    hundreds of cells go to the browser on every filter change."""
     top = max((float(c["count"]) for c in cells), default=0.0)
     data = [
         {
             "hex": c["hex"],
-            "count": int(c["count"]),
             "colour": _ramp(float(c["count"]), top),
-            "title": f"{c['count']} incidents",
-            "subtitle": "H3 cell",
-            "detail": c["hex"],
-            "thumb": NO_IMAGE,
+            "title": title.format(n=int(c["count"])),
         }
         for c in cells
     ]

@@ -55,7 +55,7 @@ filters = Filters(
     hours=(hour,) if playback else (),
     weekdays=(WEEKDAYS.index(weekday),) if by_day else (),
 )
-view = planner_view(svc, filters, resolution, mode, near_m, suggestions=5)
+view = planner_view(svc, filters, resolution, mode, near_m, suggestions=5, translator=uikit.tr())
 
 a, b, c = st.columns(3)
 a.metric(

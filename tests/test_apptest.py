@@ -264,12 +264,16 @@ def test_analytics_page_sends_cells_not_points() -> None:
     layers = {layer["id"]: layer for layer in spec["layers"]}
     cells = layers["incident-hexes"]["data"]
     assert 50 < len(cells) < 2000
-    assert sum(c["count"] for c in cells) == int(at.metric[0].value)
-    assert "lat" not in cells[0] and "camera-suggestions" in layers
+    def counted(rows: list[dict[str, Any]]) -> int:  # what each cell's tooltip says
+        return sum(int(c["title"].split()[0]) for c in rows)
+
+    assert counted(cells) == int(at.metric[0].value)
+    assert set(cells[0]) == {"hex", "colour", "title"}  # no points, nothing unused
+    assert "camera-suggestions" in layers
     assert len(at.dataframe[0].value) == 18  # every kecamatan in the choropleth table
     at.toggle[0].set_value(True).run()  # play back one hour of the day
     fewer = {layer["id"]: layer for layer in _deck(at)["layers"]}["incident-hexes"]["data"]
-    assert sum(c["count"] for c in fewer) < sum(c["count"] for c in cells)
+    assert counted(fewer) < counted(cells)
 
 
 def test_without_a_session_nothing_but_sign_in_renders(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -229,3 +229,42 @@ def test_gate_refuses_cross_origin_writes_and_adds_headers() -> None:
     refused = client.get("/page")
     assert refused.status_code == 303 and refused.headers["x-frame-options"] == "DENY"
     assert refused.headers["location"] == "/login?next=/page"
+
+
+@pytest.mark.parametrize(
+    ("role", "next_path", "lands"),
+    [("leader", "/", "/glance"), ("leader", "/alerts", "/alerts"), ("operator", "/", "/")],
+)
+def test_a_leader_signing_in_lands_on_the_glance(
+    tmp_path: Path, role: str, next_path: str, lands: str
+) -> None:
+    """The mayor's phone opens on the server-rendered brief, unless a page was asked for."""
+    from urllib.parse import urlencode
+
+    from lawangjabo.auth import Auth
+
+    users = UserStore(tmp_path / "users.json")
+    users.add("who", role, "a-long-password")  # type: ignore[arg-type]
+    auth = Auth(users, SessionStore())
+    body = urlencode(
+        {"username": "who", "password": "a-long-password", "csrf": "t" * 24, "next": next_path}
+    ).encode()
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/login",
+        "query_string": b"",
+        "headers": [
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"cookie", b"lj_csrf=" + b"t" * 24),
+        ],
+        "client": ("127.0.0.1", 5000),
+        "scheme": "http",
+        "server": ("cc.local", 80),
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    reply = asyncio.run(auth.login(Request(scope, receive)))
+    assert reply.status_code == 303 and reply.headers["location"] == lands

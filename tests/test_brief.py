@@ -122,8 +122,14 @@ def test_glance_page_is_plain_escaped_html(services: Services) -> None:
     page = render_glance(brief, Translator("id"), "Palembang", True, poller, "<b>mayor</b>")
     assert "<script" not in page  # nothing runs: the policy forbids it, the phone needs none
     assert "&lt;b&gt;mayor&lt;/b&gt;" in page and "<b>mayor</b>" not in page
-    for text in ("Kamera aktif", "SIARAN SIMULASI", "Poller kamera tidak berjalan", "WIB",
-                 "/glance/map.png", f"/api/cameras/{brief.strategic[0].camera_id}/thumb.jpg"):
+    for text in (
+        "Kamera aktif",
+        "SIARAN SIMULASI",
+        "Poller kamera tidak berjalan",
+        "WIB",
+        "/glance/map.png",
+        f"/api/cameras/{brief.strategic[0].camera_id}/thumb.jpg",
+    ):
         assert text in page, text  # fmt: skip
     assert html_escape(cameras[1].props.name) in page  # the refused camera is listed
     english = render_glance(brief, Translator("en"), "Palembang", False, {"mode": "off"}, "m")

@@ -128,38 +128,11 @@ def test_the_daily_brief_downloads_as_an_image(server: Server, browser: Any) -> 
     page.close()
 
 
-def _leader_lands_on(server: Server) -> str:
-    """Where the mayor's sign-in form sends the browser."""
-    import http.cookiejar
-    import re
-    import urllib.parse
-    import urllib.request
-
-    class Keep(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-            return None
-
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), Keep)
-    form = opener.open(f"{server.url}/login", timeout=10).read().decode()
-    csrf = re.search(r'name="csrf" value="([^"]+)"', form)
-    assert csrf
-    data = urllib.parse.urlencode(
-        {"username": "mayor", "password": "e2e-leader-password", "csrf": csrf.group(1),
-         "next": "/"}
-    ).encode()  # fmt: skip
-    try:
-        opener.open(f"{server.url}/login", data=data, timeout=10)
-    except urllib.error.HTTPError as redirect:
-        assert redirect.code == 303
-        return str(redirect.headers["Location"])
-    raise AssertionError("the sign-in did not redirect")
-
-
 def test_the_mayors_glance_without_streamlits_frontend(server: Server, browser: Any) -> None:
     """The server-rendered brief on a phone over 'Fast 3G', first visit (empty cache): the
-    numbers within 3 s and at most 300 KB, thumbnails included once scrolled to."""
-    assert _leader_lands_on(server) == "/glance"
+    numbers within 3 s and at most 300 KB, thumbnails included once scrolled to. (That a
+    leader's sign-in lands here is tested in test_auth: the browser tests' failed sign-ins
+    make this address wait.)"""
     figures: dict[str, Any] = {}
     for lang, words in (
         ("en", ("Cameras online", "Open P1 incidents", "Incidents today", "Strategic sites")),

@@ -59,23 +59,28 @@ def _clickable(page: Any) -> dict[str, tuple[float, float, str]]:
     }
 
 
-SHOWN = """id => {
+# What the panel shows now: elements Streamlit still holds from the last camera are 'stale'.
+LIVE = """box => [...box.querySelectorAll('[data-testid=stElementContainer]')]
+    .filter(e => e.dataset.stale !== 'true')"""
+SHOWN = f"""id => {{
     const box = document.querySelector('.st-key-camera-details .st-key-picture-' + id);
     if (!box) return false;
-    const img = box.querySelector('[data-testid=stImage] img');
+    const live = ({LIVE})(box);
+    const img = live.map(e => e.querySelector('[data-testid=stImage] img')).find(Boolean);
     if (img) return img.complete && img.naturalWidth > 0 ? img.src : false;
-    return /no good picture|no picture yet/.test(box.innerText) ? 'none' : false;
-}"""
+    return live.some(e => /no good picture|no picture yet/.test(e.innerText)) ? 'none' : false;
+}}"""
 
 
-TAKEN_SINCE = """after => {
-    const p = document.querySelector('.st-key-camera-details [class*=st-key-picture-]');
-    const m = p && p.innerText.match(/taken .* (\\d\\d):(\\d\\d):(\\d\\d) WIB/);
+TAKEN_SINCE = f"""after => {{
+    const box = document.querySelector('.st-key-camera-details [class*=st-key-picture-]');
+    const text = box ? ({LIVE})(box).map(e => e.innerText).join(' ') : '';
+    const m = text.match(/taken .* (\\d\\d):(\\d\\d):(\\d\\d) WIB/);
     if (!m) return false;
     const [h, mi, s] = after.split(':').map(Number);
     const seconds = (+m[1]) * 3600 + (+m[2]) * 60 + (+m[3]) - (h * 3600 + mi * 60 + s);
     return (seconds + 86400) % 86400 < 3600;  // taken at or after the click (across midnight)
-}"""
+}}"""
 
 
 def test_click_to_picture_during_a_running_sweep(server: Server, browser: Any) -> None:
