@@ -66,6 +66,25 @@ def _(message: str) -> str:
     return tr().gettext(message)
 
 
+def multiselect(label: str, options: Any, **kwargs: Any) -> Any:
+    """``st.multiselect`` whose empty state says what it means in the user's language (an
+    empty filter is no filter), not Streamlit's English 'Choose options'."""
+    kwargs.setdefault("placeholder", _("All"))
+    return st.multiselect(label, options, **kwargs)
+
+
+def chart(figure: Any) -> None:
+    """An Altair chart in the user's language: day and month names, 24-hour times."""
+    st.altair_chart(figure.configure(locale=tr().chart_locale()), width="stretch")
+
+
+def wall_clock(moments: Any) -> Any:
+    """Times as the city's wall clock, labelled UTC: charts on a UTC scale then show WIB
+    whatever the browser's own time zone (pandas series of aware datetimes)."""
+    zone = services().settings.city.timezone
+    return moments.dt.tz_convert(zone).dt.tz_localize(None).dt.tz_localize("UTC")
+
+
 def language_picker(session: Session) -> None:
     """Switch the UI language; remembered for the account."""
     current = tr().lang
@@ -239,15 +258,28 @@ TRANSLATED_VALUES = frozenset({"status", "from_status", "to_status", "kind", "re
 
 
 def labelled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Table rows for display: column names and status words translated, times in WIB."""
+    """Table rows for display: column names and status words translated, times in WIB, ids
+    shown as the names people know (categories, agencies, cameras), nothing as 'None'."""
     t = tr()
+    svc = services()
+    names: dict[str, dict[str, str]] = {
+        "category": {c.id: c.name for c in svc.settings.incident_categories},
+        "agency": {a.id: a.name for a in svc.settings.agencies},
+        "camera": {c.id: c.props.name for c in svc.snapshot().registry.cameras},
+    }
+    lookup = {"category": "category", "top category": "category", "lead_agency": "agency",
+              "agency": "agency", "nearest_camera": "camera"}  # fmt: skip
     shown = []
     for row in rows:
         item: dict[str, Any] = {}
         for key, raw in row.items():
             value = raw
-            if isinstance(raw, datetime):
+            if raw is None:
+                value = "—"
+            elif isinstance(raw, datetime):
                 value = t.when(raw)
+            elif key in lookup and isinstance(raw, str):
+                value = names[lookup[key]].get(raw, raw)
             elif key in TRANSLATED_VALUES and isinstance(raw, str):
                 value = t.gettext(error_label(raw) if key == "reason" else raw)
             item[t.gettext(COLUMN_LABELS.get(key, key))] = value
@@ -317,14 +349,17 @@ def registry_banner(snapshot: Snapshot) -> None:
             st.text(str(reject))
 
 
-def districts_caption(snapshot: Snapshot) -> str:
+def districts_caption(snapshot: Snapshot, admin: bool = False) -> str:
+    """Where the district lines come from; how to import official ones is an admin's detail."""
     layer = snapshot.districts
     if layer.official:
         return _("Districts: {source}.").format(source=layer.source)
-    return _(
-        "Districts are **approximate** (Voronoi cells of reference points) until official "
-        "boundaries are imported: `python -m lawangjabo import-districts FILE`."
-    )
+    if admin:
+        return _(
+            "Districts are **approximate** (Voronoi cells of reference points) until official "
+            "boundaries are imported: `python -m lawangjabo import-districts FILE`."
+        )
+    return _("Districts are **approximate** until official boundaries are imported.")
 
 
 def state_badge(state: str) -> str:

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale
@@ -117,6 +118,35 @@ class Translator:
         if s < 36 * 3600:
             return _("{n} h ago").format(n=round(s / 3600))
         return _("{n} d ago").format(n=round(s / 86400))
+
+    def chart_locale(self) -> dict[str, Any]:
+        """Vega-Lite's ``config.locale`` for this language (CLDR names via Babel, 24-hour): chart
+        axes name days and months as the rest of the page does, not in the browser's English."""
+        locale = Locale.parse(self.lang)
+        days = [locale.days["format"]["wide"][i] for i in (6, 0, 1, 2, 3, 4, 5)]  # Sunday first
+        short_days = [locale.days["format"]["abbreviated"][i] for i in (6, 0, 1, 2, 3, 4, 5)]
+        months = [locale.months["format"]["wide"][i] for i in range(1, 13)]
+        short_months = [locale.months["format"]["abbreviated"][i] for i in range(1, 13)]
+        separator = "." if self.lang == "id" else ":"
+        decimal, group = (",", ".") if self.lang == "id" else (".", ",")
+        return {
+            "time": {
+                "dateTime": f"%A, %e %B %Y %H{separator}%M{separator}%S",
+                "date": "%d/%m/%Y",
+                "time": f"%H{separator}%M{separator}%S",
+                "periods": ["", ""],
+                "days": days,
+                "shortDays": short_days,
+                "months": months,
+                "shortMonths": short_months,
+            },
+            "number": {
+                "decimal": decimal,
+                "thousands": group,
+                "grouping": [3],
+                "currency": ["", ""],
+            },
+        }
 
     @property
     def language_name(self) -> str:

@@ -26,7 +26,13 @@ from .layers import (
     site_layers,
     suggestion_layer,
 )
-from .mapview import APPROX, cached_river, district_label_points, map_camera_rows
+from .mapview import (
+    APPROX,
+    cached_river,
+    district_label_points,
+    map_camera_rows,
+    site_description,
+)
 from .registry import Camera
 from .services import Services
 
@@ -198,7 +204,9 @@ def pick_deck(
                 settings.city.river.name,
             )
         )
-    layers += site_layers(settings.city.sites, zoom=settings.map.zoom)
+    layers += site_layers(
+        settings.city.sites, zoom=settings.map.zoom, describe=site_description(translator)
+    )
     layers += camera_layers(camera_rows(map_camera_rows(settings, cameras, {}, translator)), 5)
     centre = settings.city.centre
     return build_deck(

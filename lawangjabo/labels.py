@@ -41,6 +41,16 @@ COLUMN_LABELS: dict[str, str] = {
     "scope": N_("scope"),
     "confidence": N_("confidence"),
     "verified": N_("verified"),
+    "per_km2": N_("per km²"),
+    "previous": N_("previous period"),
+    "change_pct": N_("change %"),
+    "top category": N_("top category"),
+    "hex": N_("H3 cell"),
+    "lat": N_("latitude"),
+    "lon": N_("longitude"),
+    "rank": N_("rank"),
+    "gain": N_("newly covered"),
+    "cumulative": N_("covered in all"),
 }
 
 VALUE_LABELS = (

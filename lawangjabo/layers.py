@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pydeck as pdk
@@ -195,7 +195,11 @@ def declutter(
     return shown
 
 
-def site_layers(sites: Sequence[SiteFact], zoom: float | None = None) -> list[pdk.Layer]:
+def site_layers(
+    sites: Sequence[SiteFact],
+    zoom: float | None = None,
+    describe: Callable[[SiteFact], str] = lambda s: f"site · {s.category}",
+) -> list[pdk.Layer]:
     """Strategic sites: a marker each, and a label where it does not overlap another at
     ``zoom`` (every label when ``zoom`` is None); the marker's tooltip always names it."""
     shown = (
@@ -209,7 +213,7 @@ def site_layers(sites: Sequence[SiteFact], zoom: float | None = None) -> list[pd
             "position": [_round(s.point.lon), _round(s.point.lat)],
             "label": s.name,
             "title": s.name,
-            "subtitle": f"site · {s.category}",
+            "subtitle": describe(s),
             "detail": s.source,
             "thumb": NO_IMAGE,
         }

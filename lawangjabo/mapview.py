@@ -7,7 +7,7 @@ renders what these return.
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -16,7 +16,7 @@ import pydeck as pdk
 from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
-from .config import RiverFact, Settings
+from .config import RiverFact, Settings, SiteFact
 from .districts import DistrictLayer
 from .geometry import fov_wedge, river_band
 from .healthview import STATE_COLOURS, Tile, state_label
@@ -162,7 +162,10 @@ def operations_deck(
         ]
         layers.append(fov_layer(wedges, settings.map.fov_opacity))
     if toggles.sites:
-        layers += site_layers(settings.city.sites, zoom=settings.map.zoom)
+        t = translator or Translator(settings.city.language, settings.city.timezone)
+        layers += site_layers(
+            settings.city.sites, zoom=settings.map.zoom, describe=site_description(t)
+        )
     if toggles.cameras:
         rows = camera_rows(map_camera_rows(settings, cameras, tiles or {}, translator), selected_id)
         layers += camera_layers(rows, settings.map.camera_radius_px, camera_layer_id)
@@ -184,8 +187,12 @@ def filter_cameras(cameras: list[Camera], agencies: set[str] | None) -> list[Cam
     return [c for c in cameras if c.props.owner in agencies]
 
 
-def camera_details(settings: Settings, camera: Camera, translator: Translator) -> dict[str, Any]:
-    """What the details panel shows for one camera (public fields only; no stream URL)."""
+def camera_details(
+    settings: Settings, camera: Camera, translator: Translator, provenance: bool = False
+) -> dict[str, Any]:
+    """What the details panel shows for one camera (public fields only; no stream URL). Where
+    the record came from and its curator's note are for admins (``provenance``): an operator
+    on shift needs the camera, not its sources."""
     _ = translator.gettext
     row = camera.public_row(agency_names(settings).get(camera.props.owner, camera.props.owner))
     estimated = set(camera.props.estimated)
@@ -211,9 +218,29 @@ def camera_details(settings: Settings, camera: Camera, translator: Translator) -
         _("scope"): _(row["scope"]),
         _("confidence"): _(row["confidence"]),
         _("verified"): _("yes") if row["verified"] else _("no"),
-        _("source"): row["source"],
-        _("note"): camera.props.note or "",
+        **({_("source"): row["source"]} if provenance else {}),
+        _("note"): (camera.props.note or "") if provenance else "",
     }
+
+
+SITE_KINDS = {  # the strategic sites' categories in the city file, for the catalog
+    "heritage": N_("heritage"), "religious": N_("place of worship"), "bridge": N_("bridge"),
+    "command-center": N_("command center"), "market": N_("market"), "stadium": N_("stadium"),
+    "airport": N_("airport"), "park": N_("park"), "rail": N_("railway station"),
+    "port": N_("port"),
+}  # fmt: skip
+
+
+def site_description(translator: Translator) -> Callable[[SiteFact], str]:
+    """A strategic site's tooltip line in the viewer's language: 'lokasi strategis · pasar'."""
+    _ = translator.gettext
+    label = _("strategic site")
+
+    def describe(site: SiteFact) -> str:
+        kind = SITE_KINDS.get(site.category)
+        return f"{label} · {_(kind) if kind else site.category}"
+
+    return describe
 
 
 # Values shown through ``_(value)`` above, for the catalog.

@@ -25,12 +25,12 @@ with st.sidebar:
     period = st.date_input(
         _("Period"), value=(today - timedelta(days=90), today), format="DD/MM/YYYY"
     )
-    chosen = st.multiselect(
+    chosen = uikit.multiselect(
         _("Category"), list(categories), format_func=lambda c: categories[c], key="categories"
     )
-    lead = st.multiselect(_("Lead agency"), list(agencies), format_func=lambda a: agencies[a])
-    priority = st.multiselect(_("Priority"), ["P1", "P2", "P3"])
-    status = st.multiselect(
+    lead = uikit.multiselect(_("Lead agency"), list(agencies), format_func=lambda a: agencies[a])
+    priority = uikit.multiselect(_("Priority"), ["P1", "P2", "P3"])
+    status = uikit.multiselect(
         _("Status"),
         ["new", "dispatched", "on_scene", "resolved", "closed", "false_alarm", "hoax"],
         format_func=_,
@@ -84,20 +84,18 @@ with left:
     st.markdown(_("**Hour × weekday** (WIB)"))
     cells = pd.DataFrame(matrix_rows(view.matrix))
     matrix = alt.Chart(cells.assign(weekday=cells["weekday"].map(_))).mark_rect()
-    st.altair_chart(
+    uikit.chart(
         matrix.encode(
             x=alt.X("hour:O", title=_("hour")),
             y=alt.Y("weekday:N", sort=None, title=_("day")),
             color=alt.Color("count:Q", title=_("count")),
-        ),
-        width="stretch",
+        )
     )
 with right:
     st.markdown(_("**Per day**"))
     trend = alt.Chart(pd.DataFrame(view.days)).mark_line()
-    st.altair_chart(
-        trend.encode(x=alt.X("day:T", title=_("day")), y=alt.Y("count:Q", title=_("count"))),
-        width="stretch",
+    uikit.chart(
+        trend.encode(x=alt.X("day:T", title=_("day")), y=alt.Y("count:Q", title=_("count")))
     )
 st.markdown(
     _("**By {label}** (change against the previous period)").format(

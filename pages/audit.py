@@ -18,8 +18,11 @@ if frame is None:
     st.error(_("The database is unavailable."))
     st.stop()
 st.caption(_("{n} entries (newest first, at most 5,000)").format(n=len(frame)))
-st.dataframe(frame.rename(columns=uikit.column_label), hide_index=True, width="stretch")
+local = uikit.tr().timezone
+shown = frame.assign(happened_at=frame["happened_at"].map(uikit.tr().when))  # WIB, as everywhere
+st.dataframe(shown.rename(columns=uikit.column_label), hide_index=True, width="stretch")
+exported = frame.assign(happened_at=frame["happened_at"].dt.tz_convert(local).map(str))
 if st.download_button(
-    _("Export CSV"), frame.to_csv(index=False), file_name="audit.csv", mime="text/csv"
+    _("Export CSV"), exported.to_csv(index=False), file_name="audit.csv", mime="text/csv"
 ):
     svc.audit(session.user, "audit_export", {"days": days, "actor": actor, "action": action})

@@ -13,13 +13,13 @@ settings = svc.settings
 st.subheader(_("Camera wall"))
 everything = tiles(svc, uikit.visible_cameras(session))
 with st.sidebar:
-    agencies = st.multiselect(_("Agency"), sorted({t.agency for t in everything}))
-    states = st.multiselect(
+    agencies = uikit.multiselect(_("Agency"), sorted({t.agency for t in everything}))
+    states = uikit.multiselect(
         _("State"),
         [s for s in STATE_LABELS if s in state_counts(everything)],
         format_func=lambda s: _(STATE_LABELS[s]),
     )
-    kecamatan = st.multiselect(
+    kecamatan = uikit.multiselect(
         settings.city.district_label.capitalize(),
         sorted({t.kecamatan for t in everything if t.kecamatan}),
     )

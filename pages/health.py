@@ -59,11 +59,18 @@ if rows:
     frame = pd.DataFrame(
         [{**r, "to": r["to"] or end, "reason": uikit.reason_label(r["reason"])} for r in rows]
     )
+    frame["from"], frame["to"] = (uikit.wall_clock(pd.to_datetime(frame[k], utc=True))
+                                  for k in ("from", "to"))  # fmt: skip
     chart = (
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            x=alt.X("from:T", title=None),
+            x=alt.X(
+                "from:T",
+                title=uikit.tr().zone_label,
+                scale=alt.Scale(type="utc"),
+                axis=alt.Axis(format="%d %b %H:%M"),
+            ),
             x2="to:T",
             y=alt.Y("camera:N", title=None),
             color=alt.Color("reason:N", title=_("reason")),
@@ -73,4 +80,4 @@ if rows:
             ],
         )
     )
-    st.altair_chart(chart, width="stretch")
+    uikit.chart(chart)

@@ -28,7 +28,7 @@ uikit.incident_place_picker(svc, list(cameras.values()))
 uikit.incident_form(svc, store, actor, list(cameras.values()))
 
 days = st.slider(_("Days back"), 1, 90, 7)
-statuses = st.multiselect(_("Status"), STATUSES, default=list(OPEN_STATUSES), format_func=_)
+statuses = uikit.multiselect(_("Status"), STATUSES, default=list(OPEN_STATUSES), format_func=_)
 now = datetime.now(UTC)
 shown = Filters(
     now - timedelta(days=days),

@@ -64,7 +64,7 @@ with st.sidebar:
         for a in settings.agencies
         if any(c.props.owner == a.id for c in registry.cameras)
     }
-    chosen = st.multiselect(
+    chosen = uikit.multiselect(
         _("Agencies"),
         list(agency_options),
         format_func=lambda a: agency_options[a],
@@ -108,7 +108,7 @@ with map_col, st.container(key="ops-map"):
     )
 with st.sidebar:
     st.caption(
-        uikit.districts_caption(snapshot)
+        uikit.districts_caption(snapshot, admin=session.role == "admin")
         + (
             " " + _("Basemap © CARTO © OpenStreetMap when online; all layers work offline.")
             if settings.map.basemap == "carto"
@@ -126,7 +126,7 @@ def camera_panel() -> None:
         return
     st.container(key="camera-chosen", height=1, border=False)  # the phone's sheet opens
     tile = tiles(svc, [camera])[0]
-    details = camera_details(settings, camera, uikit.tr())
+    details = camera_details(settings, camera, uikit.tr(), provenance=session.role == "admin")
     st.subheader(details.pop(_("name")))
     with st.container(key=f"picture-{camera.id}"):
         uikit.status_line(tile, refreshing=svc.refreshing(camera.id))

@@ -50,7 +50,7 @@ st.dataframe(
 )
 for warning in registry.warnings:
     st.warning(warning)
-st.markdown(uikit.districts_caption(snapshot))
+st.markdown(uikit.districts_caption(snapshot, admin=session.role == "admin"))
 
 st.subheader(_("Check a registry file"))
 st.caption(

@@ -264,6 +264,7 @@ def test_analytics_page_sends_cells_not_points() -> None:
     layers = {layer["id"]: layer for layer in spec["layers"]}
     cells = layers["incident-hexes"]["data"]
     assert 50 < len(cells) < 2000
+
     def counted(rows: list[dict[str, Any]]) -> int:  # what each cell's tooltip says
         return sum(int(c["title"].split()[0]) for c in rows)
 

@@ -4,10 +4,12 @@ string; Indonesian dates, times (WIB) and numbers."""
 from __future__ import annotations
 
 import ast
+import json
 import re
 import string
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from babel.messages.extract import extract_from_dir
@@ -138,3 +140,41 @@ def test_indonesian_formats() -> None:
     assert en.gettext("Camera wall") == "Camera wall"
     with pytest.raises(ValueError, match="unknown language"):
         catalog("fr")
+
+
+def test_charts_speak_the_pages_language() -> None:
+    """Chart axes get CLDR day and month names and 24-hour times in the user's language."""
+    from lawangjabo.i18n import Translator
+
+    id_locale = Translator("id").chart_locale()["time"]
+    assert id_locale["days"][0] == "Minggu" and id_locale["months"][7] == "Agustus"
+    assert id_locale["time"] == "%H.%M.%S" and "%p" not in id_locale["dateTime"]
+    assert Translator("en").chart_locale()["time"]["shortMonths"][0] == "Jan"
+
+
+def test_map_tooltips_made_in_the_core_are_translated(settings: Any) -> None:
+    """The operations map's tooltip texts (built in lawangjabo/, not in a page) follow the
+    viewer's language: no English word of ours in an Indonesian map."""
+    from lawangjabo.districts import approximate_districts
+    from lawangjabo.i18n import Translator
+    from lawangjabo.mapview import LayerToggles, operations_deck
+    from lawangjabo.registry import load_registry
+    from lawangjabo.services import Snapshot
+
+    districts = approximate_districts(settings.city)
+    registry = load_registry(settings.paths.registry_file, settings, districts)
+    deck = operations_deck(
+        settings, Snapshot(districts, registry), LayerToggles(), registry.cameras,
+        translator=Translator("id"),
+    )  # fmt: skip
+    layers = {layer["id"]: layer for layer in json.loads(deck.to_json())["layers"]}
+    texts = [
+        str(row.get(field, ""))
+        for layer_id in ("sites", "cameras", "district-labels")
+        for row in layers[layer_id]["data"]
+        for field in ("subtitle", "label")
+    ]
+    joined = " ".join(texts)
+    assert "lokasi strategis" in joined and "BELUM DIPANTAU" in joined and "perkiraan" in joined
+    for english in ("site ·", "NOT POLLED", "approx.", "heritage", "market"):
+        assert english not in joined, english
