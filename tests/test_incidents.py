@@ -10,6 +10,7 @@ import h3
 import numpy as np
 import pandas as pd
 import pytest
+from pyproj import Transformer
 
 from lawangjabo.analytics import Filters, by_district, heatmap, hotspots, hour_weekday, total
 from lawangjabo.config import PROJECT_ROOT, Settings
@@ -262,3 +263,38 @@ def test_a_second_report_of_the_same_thing_is_found(store: IncidentStore) -> Non
     assert [d["id"] for d in found] == [first]
     assert 100 < found[0]["metres"] < 200
     assert store.likely_duplicates(NewIncident(t0, "kemacetan", "P2", -2.99, 104.76)) == []
+
+
+def test_coverage_equals_every_point_against_every_wedge(settings: Settings) -> None:
+    """The grid shortcut gives the answer of the plain geometry: each point tested against
+    each camera's wedge (intersects) and distance (dwithin) with shapely."""
+    import shapely
+
+    from lawangjabo.coverage import _metric_wedge
+    from lawangjabo.synthetic import synthetic_cameras
+
+    crs = settings.city.metric_crs
+    cameras = synthetic_cameras(settings, 60, seed=5)
+    rng = np.random.default_rng(9)
+    box = settings.city.bbox
+    lon = rng.uniform(box.west, box.east, 30_000)
+    lat = rng.uniform(box.south, box.north, 30_000)
+    # and points crowded around the cameras, where the wedges' edges are
+    pick = rng.integers(0, len(cameras), 30_000)
+    lon = np.concatenate([lon, [cameras[i].lon for i in pick] + rng.normal(0, 0.001, 30_000)])
+    lat = np.concatenate([lat, [cameras[i].lat for i in pick] + rng.normal(0, 0.001, 30_000)])
+    result = coverage(lon, lat, cameras, crs, near_m=100)
+
+    x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, lat)
+    points = shapely.points(x, y)
+    seen = np.zeros(len(lon), dtype=bool)
+    close = np.zeros(len(lon), dtype=bool)
+    for camera in cameras:
+        seen |= shapely.intersects(_metric_wedge(camera, crs), points)
+        cx, cy = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(
+            camera.lon, camera.lat
+        )
+        close |= shapely.dwithin(shapely.Point(cx, cy), points, 100)
+    assert result.in_view == int(seen.sum()) > 1000
+    assert result.near == int((close & ~seen).sum()) > 1000
+    assert result.uncovered.tolist() == np.flatnonzero(~seen & ~close).tolist()
