@@ -244,10 +244,16 @@ def current_health(
 
 # --- uptime and outages -------------------------------------------------------------------
 
+# A usable poll: a frame arrived, not dark, and its picture is not one that froze. The polls
+# that repeated a picture before it counted as frozen belong to the frozen run too: a feed is
+# down from the moment its picture stopped changing (``picture_at``), as outages() says.
+USABLE = """(ok AND NOT coalesce(dark, false) AND NOT coalesce(frozen, false)
+    AND NOT coalesce(bool_or(coalesce(frozen, false))
+                     OVER (PARTITION BY camera_id, coalesce(picture_at, polled_at)), false))"""
+
 _SEGMENTS = """
     WITH o AS (
-        SELECT camera_id, polled_at,
-               ok AND NOT coalesce(dark, false) AND NOT coalesce(frozen, false) AS usable,
+        SELECT camera_id, polled_at, {USABLE} AS usable,
                lead(polled_at) OVER (PARTITION BY camera_id ORDER BY polled_at) AS next_at
         FROM poll_outcomes
         WHERE polled_at >= $since - to_seconds($gap_s)
@@ -273,7 +279,7 @@ def uptime_by_camera(
         SELECT camera_id,
                sum(CASE WHEN usable THEN epoch(seg_end) - epoch(seg_start) ELSE 0 END),
                sum(epoch(seg_end) - epoch(seg_start))
-        FROM ({_SEGMENTS}) WHERE seg_end > seg_start
+        FROM ({_SEGMENTS.replace("{USABLE}", USABLE)}) WHERE seg_end > seg_start
         GROUP BY camera_id
         """,
         {"since": now - window, "now": now, "gap_s": gap_s},
@@ -311,10 +317,10 @@ def outages(db: Database, now: datetime, window: timedelta) -> list[Outage]:
     """Intervals without a usable picture: from the first bad poll to the next usable one. A
     frozen feed's outage starts when its picture was first seen (it stopped changing then)."""
     rows = db.execute(
-        """
+        f"""
         WITH o AS (
             SELECT camera_id, polled_at, error_kind, dark, frozen, ok, picture_at,
-                   ok AND NOT coalesce(dark, false) AND NOT coalesce(frozen, false) AS usable
+                   {USABLE} AS usable
             FROM poll_outcomes WHERE polled_at >= $since
         ), runs AS (
             SELECT *, sum(CASE WHEN usable THEN 1 ELSE 0 END)

@@ -223,3 +223,22 @@ def test_spool_files_of_older_versions_still_ingest(tmp_path: Path) -> None:
     db = Database(tmp_path / "ledger.duckdb")
     assert ingest_spool(db, spool) == 1
     db.close()
+
+
+def test_a_frozen_run_counts_as_down_from_its_first_repeat(tmp_path: Path) -> None:
+    """The polls that repeated the picture before the feed counted as frozen are part of the
+    outage too: uptime and outages agree that the camera was down from the picture's time."""
+    first_seen = T0 + timedelta(minutes=10)
+    outcomes = [_ok("c", m) for m in range(0, 10)]  # a live feed, one new picture a minute
+    outcomes += [
+        Outcome("c", T0 + timedelta(minutes=m), True, None, 5.0, "sweep", frozen=m >= 12,
+                picture_at=first_seen)
+        for m in range(10, 20)
+    ]  # fmt: skip
+    db = _ledger(tmp_path, outcomes)
+    now = T0 + timedelta(minutes=20)
+    up, seen = uptime_by_camera(db, now, timedelta(hours=1), gap_s=120)["c"]
+    assert seen == 20 * 60 and up == 10 * 60  # the ten live minutes only
+    (outage,) = outages(db, now, timedelta(hours=1))
+    assert outage.start == first_seen and outage.reason == "frozen" and outage.end is None
+    db.close()
