@@ -14,7 +14,7 @@ import streamlit as st
 
 from lawangjabo.alerts import Alert, render
 from lawangjabo.analytics import Filters
-from lawangjabo.auth import COOKIE, HOME_PAGE, PAGES, Session, camera_visible
+from lawangjabo.auth import COOKIE, HOME_PAGE, PAGES, Session
 from lawangjabo.brief import Brief, visible_alerts
 from lawangjabo.briefimage import daily_brief_png
 from lawangjabo.capture import error_label
@@ -120,11 +120,7 @@ def allowed_pages(session: Session) -> frozenset[str]:
 
 def visible_cameras(session: Session) -> list[Camera]:
     """The registry's cameras this account may see (agency scope)."""
-    return [
-        c
-        for c in services().snapshot().registry.cameras
-        if camera_visible(session.agencies, c.props.owner, c.props.scope)
-    ]
+    return services().visible_cameras(session.agencies)
 
 
 def require_page(name: str) -> Session:

@@ -19,7 +19,7 @@ from typing import Any
 from . import __version__
 from .alerts import AlertBook, deliver_due, evaluate_rules
 from .auditspool import SIGN_OUT_AFTER, ingest_audit_spool, spool_entry
-from .auth import Auth, FailureLimiter, SessionStore, UserStore
+from .auth import Auth, FailureLimiter, SessionStore, UserStore, camera_visible
 from .config import Settings, current_settings
 from .db import Database
 from .districts import DistrictLayer, load_district_layer
@@ -27,7 +27,7 @@ from .incident_history import generate
 from .incidents import Enricher, IncidentStore
 from .ledger import CameraHealth, current_health, ingest_spool, outages, read_heartbeat
 from .poller import Outcome
-from .registry import RegistryLoad, load_registry
+from .registry import Camera, RegistryLoad, load_registry
 from .runtime import PollerRuntime, request_refresh, snapshot_store
 from .snapshots import SnapshotStore
 
@@ -108,6 +108,14 @@ class Services:
                 self._snapshot = Snapshot(districts, registry)
                 self._key = key
             return self._snapshot
+
+    def visible_cameras(self, agencies: tuple[str, ...] = ()) -> list[Camera]:
+        """The registry's cameras an account limited to ``agencies`` may see (all if none)."""
+        return [
+            c
+            for c in self.snapshot().registry.cameras
+            if camera_visible(agencies, c.props.owner, c.props.scope)
+        ]
 
     # -- cameras: health, snapshots, refresh -------------------------------------------------
     def ingest(self) -> int:

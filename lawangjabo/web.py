@@ -82,11 +82,7 @@ def _visible(request: Request, services: Services, camera_id: str) -> bool:
 def _camera_rows(services: Services, agencies: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     states = services.camera_health()
     names = {a.id: a.name for a in services.settings.agencies}
-    cameras = [
-        c
-        for c in services.snapshot().registry.cameras
-        if camera_visible(agencies, c.props.owner, c.props.scope)
-    ]
+    cameras = services.visible_cameras(agencies)
     rows = []
     for camera, tile in zip(cameras, tiles(services, cameras, states), strict=True):
         h = states[camera.id]
@@ -198,11 +194,7 @@ def _glance_view(request: Request) -> tuple[Services, Brief, Translator, str]:
     session = session_of(request)
     agencies = session.agencies if session else ()
     user = session.user if session else "local"
-    cameras = [
-        c
-        for c in services.snapshot().registry.cameras
-        if camera_visible(agencies, c.props.owner, c.props.scope)
-    ]
+    cameras = services.visible_cameras(agencies)
     lang = request.query_params.get("lang")
     if lang not in LANGUAGES:
         account = services.auth.users.get(user) if session else None
@@ -236,12 +228,7 @@ async def glance_map(request: Request) -> Response:
     def draw() -> bytes:
         services = get_services()
         session = session_of(request)
-        agencies = session.agencies if session else ()
-        cameras = [
-            c
-            for c in services.snapshot().registry.cameras
-            if camera_visible(agencies, c.props.owner, c.props.scope)
-        ]
+        cameras = services.visible_cameras(session.agencies if session else ())
         return compact_map_png(services, tiles(services, cameras))
 
     data = await run_in_threadpool(draw)
