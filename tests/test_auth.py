@@ -266,5 +266,7 @@ def test_a_leader_signing_in_lands_on_the_glance(
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": body, "more_body": False}
 
-    reply = asyncio.run(auth.login(Request(scope, receive)))
+    # Its own thread: a browser test's Playwright may already run a loop on this one.
+    with ThreadPoolExecutor(1) as pool:
+        reply = pool.submit(asyncio.run, auth.login(Request(scope, receive))).result()
     assert reply.status_code == 303 and reply.headers["location"] == lands
