@@ -101,7 +101,9 @@ def test_click_to_picture_during_a_running_sweep(server: Server, browser: Any) -
         handle = page.wait_for_function(SHOWN, arg=camera_id, timeout=30_000, polling=10)
         return (time.monotonic() - started) * 1000, str(handle.json_value())
 
-    first_ms, _ = click(order[-1])  # the session's first click also loads the panel's code
+    # The session's first click on a live camera also loads the code of the panel's widgets
+    # (picture, buttons, the history's date and time pickers): Streamlit fetches it on first use.
+    first_ms, _ = click(order[1])
     cached: list[float] = []
     fresh: list[float] = []
     for i in range(20):
