@@ -118,6 +118,12 @@ def allowed_pages(session: Session) -> frozenset[str]:
     return PAGES[session.role]
 
 
+def session_cameras() -> list[Camera]:
+    """The cameras this browser session's account may see (none without a session)."""
+    session = current_session()
+    return visible_cameras(session) if session is not None else []
+
+
 def visible_cameras(session: Session) -> list[Camera]:
     """The registry's cameras this account may see (agency scope)."""
     return services().visible_cameras(session.agencies)
@@ -261,7 +267,7 @@ def labelled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     names: dict[str, dict[str, str]] = {
         "category": {c.id: c.name for c in svc.settings.incident_categories},
         "agency": {a.id: a.name for a in svc.settings.agencies},
-        "camera": {c.id: c.props.name for c in svc.snapshot().registry.cameras},
+        "camera": {c.id: c.props.name for c in session_cameras()},
     }
     lookup = {"category": "category", "top category": "category", "lead_agency": "agency",
               "agency": "agency", "nearest_camera": "camera"}  # fmt: skip
@@ -275,7 +281,8 @@ def labelled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             elif isinstance(raw, datetime):
                 value = t.when(raw)
             elif key in lookup and isinstance(raw, str):
-                value = names[lookup[key]].get(raw, raw)
+                # a camera outside the account's agency scope is not named, not even by its id
+                value = names[lookup[key]].get(raw, "—" if lookup[key] == "camera" else raw)
             elif key in TRANSLATED_VALUES and isinstance(raw, str):
                 value = t.gettext(error_label(raw) if key == "reason" else raw)
             item[t.gettext(COLUMN_LABELS.get(key, key))] = value
