@@ -153,7 +153,6 @@ details.lj-strip[open] > summary::after { content: "▴"; }
   text-overflow: ellipsis; flex: 0 1 auto; min-width: 2.5em; }
 .lj-chip.info { background: #e8f0fe; color: #1a3e8c; flex-shrink: 0; }
 .lj-chip.bad { background: #fde7e7; color: #9b1c1c; font-weight: 600; }
-.lj-chip.warn { background: #fff4d6; color: #7a4b00; }
 details.lj-strip > div { padding: .4rem .6rem; border-left: 3px solid #ddd; margin-top: .3rem; }
 /* The operations map fills the window under the strip; its details panel sits beside it. */
 .st-key-ops-map .st-key-ops_map, .st-key-ops-map [data-testid="stFullScreenFrame"],
@@ -220,7 +219,7 @@ def status_strip(svc: Services, session: Session) -> None:
                 + alert_text(pending[0]),
             )
         )
-        details += [f"- {alert_text(a)}" for a in pending[:10]]
+        details += [f"- {html.escape(alert_text(a))}" for a in pending[:10]]  # names: files
         if len(pending) > 10:
             details.append("- " + _("… and {n} more").format(n=len(pending) - 10))
         link = _("Open the alerts page")
