@@ -118,6 +118,13 @@ def allowed_pages(session: Session) -> frozenset[str]:
     return PAGES[session.role]
 
 
+def camera_name(camera_id: str | None) -> str:
+    """A camera's name for this account; a dash for none or one outside its agency scope (a
+    hidden camera is not named, not even by its id)."""
+    names = {c.id: c.props.name for c in session_cameras()}
+    return names.get(camera_id or "", "—")
+
+
 def session_cameras() -> list[Camera]:
     """The cameras this browser session's account may see (none without a session)."""
     session = current_session()
@@ -306,7 +313,7 @@ def incident_header(incident: dict[str, Any], category: str, agencies: dict[str,
             kecamatan=incident["kecamatan"],
             lat=incident["lat"],
             lon=incident["lon"],
-            camera=incident["nearest_camera"],
+            camera=camera_name(incident["nearest_camera"]),
             metres=incident["camera_distance_m"],
         )
     )

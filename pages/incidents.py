@@ -77,7 +77,7 @@ if incident is not None:
         st.markdown("**" + _("Event log") + "**")
         st.dataframe(uikit.labelled(store.events(incident["id"])), hide_index=True, width="stretch")
         camera_id = incident["nearest_camera"]
-        if camera_id:
+        if camera_id in cameras:  # another agency's internal camera shows nothing here
             found = svc.store.at(camera_id, incident["reported_at"])
             if found:
                 st.image(
