@@ -118,11 +118,15 @@ def allowed_pages(session: Session) -> frozenset[str]:
     return PAGES[session.role]
 
 
+def camera_names() -> dict[str, str]:
+    """id → name of the cameras this account may see."""
+    return {c.id: c.props.name for c in session_cameras()}
+
+
 def camera_name(camera_id: str | None) -> str:
     """A camera's name for this account; a dash for none or one outside its agency scope (a
     hidden camera is not named, not even by its id)."""
-    names = {c.id: c.props.name for c in session_cameras()}
-    return names.get(camera_id or "", "—")
+    return camera_names().get(camera_id or "", "—")
 
 
 def session_cameras() -> list[Camera]:
@@ -273,7 +277,7 @@ def labelled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     names: dict[str, dict[str, str]] = {
         "category": {c.id: c.name for c in svc.settings.incident_categories},
         "agency": {a.id: a.name for a in svc.settings.agencies},
-        "camera": {c.id: c.props.name for c in session_cameras()},
+        "camera": camera_names(),
     }
     lookup = {"category": "category", "top category": "category", "lead_agency": "agency",
               "agency": "agency", "nearest_camera": "camera"}  # fmt: skip
