@@ -54,7 +54,7 @@ def tr() -> Translator:
         lang = settings.city.language
         session = current_session()
         if session is not None and auth_enabled():
-            account = services().auth.users.get(session.user)
+            account = services().auth.users.lookup(session.user)
             if account is not None and account.language in LANGUAGES:
                 lang = account.language
         st.session_state["lang"] = lang
@@ -95,7 +95,7 @@ def language_picker(session: Session) -> None:
         if auth_enabled():
             try:
                 services().auth.users.set_language(session.user, lang)
-            except ValueError:
+            except (ValueError, OSError):  # accounts file unreadable or read-only: logged
                 return
             services().audit(session.user, "language_set", {"language": lang})
 

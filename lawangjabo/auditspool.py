@@ -19,7 +19,7 @@ from typing import Any
 
 from .db import Database
 from .fileio import write_text_atomic
-from .ledger import ingest_files
+from .spool import SpoolIngest, json_lines
 
 # Account changes after which the account's open sessions are signed out.
 SIGN_OUT_AFTER = frozenset({"user_role_set", "user_password_reset", "user_removed"})
@@ -55,29 +55,67 @@ def spool_entry(
     return path
 
 
+MAX_FIELD = 200  # characters of actor and action kept
+
+
 def _read(path: Path) -> list[AuditEntry]:
-    entries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        data = json.loads(line)
-        when = datetime.fromisoformat(data["happened_at"])
-        if when.tzinfo is None:
-            raise ValueError(f"line {number}: happened_at has no time zone")
-        detail = data.get("detail", {})
-        if not isinstance(detail, dict):
-            raise ValueError(f"line {number}: detail is not an object")
-        entries.append(AuditEntry(when, str(data["actor"]), str(data["action"]), detail))
-    return entries
+    return json_lines(path, _entry)
+
+
+def _entry(data: Any) -> AuditEntry:
+    if not isinstance(data, dict):
+        raise ValueError(f"not a JSON object but {type(data).__name__}")
+    for key in ("happened_at", "actor", "action"):
+        if not isinstance(data.get(key), str):
+            raise ValueError(f"{key} is missing or not a string")
+    when = datetime.fromisoformat(data["happened_at"])
+    if when.tzinfo is None:
+        raise ValueError("happened_at has no time zone")
+    detail = data.get("detail", {})
+    if not isinstance(detail, dict):
+        raise ValueError("detail is not an object")
+    return AuditEntry(when, data["actor"][:MAX_FIELD], data["action"][:MAX_FIELD], detail)
+
+
+MAX_VALUE = 256  # characters of any one detail value kept
+MAX_DETAIL = 4096  # characters of one entry's detail (JSON) kept
+
+
+def bounded_detail(detail: dict[str, Any]) -> dict[str, Any]:
+    """``detail`` with every text cut to a bounded length, so nothing a visitor sends can grow
+    the audit log by more than a few KB per entry."""
+
+    def cut(value: Any, depth: int = 0) -> Any:
+        if isinstance(value, str):
+            return value if len(value) <= MAX_VALUE else value[:MAX_VALUE] + "…"
+        if depth > 3:
+            return "…"
+        if isinstance(value, dict):
+            return {str(k)[:64]: cut(v, depth + 1) for k, v in list(value.items())[:50]}
+        if isinstance(value, list | tuple):
+            return [cut(v, depth + 1) for v in list(value)[:50]]
+        return value
+
+    bounded: dict[str, Any] = cut(detail)
+    text = json.dumps(bounded, default=str)
+    return bounded if len(text) <= MAX_DETAIL else {"truncated": text[: MAX_DETAIL // 2]}
 
 
 def _write(db: Database, entries: list[AuditEntry]) -> None:
     db.executemany(
         "INSERT INTO audit_log (happened_at, actor, action, detail) VALUES (?, ?, ?, ?)",
-        [[e.happened_at, e.actor, e.action, json.dumps(e.detail, default=str)] for e in entries],
+        [
+            [e.happened_at, e.actor, e.action, json.dumps(bounded_detail(e.detail), default=str)]
+            for e in entries
+        ],
     )
+
+
+def audit_ingest(folder: Path) -> SpoolIngest[AuditEntry]:
+    """The audit spool's consumer (keep one per process: it remembers refusals)."""
+    return SpoolIngest(folder, _read, _write, key_prefix="audit/")
 
 
 def ingest_audit_spool(db: Database, folder: Path) -> list[AuditEntry]:
     """Move spooled entries into ``audit_log`` (one transaction per file); returns them."""
-    return ingest_files(db, folder, _read, _write, key_prefix="audit/")
+    return audit_ingest(folder).run(db)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import html
 import json
@@ -19,7 +20,8 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -158,24 +160,75 @@ class Account:
     language: str | None = None  # the UI language this person chose (None: the city's)
 
 
+class AccountsUnreadableError(ValueError):
+    """The accounts file exists but cannot be read: nobody signs in, and nothing overwrites it."""
+
+
 class UserStore:
-    """Local accounts in a JSON file (argon2id hashes); failed logins counted in memory."""
+    """Local accounts in a JSON file (argon2id hashes); failed logins counted in memory.
+
+    A missing file means no accounts (logged loudly; ``trouble`` says so for ``/api/health``);
+    a file that cannot be read (truncated, not JSON) refuses every sign-in and every change
+    until it is restored, rather than being overwritten. Changes from the app and the CLI take
+    an exclusive lock on ``users.json.lock``, so two writers never lose each other's change.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.hasher = PasswordHasher()
         self._lock = threading.Lock()
         self._failures: dict[str, list[float]] = {}
+        self._reported: str | None = None
 
     def _read(self) -> dict[str, Any]:
         try:
-            data: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
-            return data
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or not isinstance(data.get("users"), dict):
+                raise ValueError("no 'users' object")
+            if not all(isinstance(v, dict) for v in data["users"].values()):
+                raise ValueError("an account is not an object")
         except FileNotFoundError:
+            self._report("accounts file missing: nobody can sign in")
             return {"users": {}}
+        except (OSError, ValueError) as exc:
+            self._report(f"accounts file unreadable ({type(exc).__name__}): nobody can sign in")
+            raise AccountsUnreadableError(
+                f"the accounts file {self.path.name} cannot be read ({exc}); restore it"
+            ) from exc
+        self._report(None)
+        return data
+
+    def _report(self, trouble: str | None) -> None:
+        if trouble != self._reported:
+            if trouble:
+                log.error("%s (%s)", trouble, self.path)
+            else:
+                log.info("accounts file %s readable", self.path)
+            self._reported = trouble
+
+    def trouble(self) -> str | None:
+        """What is wrong with the accounts file (None: readable, with at least one account)."""
+        try:
+            users = self._read()["users"]
+        except AccountsUnreadableError:
+            return self._reported
+        return None if users else (self._reported or "no accounts: nobody can sign in")
+
+    @contextmanager
+    def _writing(self) -> Iterator[dict[str, Any]]:
+        """Read-modify-write under the file lock (this process and others); the yielded data
+        is written back when the block ends without error."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock, open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                data = self._read()
+                yield data
+                self._write(data)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _write(self, data: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(self.path, json.dumps(data, indent=1))
         self.path.chmod(0o600)
 
@@ -190,6 +243,13 @@ class UserStore:
             list(record.get("agencies", [])),
             record.get("language"),
         )
+
+    def lookup(self, name: str) -> Account | None:
+        """:meth:`get`, but None while the accounts file is unreadable (pages keep working)."""
+        try:
+            return self.get(name)
+        except AccountsUnreadableError:
+            return None
 
     def names(self) -> list[str]:
         return sorted(self._read()["users"])
@@ -210,28 +270,25 @@ class UserStore:
         password = password or secrets.token_urlsafe(12)
         if len(password) < 10:
             raise ValueError("passwords need at least 10 characters")
-        with self._lock:
-            data = self._read()
+        password_hash = self.hasher.hash(password)  # slow: outside the lock
+        with self._writing() as data:
             if name in data["users"] and not replace:
                 raise ValueError(f"user {name!r} exists")
             kept = {k: v for k, v in data["users"].get(name, {}).items() if k == "language"}
             data["users"][name] = {
                 "role": role,
-                "hash": self.hasher.hash(password),
+                "hash": password_hash,
                 "agencies": agencies or [],
                 **kept,
             }
-            self._write(data)
         return password
 
     def _set(self, name: str, key: str, value: str) -> None:
         """Change one field of an existing account."""
-        with self._lock:
-            data = self._read()
+        with self._writing() as data:
             if name not in data["users"]:
                 raise ValueError(f"no user {name!r}")
             data["users"][name][key] = value
-            self._write(data)
 
     def set_role(self, name: str, role: Role) -> None:
         if role not in ROLES:
@@ -242,11 +299,9 @@ class UserStore:
         self._set(name, "language", language)
 
     def remove(self, name: str) -> None:
-        with self._lock:
-            data = self._read()
+        with self._writing() as data:
             if data["users"].pop(name, None) is None:
                 raise ValueError(f"no user {name!r}")
-            self._write(data)
 
     def reset_password(self, name: str, password: str | None = None) -> str:
         account = self.get(name)
@@ -264,7 +319,10 @@ class UserStore:
         """The account if the password is right and the account not locked; else None."""
         if self.locked(name):
             return None
-        account = self.get(name)
+        try:
+            account = self.get(name)
+        except AccountsUnreadableError:
+            account = None  # logged and on /api/health; the form says "wrong user or password"
         try:
             if account is None:
                 self.hasher.hash(password)  # same cost whether or not the user exists

@@ -8,6 +8,7 @@ Unknown keys are rejected everywhere.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import threading
@@ -222,6 +223,31 @@ class AuthConfig(StrictModel):
     # Failed sign-ins from one address (any accounts) before it must wait out the window.
     failures_per_address: Annotated[int, Field(ge=1, le=10_000)] = 20
     failure_window_s: Annotated[float, Field(gt=0, le=86_400)] = 600.0
+    # A session ends after this long without a person acting (pages that refresh themselves
+    # do not count), and after the absolute limit whatever happens.
+    idle_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 30.0
+    absolute_hours: Annotated[float, Field(gt=0, le=7 * 24)] = 12.0
+    # Addresses (or networks, CIDR) of reverse proxies whose X-Forwarded-For / -Proto headers
+    # are believed; from anyone else those headers are ignored. Empty: no proxy.
+    trusted_proxies: list[str] = []
+    # Camera refreshes one account may ask for per minute (the fast lane is shared).
+    refreshes_per_minute: Annotated[int, Field(ge=1, le=10_000)] = 60
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)  # ValueError names the bad entry
+        return value
+
+
+class StorageConfig(StrictModel):
+    """The state folder's disk: warn before it fills, and make room."""
+
+    # Below this much free space /api/health says degraded and the snapshot history shrinks.
+    min_free_mb: Annotated[float, Field(ge=0)] = 500.0
+    # Audit entries older than this are deleted (once a day); 0 keeps them forever.
+    audit_retention_days: Annotated[int, Field(ge=0, le=36_500)] = 400
 
 
 class PathsConfig(StrictModel):
@@ -293,6 +319,7 @@ class Settings(BaseSettings):
     incident_categories: list[IncidentCategory] = []
     incidents: IncidentsConfig = IncidentsConfig()
     auth: AuthConfig = AuthConfig()
+    storage: StorageConfig = StorageConfig()
     alerts: AlertsConfig = AlertsConfig()
     config_file: Path = DEFAULT_CONFIG
 

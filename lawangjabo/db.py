@@ -213,10 +213,15 @@ class Database:
         cursor.execute("BEGIN TRANSACTION")
         try:
             work(self)
+            cursor.execute("COMMIT")
         except BaseException:
-            cursor.execute("ROLLBACK")
+            # A failed COMMIT (a full disk) leaves the transaction open: end it, or this
+            # thread's cursor could never start another one.
+            try:
+                cursor.execute("ROLLBACK")
+            except duckdb.Error:
+                log.debug("rollback after a failed transaction also failed", exc_info=True)
             raise
-        cursor.execute("COMMIT")
 
     def schema_version(self) -> int:
         rows = self.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -29,3 +30,14 @@ def write_bytes_atomic(path: Path, data: bytes, durable: bool = True) -> None:
 
 def write_text_atomic(path: Path, text: str, durable: bool = True) -> None:
     write_bytes_atomic(path, text.encode("utf-8"), durable)
+
+
+def free_mb(path: Path) -> float:
+    """Free space (MB) on the file system holding ``path`` (or its nearest existing parent);
+    infinite if it cannot be measured (so an unmeasurable disk never reads as full)."""
+    for place in (path, *path.parents):
+        try:
+            return shutil.disk_usage(place).free / 1_048_576
+        except OSError:
+            continue
+    return float("inf")

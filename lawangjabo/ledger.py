@@ -17,63 +17,92 @@ import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from .db import Database
 from .fileio import write_text_atomic
 from .poller import Outcome
+from .spool import SpoolIngest, json_lines
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 States = ("online", "dark", "frozen", "stale", "offline", "pending", "unconfigured")
 
 
 class SpoolWriter:
-    """An :class:`OutcomeSink` that batches outcomes into spool files (poller side)."""
+    """An :class:`OutcomeSink` that batches outcomes into spool files (poller side).
 
-    def __init__(self, spool: Path, flush_every_s: float = 1.0) -> None:
+    A write that fails (a full disk, a read-only folder) keeps the outcomes in memory (up to
+    ``max_buffer``, then the oldest are dropped and counted) and is retried on the next flush;
+    ``fault`` says what is wrong until a write succeeds again. The thread never dies of it.
+    """
+
+    def __init__(self, spool: Path, flush_every_s: float = 1.0, max_buffer: int = 100_000) -> None:
         self.spool = spool
-        spool.mkdir(parents=True, exist_ok=True)
         self.flush_every_s = flush_every_s
+        self.max_buffer = max_buffer
         self._buffer: list[Outcome] = []
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._seq = 0
         self._prefix = f"{os.getpid()}-{int(time.time() * 1000)}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.fault: str | None = None
+        self.fault_since: datetime | None = None
+        self.dropped = 0  # outcomes lost to a long write fault (oldest first)
 
     def add(self, outcome: Outcome) -> None:
         with self._lock:
             self._buffer.append(outcome)
+            excess = len(self._buffer) - self.max_buffer
+            if excess > 0:
+                del self._buffer[:excess]
+                self.dropped += excess
         if outcome.lane == "fast":
             self.flush()  # an operator is waiting for this one
 
     def flush(self) -> Path | None:
-        with self._lock:
-            batch, self._buffer = self._buffer, []
-            if not batch:
+        """Write the buffered outcomes as one spool file (None: nothing to write, or failed)."""
+        with self._write_lock:
+            with self._lock:
+                batch, self._buffer = self._buffer, []
+                if not batch:
+                    return None
+                self._seq += 1
+                name = f"{self._prefix}-{self._seq:08d}.jsonl"
+            lines = []
+            for outcome in batch:
+                row = asdict(outcome)
+                row["polled_at"] = outcome.polled_at.isoformat()
+                row["picture_at"] = outcome.picture_at.isoformat() if outcome.picture_at else None
+                lines.append(json.dumps(row))
+            path = self.spool / name
+            try:
+                write_text_atomic(path, "\n".join(lines) + "\n")
+            except OSError as exc:
+                with self._lock:
+                    self._buffer[:0] = batch  # keep them, oldest first, for the next try
+                if self.fault is None:
+                    self.fault_since = datetime.now(UTC)
+                    log.error("poll spool not writable, keeping outcomes in memory: %s", exc)
+                self.fault = f"poll spool not writable: {exc.strerror or exc}"
                 return None
-            self._seq += 1
-            name = f"{self._prefix}-{self._seq:08d}.jsonl"
-        lines = []
-        for outcome in batch:
-            row = asdict(outcome)
-            row["polled_at"] = outcome.polled_at.isoformat()
-            row["picture_at"] = outcome.picture_at.isoformat() if outcome.picture_at else None
-            lines.append(json.dumps(row))
-        path = self.spool / name
-        write_text_atomic(path, "\n".join(lines) + "\n")
-        return path
+            if self.fault is not None:
+                log.info("poll spool writable again after %s", self.fault)
+                self.fault, self.fault_since = None, None
+            return path
 
     def start(self) -> SpoolWriter:
         def loop() -> None:
             while not self._stop.wait(self.flush_every_s):
-                self.flush()
+                try:
+                    self.flush()
+                except Exception:  # never die: the next flush tries again
+                    log.exception("spool flush failed")
 
         self._thread = threading.Thread(target=loop, name="spool-writer", daemon=True)
         self._thread.start()
@@ -104,53 +133,61 @@ _COLUMNS = (
 OPTIONAL_COLUMNS = frozenset({"picture_at"})  # absent from spool files of older versions
 
 
-def ingest_files(
-    db: Database,
-    folder: Path,
-    read: Callable[[Path], list[T]],
-    write: Callable[[Database, list[T]], None],
-    key_prefix: str = "",
-) -> list[T]:
-    """Move each closed ``*.jsonl`` file of ``folder`` into the database exactly once.
+def _aware_time(value: Any, field: str) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError(f"{field} is not a time string")
+    when = datetime.fromisoformat(value)
+    if when.tzinfo is None:
+        raise ValueError(f"{field} has no time zone")
+    return when
 
-    ``read`` parses a file (raising ``OSError``/``ValueError``/``KeyError`` if it cannot; the
-    file is then set aside as ``.bad``); ``write`` inserts its items. Both happen with the
-    file's name in ``ingested_files`` in one transaction, so a crash between the commit and the
-    file's removal never counts it twice. Returns every item moved.
-    """
-    moved: list[T] = []
-    for path in sorted(folder.glob("*.jsonl")):
-        key = key_prefix + path.name
-        if db.execute("SELECT 1 FROM ingested_files WHERE name = ?", [key]):
-            path.unlink(missing_ok=True)
-            continue
-        try:
-            items = read(path)
-        except (OSError, ValueError, KeyError) as exc:
-            log.error("spool file %s unreadable (%s); moved aside", path.name, exc)
-            path.rename(path.with_suffix(".bad"))
-            continue
 
-        def work(database: Database, items: list[T] = items, key: str = key) -> None:
-            if items:
-                write(database, items)
-            database.execute(
-                "INSERT INTO ingested_files (name, rows) VALUES (?, ?)", [key, len(items)]
-            )
+def _check(value: Any, kinds: tuple[type, ...], field: str, optional: bool = True) -> Any:
+    """``value`` if it is one of ``kinds`` (bool is not a number here), else ValueError."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) and bool not in kinds:
+        raise ValueError(f"{field} has the wrong type (bool)")
+    if not isinstance(value, kinds):
+        raise ValueError(f"{field} has the wrong type ({type(value).__name__})")
+    return value
 
-        db.transaction(work)
-        path.unlink(missing_ok=True)
-        moved.extend(items)
-    return moved
+
+def outcome_row(item: Any) -> list[Any]:
+    """One spool line as a ledger row, every field checked (ValueError names the field)."""
+    if not isinstance(item, dict):
+        raise ValueError(f"not a JSON object but {type(item).__name__}")
+    missing = [c for c in _COLUMNS if c not in item and c not in OPTIONAL_COLUMNS]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}")
+    camera_id = _check(item["camera_id"], (str,), "camera_id", optional=False)
+    if not camera_id or len(camera_id) > 200:
+        raise ValueError("camera_id is empty or too long")
+    if item["lane"] not in ("sweep", "fast"):
+        raise ValueError("lane is neither sweep nor fast")
+    dhash = _check(item["dhash"], (int,), "dhash")
+    if dhash is not None and not 0 <= dhash < 2**64:
+        raise ValueError("dhash out of range")
+    error_kind = _check(item["error_kind"], (str,), "error_kind")
+    return [
+        camera_id,
+        _aware_time(item["polled_at"], "polled_at"),
+        _check(item["ok"], (bool,), "ok", optional=False),
+        None if error_kind is None else error_kind[:100],
+        _check(item["latency_ms"], (int, float), "latency_ms"),
+        item["lane"],
+        _check(item["dark"], (bool,), "dark"),
+        _check(item["low_detail"], (bool,), "low_detail"),
+        _check(item["frozen"], (bool,), "frozen"),
+        _check(item["mean_luma"], (int, float), "mean_luma"),
+        _check(item["detail"], (int, float), "detail"),
+        dhash,
+        None if item.get("picture_at") is None else _aware_time(item["picture_at"], "picture_at"),
+    ]
 
 
 def _read_outcomes(path: Path) -> list[list[Any]]:
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            item = json.loads(line)
-            rows.append([item.get(c) if c in OPTIONAL_COLUMNS else item[c] for c in _COLUMNS])
-    return rows
+    return json_lines(path, outcome_row)
 
 
 def _write_outcomes(db: Database, rows: list[list[Any]]) -> None:
@@ -160,9 +197,14 @@ def _write_outcomes(db: Database, rows: list[list[Any]]) -> None:
     )
 
 
+def outcome_ingest(spool: Path) -> SpoolIngest[list[Any]]:
+    """The poll spool's consumer (keep one per process: it remembers refusals)."""
+    return SpoolIngest(spool, _read_outcomes, _write_outcomes)
+
+
 def ingest_spool(db: Database, spool: Path) -> int:
     """Move closed spool files into ``poll_outcomes``; returns rows ingested."""
-    return len(ingest_files(db, spool, _read_outcomes, _write_outcomes))
+    return len(outcome_ingest(spool).run(db))
 
 
 # --- states -------------------------------------------------------------------------------
@@ -357,8 +399,12 @@ def write_heartbeat(path: Path, **fields: Any) -> None:
 
 def read_heartbeat(path: Path) -> dict[str, Any] | None:
     try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            return None
         data["at"] = datetime.fromisoformat(data["at"])
+        if data["at"].tzinfo is None:
+            return None
         return data
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):  # missing, torn or foreign: no beat
         return None

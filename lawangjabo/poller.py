@@ -161,6 +161,7 @@ class Poller:
         self.last_sweep: SweepStats | None = None
         self.on_sweep: Callable[[SweepStats], None] | None = None
         self._round = SweepStats(started=clock())  # the background loop's current round
+        self.store_fault: str | None = None  # the snapshot store's last write error, while it lasts
 
     # -- one camera -------------------------------------------------------------------------
     def poll(self, camera_id: str, lane: str = "sweep") -> Outcome:
@@ -242,13 +243,22 @@ class Poller:
                 checks.dhash,
                 checks.signature,
             )
-            self.store.save(
-                camera_id,
-                got.jpeg if got.jpeg is not None else encode_jpeg(frame, 85),
-                encode_jpeg(resize_to_width(frame, self.thumb_width), 75),
-                meta,
-                keep_history=keep,
-            )
+            try:
+                self.store.save(
+                    camera_id,
+                    got.jpeg if got.jpeg is not None else encode_jpeg(frame, 85),
+                    encode_jpeg(resize_to_width(frame, self.thumb_width), 75),
+                    meta,
+                    keep_history=keep,
+                )
+            except OSError as exc:  # a full disk: the outcome still counts, the picture waits
+                if self.store_fault is None:
+                    log.error("snapshot store not writable: %s", exc)
+                self.store_fault = f"snapshots not writable: {exc.strerror or exc}"
+                with self._lock:
+                    state.previous = None  # store it as soon as the disk lets us
+            else:
+                self.store_fault = None
         return Outcome(
             camera_id,
             polled_at,

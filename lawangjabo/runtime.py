@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 
 from .capture import CaptureSource, grab
 from .config import Settings
+from .fileio import free_mb
 from .ledger import SpoolWriter, write_heartbeat
 from .poller import Outcome, Poller, SweepStats, Target
 from .registry import Camera
@@ -75,6 +77,7 @@ class PollerRuntime:
         self.store = snapshot_store(settings)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.faults: dict[str, str] = {}
 
     def start(self) -> PollerRuntime:
         cfg = self.settings.cameras
@@ -116,20 +119,57 @@ class PollerRuntime:
         return self
 
     def _housekeeping(self) -> None:
-        """Heartbeat, fast-lane requests from other processes, history budget."""
+        """Heartbeat, fast-lane requests from other processes, history budget. Each step
+        survives I/O errors (a full disk, a read-only folder) and is tried again next tick."""
         ticks = 0
-        folder = self.settings.paths.refresh_requests
         while not self._stop.wait(0.2):
-            if folder.is_dir():
-                for request in folder.iterdir():
-                    request.unlink(missing_ok=True)
-                    if self.poller and request.name in self.poller.targets:
-                        self.poller.refresh(request.name)
             ticks += 1
+            self._step("refresh requests", self._take_refresh_requests)
             if ticks % int(HEARTBEAT_EVERY_S / 0.2) == 0:
-                self._beat()
-            if ticks % 300 == 0:
-                self.store.prune_total()
+                self._step("heartbeat", self._beat)
+            if ticks % 300 == 0 or (ticks % 25 == 0 and self.disk_low()):
+                self._step("history pruning", self._prune)
+
+    def _step(self, name: str, work: Callable[[], object]) -> None:
+        try:
+            work()
+        except Exception as exc:
+            if name not in self.faults:
+                log.error("poller %s failing (will retry): %s", name, exc)
+            self.faults[name] = f"{name}: {exc}"
+        else:
+            if self.faults.pop(name, None) is not None:
+                log.info("poller %s works again", name)
+
+    def _take_refresh_requests(self) -> None:
+        folder = self.settings.paths.refresh_requests
+        if not folder.is_dir():
+            return
+        for request in folder.iterdir():
+            request.unlink(missing_ok=True)
+            if self.poller and request.name in self.poller.targets:
+                self.poller.refresh(request.name)
+
+    def disk_low(self) -> bool:
+        return free_mb(self.settings.paths.state) < self.settings.storage.min_free_mb
+
+    def _prune(self) -> None:
+        """Keep the history within budget; with the disk nearly full, halve the history."""
+        if self.disk_low():
+            removed = self.store.prune_total(fraction=0.5)
+            if removed:
+                log.warning("disk nearly full: removed %d history pictures", removed)
+        else:
+            self.store.prune_total()
+
+    def problems(self) -> list[str]:
+        """What is failing in this poller right now (empty when all is well)."""
+        found = list(self.faults.values())
+        if self.spool.fault:
+            found.append(self.spool.fault)
+        if self.poller is not None and self.poller.store_fault:
+            found.append(self.poller.store_fault)
+        return found
 
     def _beat(self) -> None:
         last: SweepStats | None = self.poller.last_sweep if self.poller else None
@@ -140,6 +180,7 @@ class PollerRuntime:
             cameras=len(self.poller.targets) if self.poller else 0,
             interval_s=self.settings.cameras.interval_s,
             last_round=None if last is None else last.summary(),
+            problems=self.problems(),
         )
 
     def refresh(self, camera_id: str) -> Future[Outcome] | None:

@@ -18,21 +18,25 @@ from typing import Any
 
 from . import __version__
 from .alerts import AlertBook, deliver_due, evaluate_rules
-from .auditspool import SIGN_OUT_AFTER, ingest_audit_spool, spool_entry
+from .auditspool import SIGN_OUT_AFTER, audit_ingest, bounded_detail, spool_entry
 from .auth import Auth, FailureLimiter, SessionStore, UserStore, camera_visible
 from .config import Settings, current_settings
 from .db import Database
 from .districts import DistrictLayer, load_district_layer
+from .fileio import free_mb
 from .incident_history import generate
 from .incidents import Enricher, IncidentStore
-from .ledger import CameraHealth, current_health, ingest_spool, outages, read_heartbeat
+from .ledger import CameraHealth, current_health, outages, outcome_ingest, read_heartbeat
 from .poller import Outcome
 from .registry import Camera, RegistryLoad, load_registry
 from .runtime import PollerRuntime, request_refresh, snapshot_store
 from .snapshots import SnapshotStore
+from .spool import quarantined
 
 log = logging.getLogger(__name__)
 ALERT_LOOKBACK = timedelta(days=1)
+MAX_ACTOR = 64  # characters of a user name or action stored (they may come from a login form)
+POLLER_SILENT_S = 15.0
 
 
 def _mtime(path: Any) -> float | None:
@@ -61,6 +65,9 @@ class Services:
         self._key: tuple[float | None, float | None] | None = None
         self._snapshot: Snapshot | None = None
         self._ingest_lock = threading.Lock()
+        self._outcomes = outcome_ingest(settings.paths.spool)
+        self._audits = audit_ingest(settings.paths.audit_spool)
+        self._last_retention = 0.0
         self.store: SnapshotStore = snapshot_store(settings)
         self.runtime: PollerRuntime | None = None  # set when the poller runs in this process
         self._refreshes: dict[str, tuple[float, Future[Outcome] | None]] = {}
@@ -124,11 +131,29 @@ class Services:
         if db is None:
             return 0
         with self._ingest_lock:
-            for entry in ingest_audit_spool(db, self.settings.paths.audit_spool):
+            for entry in self._audits.run(db):
                 if entry.action in SIGN_OUT_AFTER and entry.detail.get("user"):
                     self.sessions.revoke_user(str(entry.detail["user"]))
                     log.info("signed out %s after %s", entry.detail["user"], entry.action)
-            return ingest_spool(db, self.settings.paths.spool)
+            return len(self._outcomes.run(db))
+
+    def quarantined(self) -> dict[str, list[Any]]:
+        """Spool files set aside (by folder), with their reasons: for admins."""
+        paths = self.settings.paths
+        return {"poll": quarantined(paths.spool), "audit": quarantined(paths.audit_spool)}
+
+    def prune_audit(self, now: datetime | None = None) -> int:
+        """Delete audit entries past the retention (at most once an hour); returns rows gone."""
+        days = self.settings.storage.audit_retention_days
+        db = self.db
+        if not days or db is None or time.monotonic() - self._last_retention < 3600:
+            return 0
+        self._last_retention = time.monotonic()
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
+        rows = db.execute("DELETE FROM audit_log WHERE happened_at < ? RETURNING 1", [cutoff])
+        if rows:
+            log.info("audit retention (%d days): deleted %d entries", days, len(rows))
+        return len(rows)
 
     def camera_health(self, camera_ids: list[str] | None = None) -> dict[str, CameraHealth]:
         """State of every registry camera (or of ``camera_ids``) now (pending until polled)."""
@@ -157,10 +182,17 @@ class Services:
         """Is anybody polling? Age of the poller's heartbeat, its mode and last round."""
         beat = read_heartbeat(self.settings.paths.heartbeat_file)
         mode = self.settings.cameras.poller
+        # In this process the poller's own faults are known first hand (its heartbeat may be
+        # the very file the full disk refuses).
+        problems = self.runtime.problems() if self.runtime is not None else None
         if beat is None:
-            return {"mode": mode, "alive": False, "age_s": None, "simulated": False}
+            status: dict[str, Any] = {"mode": mode, "alive": False, "age_s": None}
+            return {**status, "simulated": False, "problems": problems or []}
         age = (datetime.now(UTC) - beat["at"]).total_seconds()
-        return {**beat, "mode": mode, "alive": age < 15, "age_s": age}
+        if problems is None:
+            problems = beat.get("problems") if isinstance(beat.get("problems"), list) else []
+        return {**beat, "mode": mode, "alive": age < POLLER_SILENT_S, "age_s": age,
+                "problems": problems}  # fmt: skip
 
     # -- alerts -------------------------------------------------------------------------------
     def alerts(self) -> AlertBook | None:
@@ -232,6 +264,8 @@ class Services:
         """Append to the audit log (never raises: a failing log must not block a login)."""
         db = self.db
         now = datetime.now(UTC)
+        actor, action = actor[:MAX_ACTOR], action[:MAX_ACTOR]
+        detail = bounded_detail(detail)
         try:
             if db is None:
                 raise RuntimeError("database unavailable")
@@ -292,13 +326,55 @@ class Services:
                 self._seeded = True
         return store
 
+    def problems(self) -> list[dict[str, Any]]:
+        """What is wrong now, for ``/api/health`` and the operators' banner: each with a
+        ``kind`` (disk, database, ingest, quarantine, poller, accounts, registry), a message
+        without file paths, and since when (if known)."""
+        found: list[dict[str, Any]] = []
+
+        def add(kind: str, message: str, since: datetime | None = None) -> None:
+            found.append(
+                {"kind": kind, "message": message, "since": since.isoformat() if since else None}
+            )
+
+        settings = self.settings
+        free = free_mb(settings.paths.state)
+        if free < settings.storage.min_free_mb:
+            add("disk", f"state disk nearly full: {free:.0f} MB free")
+        db = self.db
+        database = db.status() if db else {"status": "error", "error": "unavailable"}
+        if database["status"] != "ok":
+            add("database", f"database {database.get('error', 'error')}")
+        for name, ingest in (("poll outcomes", self._outcomes), ("audit entries", self._audits)):
+            if ingest.error:
+                add("ingest", f"{name} not stored: the database refuses them", ingest.error_since)
+        held = sum(len(v) for v in self.quarantined().values())
+        if held:
+            add("quarantine", f"{held} spool file(s) quarantined (unreadable); an admin must look")
+        if settings.cameras.poller != "off":
+            status = self.poller_status()
+            if not status["alive"]:
+                age = status["age_s"]
+                add("poller", "camera poller silent" + (f" for {age:.0f} s" if age else ""))
+            for message in status.get("problems") or []:
+                add("poller", str(message)[:200])
+        if settings.auth.enabled:
+            trouble = self.auth.users.trouble()
+            if trouble:
+                add("accounts", trouble)
+        snap = self.snapshot()
+        if snap.registry.rejects:
+            add("registry", f"{len(snap.registry.rejects)} camera(s) rejected by the registry")
+        return found
+
     def health(self) -> dict[str, Any]:
         snap = self.snapshot()
         db = self.db
         database = db.status() if db else {"status": "error", "error": "unavailable"}
-        degraded = bool(snap.registry.rejects) or database["status"] != "ok"
+        problems = self.problems()
         return {
-            "status": "degraded" if degraded else "ok",
+            "status": "degraded" if problems else "ok",
+            "problems": problems,
             "version": __version__,
             "city": self.settings.city.name,
             "cameras": {

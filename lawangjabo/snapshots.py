@@ -143,8 +143,9 @@ class SnapshotStore:
         for path in files[: max(0, len(files) - self.history_per_camera)]:
             path.unlink(missing_ok=True)
 
-    def prune_total(self) -> int:
-        """Delete the oldest history files until the store fits its byte budget."""
+    def prune_total(self, fraction: float = 1.0) -> int:
+        """Delete the oldest history files until the store fits its byte budget (times
+        ``fraction``: 0.5 when the disk is nearly full makes room before it fills)."""
         with self._prune_lock:
             files = []
             total = 0
@@ -156,8 +157,9 @@ class SnapshotStore:
                 files.append((path.name, path, size))
                 total += size
             removed = 0
+            budget = self.history_total_bytes * fraction
             for _, path, size in sorted(files):
-                if total <= self.history_total_bytes:
+                if total <= budget:
                     break
                 path.unlink(missing_ok=True)
                 total -= size

@@ -197,7 +197,7 @@ def _glance_view(request: Request) -> tuple[Services, Brief, Translator, str]:
     cameras = services.visible_cameras(agencies)
     lang = request.query_params.get("lang")
     if lang not in LANGUAGES:
-        account = services.auth.users.get(user) if session else None
+        account = services.auth.users.lookup(user) if session else None
         lang = account.language if account and account.language in LANGUAGES else None
     translator = Translator(
         lang or services.settings.city.language, services.settings.city.timezone
@@ -296,6 +296,7 @@ async def _ingest_forever(services: Services) -> None:
         await asyncio.sleep(1.0)
         try:
             await run_in_threadpool(services.ingest)
+            await run_in_threadpool(services.prune_audit)
         except Exception:
             log.exception("ledger ingest failed")
 

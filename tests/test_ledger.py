@@ -161,7 +161,7 @@ def test_ingest_is_idempotent_and_survives_a_bad_file(tmp_path: Path) -> None:
     assert ingest_spool(db, spool) == 0
     (spool / "zzz.jsonl").write_text("{not json\n", encoding="utf-8")
     assert ingest_spool(db, spool) == 0
-    assert (spool / "zzz.bad").is_file()
+    assert (spool / "quarantine" / "zzz.jsonl").is_file()
     assert poll_count(db) == 3
     db.close()
 

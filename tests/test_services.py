@@ -11,6 +11,7 @@ from pathlib import Path
 from lawangjabo.auditspool import ingest_audit_spool, spool_entry
 from lawangjabo.config import PROJECT_ROOT, PathsConfig, Settings, load_settings
 from lawangjabo.db import Database
+from lawangjabo.ledger import write_heartbeat
 from lawangjabo.services import Services
 
 from .conftest import DATA
@@ -19,7 +20,13 @@ from .conftest import DATA
 def test_health_report(settings: Settings) -> None:
     services = Services(settings)
     report = services.health()
-    assert report["status"] == "ok"
+    # A fresh state folder: no accounts, and no poller has ever reported.
+    assert report["status"] == "degraded"
+    assert {p["kind"] for p in report["problems"]} == {"accounts", "poller"}
+    services.auth.users.add("ops1", "operator", "a-long-password")
+    write_heartbeat(settings.paths.heartbeat_file, mode="embedded", problems=[])
+    report = services.health()
+    assert report["status"] == "ok", report["problems"]
     assert report["cameras"] == {"loaded": 12, "rejected": 0, "warnings": 0}
     assert report["districts"] == {"official": False, "count": 18}
     assert report["database"]["status"] == "ok"
@@ -148,7 +155,7 @@ def test_audit_spool_ingest_is_idempotent_and_sets_bad_files_aside(tmp_path: Pat
     copy.write_text(line)  # a file whose name was already ingested (crash replay)
     assert ingest_audit_spool(db, folder) == []
     assert not copy.exists()
-    assert (folder / "broken.bad").exists()
+    assert (folder / "quarantine" / "broken.jsonl").exists()
     assert len(db.execute("SELECT * FROM audit_log")) == 2
     db.close()
 
