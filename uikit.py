@@ -19,7 +19,7 @@ from lawangjabo.brief import Brief, visible_alerts
 from lawangjabo.briefimage import daily_brief_png
 from lawangjabo.capture import error_label
 from lawangjabo.healthview import STATE_COLOURS, Tile, state_label
-from lawangjabo.i18n import LANGUAGES, Translator
+from lawangjabo.i18n import LANGUAGES, N_, Translator
 from lawangjabo.incident_io import export_incidents, import_incidents, rejects_csv
 from lawangjabo.incidents import PRIORITIES, IncidentError, IncidentStore, NewIncident
 from lawangjabo.incidentview import cell_centre, pick_deck
@@ -191,6 +191,57 @@ def _chip(kind: str, text: str) -> str:
     return f"<span class='lj-chip {kind}'>{html.escape(text)}</span>"
 
 
+FAULT_HEADLINES = {
+    "disk": N_("Disk nearly full"),
+    "database": N_("Database unavailable"),
+    "ingest": N_("Camera results not being stored"),
+    "quarantine": N_("Unreadable files set aside"),
+    "poller": N_("Camera poller in trouble"),
+    "accounts": N_("Accounts file problem"),
+}
+FAULT_HELP = {
+    "disk": N_("The server's disk is almost full; old pictures are being removed to make room."),
+    "database": N_("The database cannot be used; states and incidents may be out of date."),
+    "ingest": N_("Poll results wait on the server and are stored when the database accepts them."),
+    "quarantine": N_("Some files could not be read and were set aside; an admin must look."),
+    "poller": N_("The poller keeps working but cannot save everything; see the details."),
+    "accounts": N_("Sign-in may fail for everyone until the accounts file is restored."),
+}
+
+
+def _faults(svc: Services) -> dict[str, list[dict[str, Any]]]:
+    """The server's problems worth a banner, by kind (the silent poller has its own chip)."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for problem in svc.problems():
+        if problem["kind"] in FAULT_HEADLINES and not (
+            problem["kind"] == "poller" and problem["message"].startswith("camera poller silent")
+        ):
+            grouped.setdefault(problem["kind"], []).append(problem)
+    return grouped
+
+
+def quarantine_table(svc: Services) -> None:
+    """Admins: spool files set aside, with why, and how to put them back."""
+    rows = [
+        {"folder": folder, "file": q.name, "cause": q.reason, "set_aside": q.at}
+        for folder, held in svc.quarantined().items()
+        for q in held
+    ]
+    if not rows:
+        return
+    st.markdown("**" + _("Files set aside (unreadable)") + "**")
+    st.dataframe(labelled(rows), hide_index=True, width="stretch")
+    st.caption(
+        _(
+            "Fix or delete them in the spool's quarantine folder; then put them back with {cmd}."
+        ).format(cmd="`python -m lawangjabo spool requeue`")
+    )
+
+
+def _seconds_since(iso: str) -> float:
+    return (datetime.now(UTC) - datetime.fromisoformat(iso)).total_seconds()
+
+
 def status_strip(svc: Services, session: Session) -> None:
     """One line on every page: simulated feeds, a silent poller, alerts not acknowledged; it
     expands to the full texts. (Replaces three stacked banners that pushed the map down.)"""
@@ -220,6 +271,15 @@ def status_strip(svc: Services, session: Session) -> None:
                     "pictures below are as old as they say."
                 ).format(mode=mode, since=since)
             )
+    for kind, problems in _faults(svc).items():
+        headline = _(FAULT_HEADLINES[kind])
+        first = min((p["since"] for p in problems if p["since"]), default=None)
+        age = "" if first is None else " · " + tr().age(_seconds_since(first))
+        chips.append(_chip("bad", headline + age))
+        text = f"**{html.escape(headline)}**" + age + " — " + html.escape(_(FAULT_HELP[kind]))
+        if session.role == "admin":  # the technical cause, for the person who can fix it
+            text += "<br>" + "<br>".join(html.escape(p["message"]) for p in problems)
+        details.append(text)
     pending = [a for a in active_alerts(session) if a.acked_by is None]
     if pending:
         chips.append(

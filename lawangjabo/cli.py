@@ -165,6 +165,43 @@ def _poller(args: argparse.Namespace) -> int:
     return 0
 
 
+def _spool(args: argparse.Namespace) -> int:
+    """List quarantined spool files with their reasons, or put them back for the app to read."""
+    from .spool import quarantined, requeue
+
+    paths = load_settings(args.config).paths
+    folders = {"poll": paths.spool, "audit": paths.audit_spool}
+    if args.action == "list":
+        for label, folder in folders.items():
+            for item in quarantined(folder):
+                _out(f"{label}\t{item.name}\t{item.at:%Y-%m-%d %H:%M}Z\t{item.reason}")
+        return 0
+    for label, folder in folders.items():
+        _out(f"{label}: {requeue(folder)} file(s) put back")
+    return 0
+
+
+def _show_secret(state: Path, text: str) -> None:
+    """Show a generated password to the person at the terminal, never to a log: stdout when it
+    is a terminal, else the controlling terminal, else a 0600 file in the state folder."""
+    if sys.stdout.isatty():
+        _out(text)
+        return
+    try:
+        with open("/dev/tty", "w", encoding="utf-8") as tty:
+            tty.write(text + "\n")
+        _out("(the password was shown on the terminal, not in this output)")
+        return
+    except OSError:
+        pass
+    state.mkdir(parents=True, exist_ok=True)
+    path = state / "demo-password.txt"
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(text + "\n", encoding="utf-8")
+    _out(f"no terminal: the demo password is in {path} (readable by this user only)")
+
+
 def _users(args: argparse.Namespace) -> int:
     """Manage local accounts (works while the app runs: they live in var/users.json). Every
     change is audited through the audit spool; a role change, password reset or removal signs
@@ -223,7 +260,13 @@ def _users(args: argparse.Namespace) -> int:
                     "user_added",
                     {"user": "demo", "role": "admin", "agencies": []},
                 )
-                _out(f"sign in as demo / {secret}  (shown once; admin role)")
+                if os.environ.get("LAWANGJABO_DEMO_PASSWORD"):
+                    _out("sign in as demo with the password in LAWANGJABO_DEMO_PASSWORD")
+                else:
+                    _show_secret(
+                        settings.paths.state,
+                        f"sign in as demo / {secret}  (shown once; admin role)",
+                    )
     except ValueError as exc:
         _out(f"error: {exc}")
         return 1
@@ -231,7 +274,10 @@ def _users(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m lawangjabo", description=__doc__)
+    # No prefix matching: ``--password`` must be an error, not taken as ``--password-env``.
+    parser = argparse.ArgumentParser(
+        prog="python -m lawangjabo", description=__doc__, allow_abbrev=False
+    )
     parser.add_argument("--config", help="city TOML (default: $LAWANGJABO_CONFIG or Palembang)")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -289,6 +335,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=1)
     gen.add_argument("--out", required=True)
     gen.set_defaults(run=_generate)
+
+    spool = commands.add_parser(
+        "spool", help="files set aside as unreadable: list them, or put them back in line"
+    )
+    spool.add_argument("action", choices=["list", "requeue"])
+    spool.set_defaults(run=_spool)
+    for sub in commands.choices.values():
+        sub.allow_abbrev = False
     return parser
 
 

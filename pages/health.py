@@ -81,3 +81,6 @@ if rows:
         )
     )
     uikit.chart(chart)
+
+if session.role == "admin":
+    uikit.quarantine_table(svc)

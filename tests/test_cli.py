@@ -161,3 +161,49 @@ def test_external_poller_process_feeds_the_spool(tmp_path: Path) -> None:
         out, _ = process.communicate(timeout=30)
     assert process.returncode == 0
     assert "polling 12 cameras" in out
+
+
+def test_no_prefix_matching_of_options(tmp_path: Path) -> None:
+    """``--password`` is not silently taken as ``--password-env`` (a password in shell history
+    and read as a variable name)."""
+    out = run("users", "add", "ops9", "--role", "operator", "--password", "x", state=tmp_path)
+    assert out.returncode == 2
+    assert "unrecognized arguments: --password" in out.stderr
+    assert not (tmp_path / "users.json").exists()
+
+
+def test_readme_account_commands_work_as_written(tmp_path: Path) -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    prefix = ".venv/bin/python -m lawangjabo "
+    commands = [
+        line.split("#")[0].strip()[len(prefix) :].split()
+        for line in readme.splitlines()
+        if line.startswith(prefix + "users ")
+    ]
+    assert len(commands) >= 4
+    for args in commands:
+        out = run(*args, state=tmp_path)
+        assert out.returncode == 0, (args, out.stdout, out.stderr)
+
+
+def test_demo_password_is_not_written_to_captured_output(tmp_path: Path) -> None:
+    out = run("users", "demo", state=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "sign in as demo /" not in out.stdout + out.stderr
+    note = tmp_path / "demo-password.txt"
+    if note.exists():  # no terminal here: the password went to a private file
+        assert note.stat().st_mode & 0o077 == 0
+        assert "sign in as demo /" in note.read_text()
+
+
+def test_spool_list_and_requeue(tmp_path: Path) -> None:
+    place = tmp_path / "spool" / "quarantine"
+    place.mkdir(parents=True)
+    (place / "0001.jsonl").write_text("[1]\n")
+    (place / "0001.jsonl.reason.txt").write_text("unreadable: line 1: not a JSON object\n")
+    listed = run("spool", "list", state=tmp_path)
+    assert listed.returncode == 0
+    assert "poll\t0001.jsonl" in listed.stdout and "not a JSON object" in listed.stdout
+    back = run("spool", "requeue", state=tmp_path)
+    assert "poll: 1 file(s) put back" in back.stdout
+    assert (tmp_path / "spool" / "0001.jsonl").exists()
