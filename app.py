@@ -5,13 +5,15 @@ a lifespan (database, and later the snapshot poller) and, later, auth middleware
 """
 
 import logging
+import os
 
 import streamlit as st
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
+from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.runtime.pages_manager import PagesManager
 
-from lawangjabo.auth import AuthGate
+from lawangjabo.auth import AuthGate, forwarded_allow_ips
 from lawangjabo.services import get_services
 from lawangjabo.web import api_routes, lifespan
 
@@ -22,10 +24,33 @@ PagesManager.uses_pages_directory = False
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+# X-Forwarded-For / -Proto are believed only from the configured proxies (uvicorn, which runs
+# this app, would otherwise believe them from any local process).
+os.environ["FORWARDED_ALLOW_IPS"] = forwarded_allow_ips(get_services().settings.auth)
+
+
+def person_acting(data: bytes) -> bool:
+    """Is this websocket message from the browser a person acting (not a timed refresh or a
+    heartbeat)? Only those keep a session from idling out."""
+    message = BackMsg()
+    try:
+        message.ParseFromString(data)
+    except Exception:
+        return False
+    kind = message.WhichOneof("type")
+    if kind == "rerun_script":
+        return not message.rerun_script.is_auto_rerun
+    return kind not in (None, "app_heartbeat", "file_urls_request")
+
+
 # Streamlit leaves its static files (3.4 MB of scripts) uncompressed, which suits a LAN but
 # not the mayor's phone: compress text responses (scripts, styles, pages, JSON; not pictures).
 # Then every request and the websocket pass the sign-in gate (unless auth is disabled).
 middleware = [Middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)]
 if get_services().settings.auth.enabled:
-    middleware.append(Middleware(AuthGate, sessions=lambda: get_services().sessions))
+    middleware.append(
+        Middleware(
+            AuthGate, sessions=lambda: get_services().sessions, websocket_activity=person_acting
+        )
+    )
 app = st.App("home.py", routes=api_routes(), lifespan=lifespan, middleware=middleware)

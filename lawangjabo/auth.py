@@ -12,20 +12,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import hashlib
 import html
+import ipaddress
 import json
 import logging
 import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
@@ -86,6 +88,14 @@ CAN_ACKNOWLEDGE: frozenset[Role] = frozenset({"operator", "admin"})
 CAN_REFRESH: frozenset[Role] = frozenset({"operator", "admin"})
 
 
+def forwarded_allow_ips(config: Any) -> str:
+    """uvicorn's ``FORWARDED_ALLOW_IPS`` for the ``trusted_proxies`` setting ("" trusts none)."""
+    return ",".join(
+        str(ipaddress.ip_network(item, strict=False)) if "/" in item else item
+        for item in config.trusted_proxies
+    )
+
+
 def camera_visible(agencies: tuple[str, ...], owner: str, scope: str) -> bool:
     """Agency scope: an account limited to some agencies sees their cameras and public ones."""
     return not agencies or scope == "publik" or owner in agencies
@@ -125,7 +135,9 @@ class SessionStore:
             self._sessions[self._key(session_id)] = Session(user, role, agencies, now, now)
         return session_id
 
-    def get(self, session_id: object) -> Session | None:
+    def get(self, session_id: object, touch: bool = True) -> Session | None:
+        """The live session with this id; ``touch`` counts the request as the person acting
+        (a page that refreshes itself passes False, so it cannot keep a session alive)."""
         if not isinstance(session_id, str) or not session_id:
             return None
         key = self._key(session_id)
@@ -137,7 +149,8 @@ class SessionStore:
             if now - session.last_seen > self.idle_s or now - session.created > self.absolute_s:
                 del self._sessions[key]
                 return None
-            session.last_seen = now
+            if touch:
+                session.last_seen = now
             return session
 
     def revoke(self, session_id: str | None) -> None:
@@ -370,6 +383,41 @@ autocomplete="current-password" required></label>
 <button type="submit">{submit}</button></form></body></html>"""
 
 
+def _logout_page(t: Translator, csrf: str) -> str:
+    _ = t.gettext
+    title, button = html.escape(_("Sign out")), html.escape(_("Sign out"))
+    return f"""<!doctype html><html lang="{t.lang}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Lawang Jabo — {title}</title>
+<style>body{{font-family:sans-serif;background:#f4f5f7;display:flex;justify-content:center;
+padding-top:12vh}}form{{background:#fff;padding:28px;border-radius:8px;width:300px;
+box-shadow:0 1px 4px #0002}}button{{width:100%;padding:10px;background:#c8102e;color:#fff;
+border:0;border-radius:4px}}</style></head><body>
+<form method="post" action="/logout"><h2>Lawang Jabo</h2>
+<input type="hidden" name="csrf" value="{html.escape(csrf)}">
+<button type="submit" autofocus>{button}</button></form></body></html>"""
+
+
+MAX_NAME = 64
+MAX_PASSWORD = 1024
+MAX_NEXT = 512
+MAX_FORM_BYTES = 8192
+
+
+async def small_form(request: Request, limit: int = MAX_FORM_BYTES) -> dict[str, str] | None:
+    """An urlencoded form of at most ``limit`` bytes (None if larger: nothing more is read)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return dict(pairs)
+
+
 # Messages the sign-in form shows (translated there).
 LOGIN_MESSAGES = (
     N_("The form expired; please try again."),
@@ -388,6 +436,7 @@ class FailureLimiter:
     ) -> None:
         self.limit, self.window_s, self.clock = limit, window_s, clock
         self._failures: dict[str, list[float]] = {}
+        self._refusals: dict[str, tuple[float | None, int]] = {}
         self._lock = threading.Lock()
 
     def _recent(self, address: str, now: float) -> list[float]:
@@ -411,6 +460,21 @@ class FailureLimiter:
         now = self.clock()
         with self._lock:
             self._failures[address] = [*self._recent(address, now), now]
+
+    def note_refusal(self, address: str) -> int | None:
+        """Count a refused attempt from a blocked ``address``. Returns how many were refused
+        since the last audited one when this one should be audited (the first in each window),
+        else None: a flood from one address writes one audit row per window, not one per try."""
+        now = self.clock()
+        with self._lock:
+            last, count = self._refusals.get(address, (None, 0))
+            if len(self._refusals) > 10_000:  # bounded under a spray of addresses
+                self._refusals.clear()
+            if last is None or now - last >= self.window_s:
+                self._refusals[address] = (now, 0)
+                return count
+            self._refusals[address] = (last, count + 1)
+            return None
 
 
 class Auth:
@@ -469,17 +533,29 @@ class Auth:
         return self._form(request, "", self._safe_next(request.query_params.get("next")))
 
     async def login(self, request: Request) -> Response:
-        form = await request.form()
-        name = str(form.get("username", "")).strip()
-        password = str(form.get("password", ""))
-        next_path = self._safe_next(str(form.get("next", "/")))
-        lang = str(form.get("lang", "")) or None
-        if not _same_token(str(form.get("csrf", "")), request.cookies.get("lj_csrf", "-")):
+        form = await small_form(request)
+        if form is None:
+            return JSONResponse(
+                {"error": "sign-in form too large"}, status_code=413, headers=SECURITY_HEADERS
+            )
+        # A user name is never longer than this; what a visitor sends is cut before it is
+        # compared, stored or logged.
+        name = form.get("username", "").strip()[:MAX_NAME]
+        password = form.get("password", "")[:MAX_PASSWORD]
+        next_path = self._safe_next(form.get("next", "/")[:MAX_NEXT])
+        lang = form.get("lang", "")[:8] or None
+        if not _same_token(form.get("csrf", "")[:100], request.cookies.get("lj_csrf", "-")):
             return self._form(request, "The form expired; please try again.", next_path, 400, lang)
         address = request.client.host if request.client else "unknown"
         wait_s = self.limiter.blocked_for(address)
         if wait_s > 0:
-            self.audit(name, "login_rate_limited", {"address": address})
+            suppressed = self.limiter.note_refusal(address)
+            if suppressed is not None:  # one audit row per address and window
+                self.audit(
+                    name,
+                    "login_rate_limited",
+                    {"address": address, "refused_before": suppressed},
+                )
             response = self._form(
                 request,
                 "Too many failed attempts from here; try again later.",
@@ -511,16 +587,35 @@ class Auth:
             httponly=True,
             samesite="strict",
             secure=request.url.scheme == "https",
-            max_age=ABSOLUTE_S,
+            max_age=int(self.sessions.absolute_s),
             path="/",
         )
         response.delete_cookie("lj_csrf", path="/login")
         return response
 
+    async def logout_page(self, request: Request) -> Response:
+        """``GET /logout``: a button that signs out (a link or an image elsewhere cannot)."""
+        session = self.sessions.get(request.cookies.get(COOKIE), touch=False)
+        t = self._translator(request)
+        if session is None:
+            return RedirectResponse("/login", status_code=303, headers=SECURITY_HEADERS)
+        return HTMLResponse(_logout_page(t, session.csrf), headers=SECURITY_HEADERS)
+
     async def logout(self, request: Request) -> Response:
-        session = self.sessions.get(request.cookies.get(COOKIE))
-        self.sessions.revoke(request.cookies.get(COOKIE))
-        if session:
+        """``POST /logout`` with the session's token: the session ends here and everywhere
+        (open pages are closed within seconds)."""
+        cookie = request.cookies.get(COOKIE)
+        session = self.sessions.get(cookie, touch=False)
+        form = await small_form(request)
+        if session is not None:
+            token = (form or {}).get("csrf", "") or request.headers.get(CSRF_HEADER, "")
+            if not _same_token(token[:100], session.csrf):
+                return JSONResponse(
+                    {"error": "sign out needs the session's token"},
+                    status_code=403,
+                    headers=SECURITY_HEADERS,
+                )
+            self.sessions.revoke(cookie)
             self.audit(session.user, "logout", {})
         response = RedirectResponse("/login", status_code=303, headers=SECURITY_HEADERS)
         response.delete_cookie(COOKIE, path="/")
@@ -575,8 +670,37 @@ def _cross_origin(scope: Scope) -> bool:
     origin = _header(scope, b"origin")
     if origin is None:
         return False  # not a browser's cross-site form or fetch (those always send Origin)
-    host = _header(scope, b"host") or ""
-    return urlsplit(origin).netloc.lower() != host.lower()
+    return not _same_origin(scope, origin)
+
+
+def _same_origin(scope: Scope, origin: str) -> bool:
+    """Is ``origin`` exactly this server as the browser sees it: scheme, host and port?"""
+    parts = urlsplit(origin)
+    host = (_header(scope, b"host") or "").lower()
+    scheme = {"ws": "http", "wss": "https"}.get(scope.get("scheme", "http"), scope.get("scheme"))
+    return parts.scheme == scheme and parts.netloc.lower() == host and bool(host)
+
+
+# Requests a page makes by itself (pictures, JSON, scripts, its own timed refresh): they do not
+# count as the person acting, so an unattended screen cannot keep a session alive.
+_BACKGROUND_PREFIXES = ("/api/", "/_stcore/", "/static/", "/media/", "/component/")
+_BACKGROUND_SUFFIXES = (".png", ".jpg", ".jpeg", ".js", ".css", ".ico", ".svg", ".woff2")
+
+
+def _person_acting(scope: Scope) -> bool:
+    if scope.get("method", "GET") in UNSAFE_METHODS:
+        return True
+    path = scope.get("path", "")
+    if path.startswith(_BACKGROUND_PREFIXES) or path.endswith(_BACKGROUND_SUFFIXES):
+        return False
+    return b"auto=1" not in scope.get("query_string", b"")
+
+
+WebsocketActivity = Callable[[bytes], bool]
+
+
+def _never(_: bytes) -> bool:
+    return False
 
 
 _HEADER_BYTES = [(k.lower().encode(), v.encode()) for k, v in _GLOBAL_HEADERS.items()]
@@ -600,11 +724,25 @@ class AuthGate:
 
     It also refuses state-changing requests from another origin, asks ``/api/*`` writes for the
     session's CSRF token (``X-CSRF-Token``, from ``GET /api/session``), and adds the security
-    headers to every HTTP response, Streamlit's included."""
+    headers to every HTTP response, Streamlit's included.
 
-    def __init__(self, app: ASGIApp, sessions: Callable[[], SessionStore]) -> None:
+    A websocket must come from this server's exact origin. While it is open its session is
+    checked every second and on every message: once the session is revoked or expired the
+    socket is closed (code 1008). ``websocket_activity`` tells, from a client message, whether
+    a person acted (a click) or the page refreshed itself; only the former keeps the session
+    from idling out."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        sessions: Callable[[], SessionStore],
+        websocket_activity: WebsocketActivity = _never,
+        check_every_s: float = 1.0,
+    ) -> None:
         self.app = app
         self.sessions = sessions
+        self.websocket_activity = websocket_activity
+        self.check_every_s = check_every_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -623,7 +761,17 @@ class AuthGate:
         if path in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
-        session = self.sessions().get(_cookie(scope, COOKIE))
+        cookie = _cookie(scope, COOKIE)
+        if scope["type"] == "websocket":
+            origin = _header(scope, b"origin")
+            session = self.sessions().get(cookie, touch=False)
+            if session is None or origin is None or not _same_origin(scope, origin):
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            scope.setdefault("state", {})["session"] = session
+            await self._guarded_websocket(scope, receive, send, cookie or "")
+            return
+        session = self.sessions().get(cookie, touch=_person_acting(scope))
         if session is not None:
             if (
                 method in UNSAFE_METHODS
@@ -640,9 +788,6 @@ class AuthGate:
             scope.setdefault("state", {})["session"] = session
             await self.app(scope, receive, send)
             return
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
-            return
         response: Response
         if path.startswith("/api/"):
             response = JSONResponse(
@@ -653,6 +798,69 @@ class AuthGate:
                 f"/login?next={quote(path)}", status_code=303, headers=SECURITY_HEADERS
             )
         await response(scope, receive, send)
+
+    async def _guarded_websocket(
+        self, scope: Scope, receive: Receive, send: Send, cookie: str
+    ) -> None:
+        """Run the app's websocket, closing it as soon as the session ends."""
+        ended = asyncio.Event()
+        send_lock = asyncio.Lock()
+        pending: asyncio.Task[Message] | None = None
+
+        async def close() -> None:
+            if ended.is_set():
+                return
+            ended.set()
+            async with send_lock:
+                with suppress(Exception):  # the socket may already be gone
+                    await send({"type": "websocket.close", "code": 1008})
+
+        def alive(touch: bool = False) -> bool:
+            return self.sessions().get(cookie, touch=touch) is not None
+
+        async def guarded_receive() -> Message:
+            nonlocal pending
+            if ended.is_set():
+                return {"type": "websocket.disconnect", "code": 1008}
+            if pending is None:
+                pending = asyncio.ensure_future(receive())
+            stop = asyncio.ensure_future(ended.wait())
+            done, _ = await asyncio.wait({pending, stop}, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            if pending not in done:
+                return {"type": "websocket.disconnect", "code": 1008}
+            message, pending = pending.result(), None
+            if message["type"] == "websocket.receive":
+                data = message.get("bytes") or b""
+                acting = bool(data) and self.websocket_activity(data)
+                if not alive(touch=acting):
+                    await close()
+                    return {"type": "websocket.disconnect", "code": 1008}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if ended.is_set():
+                return
+            if message["type"] == "websocket.send" and not alive():
+                await close()
+                return
+            async with send_lock:
+                await send(message)
+
+        async def watch() -> None:
+            while not ended.is_set():
+                await asyncio.sleep(self.check_every_s)
+                if not alive():
+                    log.info("session ended: closing its open page")
+                    await close()
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            await self.app(scope, guarded_receive, guarded_send)
+        finally:
+            watcher.cancel()
+            if pending is not None and ended.is_set():
+                pending.cancel()
 
 
 RouteHandler = Callable[[Request], Awaitable[Response]]

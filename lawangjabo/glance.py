@@ -158,7 +158,9 @@ def render_glance(
     return (
         f"<!doctype html><html lang='{t.lang}'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<meta http-equiv='refresh' content='{REFRESH_S}'>"
+        # its own refresh is marked, so an unattended phone does not keep the session alive
+        f"<meta http-equiv='refresh' content='{REFRESH_S};url={GLANCE_PATH}?auto=1&amp;"
+        f"lang={t.lang}'>"
         f"<title>{_e(title)}</title><style>{_STYLE}</style></head>"
         f"<body><main>{body}</main></body></html>"
     )

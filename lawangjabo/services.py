@@ -76,7 +76,9 @@ class Services:
         self._seed_lock = threading.Lock()
         self._seeded = False
         self.started_at = datetime.now(UTC)
-        self.sessions = SessionStore()
+        self.sessions = SessionStore(
+            settings.auth.idle_minutes * 60, settings.auth.absolute_hours * 3600
+        )
         self.auth = Auth(
             UserStore(settings.paths.users_file),
             self.sessions,

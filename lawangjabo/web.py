@@ -266,6 +266,10 @@ async def login(request: Request) -> Response:
     return await get_services().auth.login(request)
 
 
+async def logout_page(request: Request) -> Response:
+    return await get_services().auth.logout_page(request)
+
+
 async def logout(request: Request) -> Response:
     return await get_services().auth.logout(request)
 
@@ -274,7 +278,8 @@ def api_routes() -> list[BaseRoute]:
     return [
         Route("/login", login_page, methods=["GET"], name="login_page"),
         Route("/login", login, methods=["POST"], name="login"),
-        Route("/logout", logout, methods=["GET", "POST"], name="logout"),
+        Route("/logout", logout_page, methods=["GET"], name="logout_page"),
+        Route("/logout", logout, methods=["POST"], name="logout"),
         Route("/api/health", health, methods=["GET"], name="health"),
         Route("/api/session", whoami, methods=["GET"], name="session"),
         Route("/api/cameras", cameras, methods=["GET"], name="cameras"),

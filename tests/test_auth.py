@@ -270,3 +270,193 @@ def test_a_leader_signing_in_lands_on_the_glance(
     with ThreadPoolExecutor(1) as pool:
         reply = pool.submit(asyncio.run, auth.login(Request(scope, receive))).result()
     assert reply.status_code == 303 and reply.headers["location"] == lands
+
+
+def _run(coro: Any) -> Any:
+    # Its own thread: a browser test's Playwright may already run a loop on this one.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def _login_scope(body: bytes, address: str = "10.1.1.1") -> tuple[dict[str, Any], Any]:
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/login",
+        "query_string": b"",
+        "headers": [
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"cookie", b"lj_csrf=" + b"t" * 24),
+        ],
+        "client": (address, 5000),
+        "scheme": "http",
+        "server": ("cc.local", 80),
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return scope, receive
+
+
+def test_a_flood_of_rate_limited_logins_writes_one_bounded_audit_row(tmp_path: Path) -> None:
+    """A 1 MB user name is refused unread; a long one is cut; once the address is limited,
+    one audit row per window, not one per attempt."""
+    from urllib.parse import urlencode
+
+    from lawangjabo.auth import MAX_NAME, Auth
+
+    audited: list[tuple[str, str, dict[str, Any]]] = []
+    auth = Auth(
+        UserStore(tmp_path / "users.json"),
+        SessionStore(),
+        lambda actor, action, detail: audited.append((actor, action, detail)),
+        FailureLimiter(2, 600.0),
+    )
+
+    def attempt(name: str) -> int:
+        body = urlencode({"username": name, "password": "x" * 12, "csrf": "t" * 24}).encode()
+        scope, receive = _login_scope(body)
+        reply = _run(auth.login(Request(scope, receive)))
+        return int(reply.status_code)
+
+    assert attempt("u" * 1_000_000) == 413
+    assert audited == []
+    assert attempt("v" * 5000) == 401 and attempt("w" * 5000) == 401
+    assert all(len(actor) <= MAX_NAME for actor, _, _ in audited)
+    for _ in range(50):
+        assert attempt("z" * 5000) == 429
+    limited = [a for a in audited if a[1] == "login_rate_limited"]
+    assert len(limited) == 1 and len(limited[0][0]) <= MAX_NAME
+    assert sum(len(json.dumps(a)) for a in audited) < 2000
+
+
+def test_background_requests_do_not_keep_a_session_alive() -> None:
+    clock = Clock()
+    sessions = SessionStore(idle_s=100, absolute_s=3600, clock=clock)
+    inner = Starlette(routes=[Route("/{path:path}", _ok, methods=["GET"])])
+    client = GatedClient(AuthGate(inner, lambda: sessions), sessions.create("op", "operator"))
+    for _ in range(3):  # pictures, JSON and the brief's own refresh, every 30 s
+        clock.now += 30
+        assert client.get("/api/cameras").status_code == 200
+        assert client.get("/glance/map.png").status_code == 200
+    clock.now += 30
+    assert client.get("/api/cameras").status_code == 401  # idle for 120 s > 100 s
+    client.cookie = sessions.create("op", "operator")
+    for _ in range(5):  # a person opening pages keeps it alive
+        clock.now += 30
+        assert client.get("/alerts").status_code == 200
+    assert client.get("/api/cameras").status_code == 200
+
+
+async def _ok(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("ok")
+
+
+def _ws_scope(origin: str | None, cookie: str) -> dict[str, Any]:
+    headers = [(b"host", b"cc.local:8501"), (b"cookie", f"{COOKIE}={cookie}".encode())]
+    if origin is not None:
+        headers.append((b"origin", origin.encode()))
+    return {"type": "websocket", "path": "/_stcore/stream", "headers": headers, "scheme": "ws",
+            "query_string": b"", "client": ("127.0.0.1", 5000)}  # fmt: skip
+
+
+async def _streaming_app(scope: Any, receive: Any, send: Any) -> None:
+    """Accepts, then sends a frame every 50 ms until the client disconnects."""
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+
+    async def frames() -> None:
+        while True:
+            await send({"type": "websocket.send", "bytes": b"camera states"})
+            await asyncio.sleep(0.05)
+
+    task = asyncio.ensure_future(frames())
+    while (await receive())["type"] != "websocket.disconnect":
+        pass
+    task.cancel()
+
+
+def _open_websocket(
+    sessions: SessionStore, origin: str | None, cookie: str, revoke_after_s: float | None
+) -> list[dict[str, Any]]:
+    gate = AuthGate(_streaming_app, lambda: sessions, check_every_s=0.1)
+    sent: list[dict[str, Any]] = []
+
+    async def main() -> None:
+        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        await inbox.put({"type": "websocket.connect"})
+
+        async def send(message: Any) -> None:
+            sent.append(dict(message))
+            if message["type"] == "websocket.close":
+                await inbox.put({"type": "websocket.disconnect", "code": 1008})
+
+        async def revoke() -> None:
+            if revoke_after_s is None:
+                await asyncio.sleep(1.0)
+                await inbox.put({"type": "websocket.disconnect", "code": 1000})
+                return
+            await asyncio.sleep(revoke_after_s)
+            sessions.revoke(cookie)
+
+        side = asyncio.ensure_future(revoke())
+        await asyncio.wait_for(gate(_ws_scope(origin, cookie), inbox.get, send), timeout=10)
+        side.cancel()
+
+    _run(main())
+    return sent
+
+
+def test_a_websocket_closes_within_a_second_of_revocation() -> None:
+    sessions = SessionStore()
+    cookie = sessions.create("op", "operator")
+    sent = _open_websocket(sessions, "http://cc.local:8501", cookie, revoke_after_s=0.5)
+    kinds = [m["type"] for m in sent]
+    assert kinds[0] == "websocket.accept" and kinds[-1] == "websocket.close"
+    assert sent[-1]["code"] == 1008
+    frames = kinds.count("websocket.send")
+    assert 3 <= frames <= 14  # ~10 in the 0.5 s before, none after the close
+
+
+@pytest.mark.parametrize(
+    ("origin", "accepted"),
+    [
+        ("http://cc.local:8501", True),
+        ("http://cc.local:9999", False),  # another port of the same host
+        ("https://cc.local:8501", False),  # another scheme
+        ("http://evil.example", False),
+        (None, False),
+    ],
+)
+def test_a_websocket_needs_this_servers_exact_origin(origin: str | None, accepted: bool) -> None:
+    sessions = SessionStore()
+    cookie = sessions.create("op", "operator")
+    sent = _open_websocket(sessions, origin, cookie, revoke_after_s=None)
+    assert (sent[0]["type"] == "websocket.accept") is accepted
+    if not accepted:
+        assert sent == [{"type": "websocket.close", "code": 1008}]
+
+
+def test_logout_needs_the_sessions_token() -> None:
+    from urllib.parse import urlencode
+
+    from lawangjabo.auth import Auth
+
+    sessions = SessionStore()
+    auth = Auth(UserStore(Path("/nonexistent/users.json")), sessions)
+    cookie = sessions.create("op", "operator")
+    session = sessions.get(cookie)
+    assert session is not None
+
+    def post(token: str) -> int:
+        body = urlencode({"csrf": token}).encode()
+        scope, receive = _login_scope(body)
+        scope["path"] = "/logout"
+        scope["headers"] = [*scope["headers"], (b"cookie", f"{COOKIE}={cookie}".encode())]
+        return int(_run(auth.logout(Request(scope, receive))).status_code)
+
+    assert post("forged") == 403
+    assert sessions.get(cookie) is not None
+    assert post(session.csrf) == 303
+    assert sessions.get(cookie) is None

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import websockets
 from streamlit.web.server.starlette import starlette_routes
-from websockets.typing import Subprotocol
+from websockets.typing import Origin, Subprotocol
 
 from lawangjabo.auth import PAGES, PUBLIC_PATHS
 from lawangjabo.web import api_routes
@@ -95,24 +95,30 @@ def test_forged_cookie_is_refused(server: Server) -> None:
 def test_websocket_refuses_without_a_session(server: Server) -> None:
     url = server.url.replace("http://", "ws://") + "/_stcore/stream"
 
-    async def connect(cookie: str | None) -> str:
+    async def connect(cookie: str | None, origin: str | None) -> str:
         headers = {"Cookie": f"lj_session={cookie}"} if cookie else {}
         try:
             async with websockets.connect(
-                url, additional_headers=headers, subprotocols=[Subprotocol("streamlit")]
+                url,
+                additional_headers=headers,
+                subprotocols=[Subprotocol("streamlit")],
+                origin=Origin(origin) if origin else None,
             ):
                 return "open"
         except websockets.exceptions.InvalidStatus as error:
             return str(error.response.status_code)
 
-    def run(cookie: str | None) -> str:
+    def run(cookie: str | None, origin: str | None = server.url) -> str:
         # In a thread of its own: the browser tests' Playwright may run a loop on this one.
         with ThreadPoolExecutor(1) as pool:
-            return pool.submit(asyncio.run, connect(cookie)).result()
+            return pool.submit(asyncio.run, connect(cookie, origin)).result()
 
     assert run(None) == "403"
     assert run("forged") == "403"
     assert run(server.cookie) == "open"
+    other_port = server.url.rsplit(":", 1)[0] + ":1"
+    assert run(server.cookie, origin=other_port) == "403"  # another port of this host
+    assert run(server.cookie, origin=None) == "403"
 
 
 def test_a_leader_cannot_act_as_an_operator(server: Server, browser: Any) -> None:
@@ -185,6 +191,7 @@ def test_sign_in_sign_out_and_the_back_button(server: Server, browser: Any) -> N
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     assert "Signed in as" in page.locator("[data-testid='stSidebar']").inner_text()
     page.get_by_text("Sign out").click()
+    page.locator("button[type=submit]").click()  # the sign-out page's own button (POST)
     page.wait_for_url(re.compile(r".*/login.*"), timeout=30_000)
     page.go_back()
     page.wait_for_timeout(1500)
