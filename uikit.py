@@ -541,13 +541,16 @@ def incident_import(store: IncidentStore, actor: str) -> None:
         )
 
 
-def incident_export(store: IncidentStore, filters: Filters, actor: str) -> None:
-    """Download the filtered incidents; each file is built (and audited) only when clicked."""
+def incident_export(
+    store: IncidentStore, filters: Filters, actor: str, visible: set[str] | None = None
+) -> None:
+    """Download the filtered incidents; each file is built (and audited) only when clicked.
+    ``visible``: the camera ids this account may see (others are not named in the file)."""
 
     def builder(fmt: str) -> Callable[[], bytes]:
         def build() -> bytes:
             services().audit(actor, "incident_export", {"format": fmt})
-            return export_incidents(store, filters, fmt)
+            return export_incidents(store, filters, fmt, visible)
 
         return build
 

@@ -477,6 +477,30 @@ class FailureLimiter:
             return None
 
 
+class RateLimiter:
+    """At most ``limit`` actions per key in a sliding window (e.g. camera refreshes per account)."""
+
+    def __init__(
+        self, limit: int, window_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limit, self.window_s, self.clock = limit, window_s, clock
+        self._times: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float:
+        """Count one action for ``key``; returns 0 if allowed, else the seconds to wait (the
+        refused action is not counted)."""
+        now = self.clock()
+        with self._lock:
+            times = [t for t in self._times.get(key, []) if now - t < self.window_s]
+            if len(times) >= self.limit:
+                self._times[key] = times
+                return self.window_s - (now - times[0])
+            times.append(now)
+            self._times[key] = times
+            return 0.0
+
+
 class Auth:
     """Accounts, sessions and the login/logout routes for one app."""
 

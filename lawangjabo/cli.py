@@ -13,7 +13,7 @@ from .auditspool import cli_actor, spool_entry
 from .config import load_settings
 from .districts import import_boundaries, load_district_layer
 from .i18n import LANGUAGES
-from .registry import import_cameras, load_registry
+from .registry import Camera, import_cameras, load_registry
 from .synthetic import synthetic_registry
 
 log = logging.getLogger("lawangjabo.cli")
@@ -152,7 +152,22 @@ def _poller(args: argparse.Namespace) -> int:
     registry = load_registry(settings.paths.registry_file, settings, districts)
     for reject in registry.rejects:
         log.warning("registry: rejected %s", reject)
-    runtime = PollerRuntime(settings, registry.cameras, mode="external").start()
+    seen = [_mtime_ns(settings.paths.registry_file)]
+    current = [registry.cameras]
+
+    def cameras() -> list[Camera]:
+        """The registry's cameras: the same list until the file changes (rejects logged)."""
+        key = _mtime_ns(settings.paths.registry_file)
+        if key != seen[0]:
+            loaded = load_registry(settings.paths.registry_file, settings, districts)
+            for reject in loaded.rejects:
+                log.warning("registry: rejected %s", reject)
+            seen[0], current[0] = key, loaded.cameras
+        return current[0]
+
+    runtime = PollerRuntime(
+        settings, registry.cameras, mode="external", cameras_source=cameras
+    ).start()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
@@ -163,6 +178,13 @@ def _poller(args: argparse.Namespace) -> int:
     done.wait()
     runtime.stop()
     return 0
+
+
+def _mtime_ns(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def _spool(args: argparse.Namespace) -> int:

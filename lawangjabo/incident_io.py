@@ -265,14 +265,21 @@ def rejects_csv(rejects: list[RowReject]) -> str:
     return out.getvalue()
 
 
-def export_incidents(store: IncidentStore, filters: Filters, fmt: str) -> bytes:
-    """The filtered incidents as CSV, GeoJSON or Parquet."""
+def export_incidents(
+    store: IncidentStore, filters: Filters, fmt: str, visible: set[str] | None = None
+) -> bytes:
+    """The filtered incidents as CSV, GeoJSON or Parquet. ``visible``: the camera ids the
+    account may see; a nearest camera outside them is left empty (agency scope)."""
     where, params = filters.where()
     names = ("id", *COLUMNS)
     rows = store.db.execute(
         f"SELECT id, {', '.join(COLUMNS)} FROM incidents WHERE {where} ORDER BY occurred_at", params
     )
     frame = pd.DataFrame(rows, columns=list(names))
+    if visible is not None:
+        frame["nearest_camera"] = frame["nearest_camera"].where(
+            frame["nearest_camera"].isin(visible), None
+        )
     for column in ("h3_r7", "h3_r8", "h3_r9"):
         frame[column] = frame[column].map(lambda v: format(int(v), "x"))
     if fmt == "csv":

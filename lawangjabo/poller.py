@@ -163,10 +163,31 @@ class Poller:
         self._round = SweepStats(started=clock())  # the background loop's current round
         self.store_fault: str | None = None  # the snapshot store's last write error, while it lasts
 
+    def set_targets(self, targets: list[Target]) -> dict[str, int]:
+        """Follow a changed registry without a restart: new cameras are polled at once,
+        removed ones no longer (a capture under way finishes), a changed stream starts afresh.
+        Returns how many were added, removed and changed."""
+        wanted = {t.camera_id: t for t in targets}
+        with self._lock:
+            added = [cid for cid in wanted if cid not in self.targets]
+            removed = [cid for cid in self.targets if cid not in wanted]
+            changed = [
+                cid for cid, t in wanted.items() if cid in self.targets and self.targets[cid] != t
+            ]
+            for cid in removed:
+                self._states.pop(cid, None)
+                self._last_history.pop(cid, None)
+            for cid in [*added, *changed]:
+                self._states[cid] = _CameraState()
+            self.targets = wanted
+        return {"added": len(added), "removed": len(removed), "changed": len(changed)}
+
     # -- one camera -------------------------------------------------------------------------
     def poll(self, camera_id: str, lane: str = "sweep") -> Outcome:
         """Capture one camera now and record the outcome (any thread)."""
-        target = self.targets[camera_id]
+        target = self.targets.get(camera_id)
+        if target is None:  # removed from the registry meanwhile
+            raise KeyError(camera_id)
         now = self.clock()
         polled_at = datetime.fromtimestamp(now, UTC)
         try:
@@ -314,9 +335,12 @@ class Poller:
         that is running when the poll finishes (a poll may outlast the round it started in)."""
         try:
             outcome = self.poll(camera_id)
+        except KeyError:  # removed from the registry while queued
+            return
         finally:
             with self._lock:
-                self._states[camera_id].in_flight = False
+                if camera_id in self._states:
+                    self._states[camera_id].in_flight = False
         with self._lock:
             (stats if stats is not None else self._round).count(outcome)
 

@@ -66,9 +66,12 @@ class PollerRuntime:
         cameras: list[Camera],
         capture: CaptureSource = grab,
         mode: str = "embedded",
+        cameras_source: Callable[[], list[Camera]] | None = None,
     ) -> None:
         self.settings = settings
         self.cameras = cameras
+        # Where the current registry comes from (checked every 2 s; None: fixed at start).
+        self.cameras_source = cameras_source
         self.capture = capture
         self.mode = mode
         self.simulator: CameraSimulator | None = None
@@ -127,6 +130,8 @@ class PollerRuntime:
             self._step("refresh requests", self._take_refresh_requests)
             if ticks % int(HEARTBEAT_EVERY_S / 0.2) == 0:
                 self._step("heartbeat", self._beat)
+                if self.cameras_source is not None:
+                    self._step("registry reload", self._follow_registry)
             if ticks % 300 == 0 or (ticks % 25 == 0 and self.disk_low()):
                 self._step("history pruning", self._prune)
 
@@ -149,6 +154,20 @@ class PollerRuntime:
             request.unlink(missing_ok=True)
             if self.poller and request.name in self.poller.targets:
                 self.poller.refresh(request.name)
+
+    def _follow_registry(self) -> None:
+        """Cameras added, removed or changed in the registry reach the poller (no restart)."""
+        assert self.cameras_source is not None
+        cameras = self.cameras_source()
+        if cameras is self.cameras or self.poller is None:
+            return
+        if self.simulator is not None:
+            self.simulator.add(simulated_cameras(self.settings, cameras))
+        self.cameras = cameras
+        changes = self.poller.set_targets(poll_targets(cameras, self.simulator))
+        if any(changes.values()):
+            log.info("registry changed: poller now has %d cameras (%s)",
+                     len(self.poller.targets), changes)  # fmt: skip
 
     def disk_low(self) -> bool:
         return free_mb(self.settings.paths.state) < self.settings.storage.min_free_mb

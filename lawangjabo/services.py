@@ -19,7 +19,7 @@ from typing import Any
 from . import __version__
 from .alerts import AlertBook, deliver_due, evaluate_rules
 from .auditspool import SIGN_OUT_AFTER, audit_ingest, bounded_detail, spool_entry
-from .auth import Auth, FailureLimiter, SessionStore, UserStore, camera_visible
+from .auth import Auth, FailureLimiter, RateLimiter, SessionStore, UserStore, camera_visible
 from .config import Settings, current_settings
 from .db import Database
 from .districts import DistrictLayer, load_district_layer
@@ -71,6 +71,7 @@ class Services:
         self.store: SnapshotStore = snapshot_store(settings)
         self.runtime: PollerRuntime | None = None  # set when the poller runs in this process
         self._refreshes: dict[str, tuple[float, Future[Outcome] | None]] = {}
+        self._refresh_limiter = RateLimiter(settings.auth.refreshes_per_minute, 60.0)
         self._incidents: IncidentStore | None = None
         self._incidents_key: Snapshot | None = None
         self._seed_lock = threading.Lock()
@@ -228,26 +229,40 @@ class Services:
         sent = deliver_due(book.db, self.settings.alerts, now)
         return {**changes, **sent, "conditions": len(conditions)}
 
-    def refresh(self, camera_id: str, wait_s: float = 0.0) -> bool:
-        """Fast-lane capture of one camera; with ``wait_s``, wait for it. True if it finished."""
+    def start_refresh(self, camera_id: str) -> Future[Outcome] | None:
+        """Ask for a fast-lane capture of one camera. Asks for a camera already being captured
+        join that capture (100 clicks cost one capture). Returns the capture to wait on (None
+        when an external poller does it)."""
         if self.runtime is not None:
-            future = self.runtime.refresh(camera_id)
-            if future is None:
-                return False
             with self._lock:
+                asked = self._refreshes.get(camera_id)
+                if asked is not None and asked[1] is not None and not asked[1].done():
+                    return asked[1]
+                future = self.runtime.refresh(camera_id)
+                if future is None:
+                    return None
                 self._refreshes[camera_id] = (time.monotonic(), future)
-            if wait_s <= 0:
-                return False
-            try:
-                future.result(timeout=wait_s)
-            except FutureTimeout:
-                return False
-            return True
-        if self.settings.cameras.poller == "external":
+            return future
+        if self.settings.cameras.poller == "external" and not self.refreshing(camera_id):
             request_refresh(self.settings.paths.refresh_requests, camera_id)
             with self._lock:
                 self._refreshes[camera_id] = (time.monotonic(), None)
-        return False
+        return None
+
+    def refresh(self, camera_id: str, wait_s: float = 0.0) -> bool:
+        """Fast-lane capture of one camera; with ``wait_s``, wait for it. True if it finished."""
+        future = self.start_refresh(camera_id)
+        if future is None or wait_s <= 0:
+            return False
+        try:
+            future.result(timeout=wait_s)
+        except FutureTimeout:
+            return False
+        return True
+
+    def refresh_allowed(self, user: str) -> float:
+        """Seconds ``user`` must wait before another refresh (0: go ahead); counts this one."""
+        return self._refresh_limiter.take(user)
 
     def refreshing(self, camera_id: str) -> bool:
         """Is a fast-lane capture of this camera under way? (External poller: asked less than

@@ -222,6 +222,12 @@ class CameraSimulator:
                 return self._frozen[camera_id]
         return data
 
+    def add(self, cameras: list[SimCamera]) -> None:
+        """Serve cameras added to the registry while running (as MJPEG or JPEG)."""
+        with self._lock:
+            for camera in cameras:
+                self.cameras.setdefault(camera.id, camera)
+
     # -- addresses ------------------------------------------------------------------------
     def stream_for(self, camera_id: str) -> tuple[str, str]:
         """(url, protocol) where the poller finds this camera. Server-side only."""

@@ -141,20 +141,22 @@ async def snapshot(request: Request) -> Response:
         return _json({"error": "unknown camera"}, 404)
     thumb = request.path_params["kind"] == "thumb"
     session = session_of(request)
-    if not thumb:
-        services.audit(
-            session.user if session else "anonymous",
-            "snapshot_view",
-            {"camera": camera_id, "at": request.query_params.get("at")},
-        )
     at = request.query_params.get("at")
-    if at:
+    when: datetime | None = None
+    if at:  # validated before anything is audited: only a real time is stored
         try:
-            when = datetime.fromisoformat(at)
+            when = datetime.fromisoformat(at[:40])
         except ValueError:
             return _json({"error": "at must be an ISO time, e.g. 2026-11-27T14:05+07:00"}, 400)
         if when.tzinfo is None:
             return _json({"error": "at needs a time zone offset"}, 400)
+    if not thumb:
+        services.audit(
+            session.user if session else "anonymous",
+            "snapshot_view",
+            {"camera": camera_id, "at": when.isoformat() if when else None},
+        )
+    if when is not None:
         found = services.store.at(camera_id, when)
         if found is None:
             return _json({"error": "no stored picture"}, 404)
@@ -175,8 +177,25 @@ async def refresh(request: Request) -> JSONResponse:
     camera_id = request.path_params["camera_id"]
     if not _visible(request, services, camera_id):
         return _json({"error": "unknown camera"}, 404)
-    wait = services.settings.cameras.timeout_s + 1
-    done = await run_in_threadpool(lambda: services.refresh(camera_id, wait_s=wait))
+    session = session_of(request)
+    wait_s = services.refresh_allowed(session.user if session else "local")
+    if wait_s > 0:
+        reply = _json({"error": "too many refreshes; try again shortly"}, 429)
+        reply.headers["Retry-After"] = str(int(wait_s) + 1)
+        return reply
+    try:
+        future = services.start_refresh(camera_id)
+    except OSError as exc:  # the external poller's request folder is not writable
+        log.error("refresh request for %s not written: %s", camera_id, exc)
+        return _json({"error": "refresh unavailable: the server cannot write its state"}, 503)
+    done = False
+    if future is not None:  # waited on without holding a worker thread
+        with suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.shield(asyncio.wrap_future(future)),
+                services.settings.cameras.timeout_s + 1,
+            )
+            done = True
     meta = services.store.meta(camera_id)
     return _json(
         {
@@ -326,7 +345,12 @@ async def lifespan(app: Any) -> AsyncIterator[dict[str, Any]]:
     log.info("Lawang Jabo started: %s", report)
     if services.settings.cameras.poller == "embedded":
         cameras = services.snapshot().registry.cameras
-        runtime = PollerRuntime(services.settings, cameras, mode="embedded")
+        runtime = PollerRuntime(
+            services.settings,
+            cameras,
+            mode="embedded",
+            cameras_source=lambda: services.snapshot().registry.cameras,
+        )
         services.runtime = await run_in_threadpool(runtime.start)
     tasks = [
         asyncio.create_task(_ingest_forever(services)),

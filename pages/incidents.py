@@ -40,7 +40,7 @@ rows = incident_list(svc, shown)
 st.caption(_("{n} incidents (newest first, at most 500)").format(n=len(rows)))
 with st.expander(_("Import and export")):
     uikit.incident_import(store, actor)
-    uikit.incident_export(store, shown, actor)
+    uikit.incident_export(store, shown, actor, set(cameras))
 picked = st.dataframe(
     uikit.labelled(rows),
     hide_index=True,

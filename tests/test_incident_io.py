@@ -100,3 +100,11 @@ def test_export_round_trips(store: IncidentStore, tmp_path: Path) -> None:
     assert len(back.items) == 4 and back.rejects == []
     only_fires = Filters(everything.start, everything.end, categories=("kebakaran",))
     assert len(pd.read_csv(io.BytesIO(export_incidents(store, only_fires, "csv")))) == 1
+    # An account that may see one camera: the others are not named in its export.
+    named = set(frame.nearest_camera.dropna())
+    assert len(named) >= 2
+    keep = sorted(named)[0]
+    scoped = pd.read_csv(io.BytesIO(export_incidents(store, everything, "csv", {keep})))
+    assert set(scoped.nearest_camera.dropna()) == {keep} and len(scoped) == 4
+    scoped_geo = json.loads(export_incidents(store, everything, "geojson", {keep}))
+    assert {f["properties"]["nearest_camera"] for f in scoped_geo["features"]} <= {keep, None}

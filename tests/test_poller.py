@@ -294,3 +294,52 @@ def test_restarted_poller_keeps_a_frozen_picture_old(tmp_path: Path) -> None:
     assert [o.verdict for o in sink.outcomes] == ["ok", "frozen"]
     assert all(o.picture_at == t0 for o in sink.outcomes)
     second.stop()
+
+
+def test_registry_changes_reach_a_running_poller(tmp_path: Path) -> None:
+    """Cameras added to and removed from the registry file while the poller runs are polled
+    (from the simulator) and dropped within seconds, without a restart."""
+    import json
+    import shutil
+
+    from lawangjabo.config import PROJECT_ROOT, PathsConfig, load_settings
+    from lawangjabo.districts import approximate_districts
+    from lawangjabo.registry import load_registry
+    from lawangjabo.runtime import PollerRuntime
+
+    registry = tmp_path / "cameras.geojson"
+    shutil.copy(PROJECT_ROOT / "cameras.geojson", registry)
+    settings = load_settings(paths=PathsConfig(registry=registry, state_dir=tmp_path / "s"))
+    settings = settings.model_copy(
+        update={"cameras": settings.cameras.model_copy(update={"interval_s": 1.0})}
+    )
+    districts = approximate_districts(settings.city)
+    state = {"mtime": registry.stat().st_mtime_ns, "cameras": []}
+
+    def cameras() -> list:  # type: ignore[type-arg]
+        if state["mtime"] != registry.stat().st_mtime_ns or not state["cameras"]:
+            state["mtime"] = registry.stat().st_mtime_ns
+            state["cameras"] = load_registry(registry, settings, districts).cameras
+        return state["cameras"]  # type: ignore[return-value]
+
+    runtime = PollerRuntime(settings, cameras(), cameras_source=cameras).start()
+    try:
+        assert runtime.poller is not None
+        data = json.loads(registry.read_text(encoding="utf-8"))
+        removed = data["features"].pop(0)["properties"]["id"]
+        new = json.loads(json.dumps(data["features"][0]))
+        new["properties"]["id"] = "plg-added-while-running"
+        new["properties"]["name"] = "Added while running"
+        data["features"].append(new)
+        time.sleep(0.05)
+        registry.write_text(json.dumps(data), encoding="utf-8")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if runtime.store.meta("plg-added-while-running") is not None:
+                break
+            time.sleep(0.2)
+        assert runtime.store.meta("plg-added-while-running") is not None  # polled, stored
+        assert removed not in runtime.poller.targets
+        assert len(runtime.poller.targets) == 12
+    finally:
+        runtime.stop()

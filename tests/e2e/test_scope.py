@@ -129,11 +129,37 @@ def test_a_dishub_operator_sees_dishub_and_public_cameras_only(
     page.wait_for_selector(IDLE, timeout=60_000)
     page.get_by_text("Uptime by agency").wait_for(timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "scoped-operator-health.png"), full_page=True)
+    # Every other page this operator may open, and the leaders' server-rendered brief.
+    for path, ready in (
+        ("/brief", None),
+        ("/alerts", None),
+        ("/incidents", "Incidents"),
+        ("/registry", None),
+    ):
+        page.goto(f"{server.url}{path}")
+        page.wait_for_selector(IDLE, timeout=60_000)
+        if ready:
+            page.get_by_text(ready).first.wait_for(timeout=30_000)
+    page.goto(f"{server.url}/glance")
+    page.wait_for_load_state("networkidle")
     everything = b"".join(seen)
     assert b"ATCS internal" in everything  # the recording did capture the session
-    for hidden in (POLICE_CAM.encode(), b"Polrestabes internal gate"):
+    registry = json.loads((_state_registry(server)).read_text(encoding="utf-8"))
+    police = next(f for f in registry["features"] if f["properties"]["id"] == POLICE_CAM)
+    lon, lat = police["geometry"]["coordinates"]
+    for hidden in (
+        POLICE_CAM.encode(),
+        b"Polrestabes internal gate",
+        # its position to ~10 m, a prefix of however a page would print it (5-6 decimals)
+        f"{lon:.6f}"[:-2].encode(),
+        f"{lat:.6f}"[:-2].encode(),
+    ):
         assert hidden not in everything, hidden
     page.close()
+
+
+def _state_registry(server: Server) -> Path:
+    return server.log.parent / "cameras.geojson"
 
 
 def test_no_credential_reaches_the_admins_browser(scoped: tuple[Server, str], browser: Any) -> None:
@@ -150,6 +176,11 @@ def test_no_credential_reaches_the_admins_browser(scoped: tuple[Server, str], br
             page.wait_for_timeout(1000)
     everything = b"".join(seen)
     assert POLICE_CAM.encode() in everything  # the admin does see the camera itself
+    registry = json.loads((_state_registry(server)).read_text(encoding="utf-8"))
+    police = next(f for f in registry["features"] if f["properties"]["id"] == POLICE_CAM)
+    lon, lat = police["geometry"]["coordinates"]
+    # ... and its position, in the form the scoped operator's test looks for
+    assert f"{lon:.6f}"[:-2].encode() in everything and f"{lat:.6f}"[:-2].encode() in everything
     for secret in (PASSWORD, "10.9.9.9", "10.9.9.10", "rtsp://admin", "atcs:"):
         assert secret.encode() not in everything, secret
     log = server.log.read_text(errors="replace")
