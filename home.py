@@ -51,4 +51,7 @@ with st.sidebar:
         st.warning(_("Sign-in is disabled in this configuration."))
 uikit.page_style()
 uikit.status_strip(uikit.services(), session)
-navigation.run()
+try:
+    navigation.run()
+except Exception as exc:  # no traceback in the browser: a reference, details in the log
+    uikit.report_error(exc)

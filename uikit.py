@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import html
+import logging
+import secrets
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -27,6 +30,8 @@ from lawangjabo.labels import COLUMN_LABELS
 from lawangjabo.mapview import brief_deck
 from lawangjabo.registry import Camera
 from lawangjabo.services import Services, Snapshot, get_services
+
+log = logging.getLogger("lawangjabo.ui")
 
 
 def services() -> Services:
@@ -180,6 +185,31 @@ details.lj-strip > div { padding: .4rem .6rem; border-left: 3px solid #ddd; marg
 }
 </style>
 """
+
+
+def report_error(exc: BaseException) -> None:
+    """A short message with a reference for the person; the traceback only in the server log."""
+    reference = secrets.token_hex(4)
+    log.error("page error (reference %s)", reference, exc_info=exc)
+    message = _(
+        "Something went wrong here (reference {ref}). The details are in the server log; "
+        "the rest of the app keeps working."
+    )
+    st.error(message.format(ref=reference))
+
+
+def guarded(function: Callable[[], None]) -> Callable[[], None]:
+    """``function`` with its errors shown by :func:`report_error` (for fragments, which rerun
+    on their own, outside the page's guard)."""
+
+    @functools.wraps(function)
+    def run() -> None:
+        try:
+            function()
+        except Exception as exc:  # reruns and stops are BaseExceptions: they pass
+            report_error(exc)
+
+    return run
 
 
 def page_style() -> None:

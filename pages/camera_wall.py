@@ -27,6 +27,7 @@ with st.sidebar:
 
 
 @st.fragment(run_every=10)
+@uikit.guarded
 def wall() -> None:
     shown = sort_for_wall(
         filter_tiles(

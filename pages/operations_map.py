@@ -146,4 +146,4 @@ def camera_panel() -> None:
 # Every second while a fresh picture is on its way, else every 5 s.
 pending = bool(state.selected_camera) and svc.refreshing(state.selected_camera)
 with panel_col, st.container(key="camera-details", border=True):
-    st.fragment(camera_panel, run_every=1 if pending else 5)()
+    st.fragment(uikit.guarded(camera_panel), run_every=1 if pending else 5)()

@@ -348,3 +348,23 @@ def test_alerts_page_lists_and_acknowledges(monkeypatch: pytest.MonkeyPatch) -> 
     (alert,) = book.active()
     assert alert.acked_by == "local" and alert.acked_at is not None
     assert any("acknowledged by local" in c.value for c in at.caption)
+
+
+def _failing_page() -> None:
+    import uikit
+
+    @uikit.guarded
+    def broken() -> None:
+        raise KeyError("/srv/secret/path/plg-polrestabes-internal-1")
+
+    broken()
+
+
+def test_an_error_shows_a_reference_not_a_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    at = AppTest.from_function(_failing_page, default_timeout=60)
+    at.run()
+    assert not at.exception  # no traceback element reaches the browser
+    shown = " ".join(e.value for e in at.error)
+    assert "reference" in shown and "/srv/secret" not in shown
+    reference = shown.split("reference ")[1][:8]
+    assert any(reference in r.getMessage() and r.exc_info for r in caplog.records)
