@@ -190,7 +190,7 @@ details.lj-strip > div { padding: .4rem .6rem; border-left: 3px solid #ddd; marg
 def report_error(exc: BaseException) -> None:
     """A short message with a reference for the person; the traceback only in the server log."""
     reference = secrets.token_hex(4)
-    log.error("page error (reference %s)", reference, exc_info=exc)
+    log.log(logging.ERROR, "page error (reference %s)", reference, exc_info=exc)
     message = _(
         "Something went wrong here (reference {ref}). The details are in the server log; "
         "the rest of the app keeps working."
