@@ -145,6 +145,22 @@ class Services:
         paths = self.settings.paths
         return {"poll": quarantined(paths.spool), "audit": quarantined(paths.audit_spool)}
 
+    def stored_counts(self) -> dict[str, int]:
+        """Rows kept per table family (and the audit log's size): what a fault must not lose."""
+        db = self.db
+        if db is None:
+            return {}
+        counts = {
+            table: int(db.execute(f"SELECT count(*) FROM {table}")[0][0])
+            for table in ("incidents", "poll_outcomes", "audit_log")
+        }
+        size = db.execute(
+            "SELECT coalesce(sum(length(actor) + length(action) + length(detail)), 0) "
+            "FROM audit_log"
+        )
+        counts["audit_chars"] = int(size[0][0])
+        return counts
+
     def prune_audit(self, now: datetime | None = None) -> int:
         """Delete audit entries past the retention (at most once an hour); returns rows gone."""
         days = self.settings.storage.audit_retention_days

@@ -128,6 +128,15 @@ class SpoolIngest(Generic[T]):
         self.quarantined_here += 1
         log.error("spool file %s quarantined: %s", path, reason)
 
+    def _remove(self, path: Path) -> None:
+        """Remove an ingested file; if the folder is read-only, skip it until restart (its
+        name in ``ingested_files`` keeps it from counting twice later)."""
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            self._stuck.add(path.name)
+            log.warning("ingested %s but cannot remove it: %s", path.name, exc)
+
     def run(self, db: Database) -> list[T]:
         """One pass over the folder; returns every item moved into the database."""
         with self._lock:
@@ -147,12 +156,13 @@ class SpoolIngest(Generic[T]):
                 continue
             key = self.key_prefix + path.name
             try:
-                if db.execute("SELECT 1 FROM ingested_files WHERE name = ?", [key]):
-                    path.unlink(missing_ok=True)
-                    continue
+                done = bool(db.execute("SELECT 1 FROM ingested_files WHERE name = ?", [key]))
             except Exception as exc:
                 self._failed(_short(exc))
                 return moved
+            if done:  # moved in already (the app stopped before removing it)
+                self._remove(path)
+                continue
             try:
                 items = self.read(path)
             except FileNotFoundError:
@@ -181,10 +191,7 @@ class SpoolIngest(Generic[T]):
                 continue
             wrote = True
             self._refusals.pop(path.name, None)
-            try:
-                path.unlink(missing_ok=True)
-            except OSError:
-                log.warning("ingested %s but cannot remove it (it will be skipped)", path)
+            self._remove(path)
             moved.extend(items)
         if wrote:
             for path, reason in refused:

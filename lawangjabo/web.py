@@ -207,6 +207,14 @@ async def refresh(request: Request) -> JSONResponse:
     )
 
 
+async def stats(request: Request) -> JSONResponse:
+    """``GET /api/stats`` (admins): rows stored per table, to check that nothing was lost."""
+    refused = _forbidden(request, frozenset({"admin"}))
+    if refused is not None:
+        return refused
+    return _json(await run_in_threadpool(lambda: get_services().stored_counts()))
+
+
 def _glance_view(request: Request) -> tuple[Services, Brief, Translator, str]:
     """The brief of this request's account (its agency scope), in its language."""
     services = get_services()
@@ -301,6 +309,7 @@ def api_routes() -> list[BaseRoute]:
         Route("/logout", logout, methods=["POST"], name="logout"),
         Route("/api/health", health, methods=["GET"], name="health"),
         Route("/api/session", whoami, methods=["GET"], name="session"),
+        Route("/api/stats", stats, methods=["GET"], name="stats"),
         Route("/api/cameras", cameras, methods=["GET"], name="cameras"),
         Route(
             "/api/cameras/{camera_id}/{kind:str}.jpg",

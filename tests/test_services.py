@@ -207,3 +207,50 @@ def test_health_tables_keep_to_the_accounts_cameras(settings: Settings) -> None:
     assert [r["cameras"] for r in scoped["agency"]] == [1]
     assert outage_rows(services, timedelta(hours=1), [seen]) == []
     services.close()
+
+
+def test_refreshes_of_one_camera_share_one_capture(settings: Settings) -> None:
+    """Many operators (or one impatient one) asking for the same camera: one capture; and a
+    per-account limit on how often one may ask."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    from lawangjabo.capture import Grab
+    from lawangjabo.poller import Poller, Target
+    from lawangjabo.runtime import PollerRuntime
+
+    calls: list[str] = []
+    gate = threading.Event()
+
+    def slow_capture(url: str, protocol: str, timeout_s: float) -> Grab:
+        calls.append(url)
+        gate.wait(5)  # a camera that takes its time
+        return Grab(np.full((48, 64, 3), 120, np.uint8), 0.5)
+
+    settings = settings.model_copy(
+        update={"cameras": settings.cameras.model_copy(update={"simulate": False})}
+    )
+    services = Services(settings)
+    camera = services.snapshot().registry.cameras[0]
+    runtime = PollerRuntime(settings, [camera], capture=slow_capture)
+    # Not started (no sweep): only its fast lane is used, on a camera that takes its time.
+    runtime.poller = Poller([Target(camera.id, "http://cam", "jpeg")], runtime.store,
+                            runtime.spool, capture=slow_capture)  # fmt: skip
+    services.runtime = runtime
+    with ThreadPoolExecutor(20) as pool:
+        futures = list(pool.map(lambda _: services.start_refresh(camera.id), range(20)))
+    assert len({id(f) for f in futures}) == 1  # all joined the first capture
+    gate.set()
+    first = futures[0]
+    assert first is not None
+    first.result(timeout=10)
+    assert len(calls) == 1
+    assert services.start_refresh(camera.id) is not first  # the next ask captures anew
+    limit = settings.auth.refreshes_per_minute
+    assert all(services.refresh_allowed("op") == 0 for _ in range(limit))
+    assert services.refresh_allowed("op") > 0 and services.refresh_allowed("other") == 0
+    runtime.poller.stop()
+    services.runtime = None
+    services.close()

@@ -97,6 +97,21 @@ def test_total_budget_removes_oldest_first(tmp_path: Path) -> None:
     assert store.latest_path("cam-a") is not None  # latest pictures are never pruned
 
 
+def test_a_nearly_full_disk_halves_the_history(tmp_path: Path) -> None:
+    """With the disk nearly full the poller prunes to half the budget, making room first."""
+    store = SnapshotStore(tmp_path, history_per_camera=100, history_total_bytes=1)
+    for minute in range(8):
+        store.save("cam-a", _jpeg(minute), _jpeg(minute, 32),
+                   _meta("cam-a", T0 + timedelta(minutes=minute)))  # fmt: skip
+    sizes = sorted(p.stat().st_size for p in (tmp_path / "cam-a" / "history").glob("*.jpg"))
+    store.history_total_bytes = sum(sizes)  # exactly within budget: nothing to prune
+    assert store.prune_total() == 0
+    removed = store.prune_total(fraction=0.5)
+    kept = sum(p.stat().st_size for p in (tmp_path / "cam-a" / "history").glob("*.jpg"))
+    assert removed >= 3 and kept <= sum(sizes) / 2
+    assert store.history("cam-a")[-1] == T0 + timedelta(minutes=7)  # the oldest went first
+
+
 def test_unsafe_ids_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unsafe"):
         SnapshotStore(tmp_path).latest_path("../../etc")

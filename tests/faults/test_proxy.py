@@ -115,12 +115,10 @@ def _request(
     )
     connection.request(method, path, body=body.encode(), headers=headers or {})
     reply = connection.getresponse()
-    headers: dict[str, str] = {}
+    answer: dict[str, str] = {}
     for key, value in reply.getheaders():  # several Set-Cookie headers: keep them all
-        headers[key.lower()] = (
-            f"{headers[key.lower()]}\n{value}" if key.lower() in headers else value
-        )
-    found = (reply.status, headers, reply.read().decode())
+        answer[key.lower()] = f"{answer[key.lower()]}\n{value}" if key.lower() in answer else value
+    found = (reply.status, answer, reply.read().decode())
     connection.close()
     return found
 
