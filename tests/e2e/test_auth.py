@@ -210,3 +210,55 @@ def test_the_sign_in_page_speaks_both_languages(server: Server) -> None:
     assert 'lang="id"' in indonesian and "Kata sandi" in indonesian and ">Masuk<" in indonesian
     assert "English" in indonesian  # the switch back
     assert 'lang="en"' in page("?lang=xx")  # unknown: the city's default
+
+
+def test_an_open_wall_goes_dark_within_seconds_of_a_role_change(
+    server: Server, browser: Any
+) -> None:
+    """An operator's wall is open and streaming; the CLI demotes the account: the server closes
+    the page's websocket within seconds and sends it nothing more (no reconnect either)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from lawangjabo.config import PROJECT_ROOT
+
+    from .conftest import sign_in, signed_in_page
+    from .test_browser import IDLE
+
+    env = {**os.environ, "LAWANGJABO_PATHS__STATE_DIR": str(server.log.parent),
+           "WALL_PASSWORD": "wall-watch-password"}  # fmt: skip
+
+    def cli(*args: str) -> None:
+        subprocess.run([sys.executable, "-m", "lawangjabo", *args], cwd=PROJECT_ROOT, env=env,
+                       check=True, capture_output=True, timeout=60)  # fmt: skip
+
+    cli("users", "add", "wallwatch", "--role", "operator", "--password-env", "WALL_PASSWORD")
+    cookie = sign_in(server.url, "wallwatch", "wall-watch-password")
+    page = signed_in_page(browser, Server(server.url, server.log, cookie))
+    frames: list[float] = []
+    closed: list[float] = []
+
+    def on_socket(ws: Any) -> None:
+        ws.on("framereceived", lambda _: frames.append(time.monotonic()))
+        ws.on("close", lambda _: closed.append(time.monotonic()))
+
+    page.on("websocket", on_socket)
+    page.goto(f"{server.url}/camera_wall")
+    page.wait_for_selector(IDLE, timeout=60_000)
+    page.locator("[class*='st-key-tile-']").first.wait_for(timeout=30_000)
+    assert frames and not closed
+    revoked = time.monotonic()
+    cli("users", "set-role", "wallwatch", "--role", "planner")
+    deadline = revoked + 15
+    while not closed and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    assert closed, "the websocket stayed open after the role change"
+    took = closed[0] - revoked
+    assert took < 5, took
+    page.wait_for_timeout(12_000)  # longer than the wall's 10 s refresh
+    late = [t for t in frames if t > closed[0] + 0.5]
+    assert late == [], f"{len(late)} frames after the close"
+    (ARTIFACTS / "revocation.json").write_text(f'{{"websocket_closed_after_s": {took:.2f}}}')
+    page.close()
