@@ -4,10 +4,12 @@ Builds the ``st.App`` around the UI script so the server also carries HTTP route
 a lifespan (database, and later the snapshot poller) and, later, auth middleware.
 """
 
+import inspect
 import logging
 import os
 
 import streamlit as st
+import uvicorn
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -24,9 +26,25 @@ PagesManager.uses_pages_directory = False
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-# X-Forwarded-For / -Proto are believed only from the configured proxies (uvicorn, which runs
-# this app, would otherwise believe them from any local process).
-os.environ["FORWARDED_ALLOW_IPS"] = forwarded_allow_ips(get_services().settings.auth)
+
+def trust_only_configured_proxies(allowed: str) -> bool:
+    """X-Forwarded-For / -Proto are believed only from ``[auth] trusted_proxies``. uvicorn, which
+    runs this app, reads its list (default: any local process) from FORWARDED_ALLOW_IPS when
+    its config is made, before this file is imported; so set the variable for any later config
+    and correct the config that is importing us now (found on the call stack)."""
+    os.environ["FORWARDED_ALLOW_IPS"] = allowed
+    frame = inspect.currentframe()
+    while frame is not None:
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, uvicorn.Config):
+            owner.forwarded_allow_ips = allowed
+            return True
+        frame = frame.f_back
+    return False
+
+
+if not trust_only_configured_proxies(forwarded_allow_ips(get_services().settings.auth)):
+    logging.getLogger("lawangjabo").info("not run by uvicorn: proxy trust set for later runs")
 
 
 def person_acting(data: bytes) -> bool:

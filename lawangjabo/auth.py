@@ -193,7 +193,7 @@ class UserStore:
         self._failures: dict[str, list[float]] = {}
         self._reported: str | None = None
 
-    def _read(self) -> dict[str, Any]:
+    def _read(self, writing: bool = False) -> dict[str, Any]:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if not isinstance(data, dict) or not isinstance(data.get("users"), dict):
@@ -201,7 +201,8 @@ class UserStore:
             if not all(isinstance(v, dict) for v in data["users"].values()):
                 raise ValueError("an account is not an object")
         except FileNotFoundError:
-            self._report("accounts file missing: nobody can sign in")
+            if not writing:  # the first account being created is no fault
+                self._report("accounts file missing: nobody can sign in")
             return {"users": {}}
         except (OSError, ValueError) as exc:
             self._report(f"accounts file unreadable ({type(exc).__name__}): nobody can sign in")
@@ -235,7 +236,7 @@ class UserStore:
         with self._lock, open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                data = self._read()
+                data = self._read(writing=True)
                 yield data
                 self._write(data)
             finally:

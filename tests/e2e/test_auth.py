@@ -262,3 +262,15 @@ def test_an_open_wall_goes_dark_within_seconds_of_a_role_change(
     assert late == [], f"{len(late)} frames after the close"
     (ARTIFACTS / "revocation.json").write_text(f'{{"websocket_closed_after_s": {took:.2f}}}')
     page.close()
+
+
+def test_forwarded_headers_are_not_believed_without_a_trusted_proxy(server: Server) -> None:
+    """No ``trusted_proxies`` configured: a local process claiming https through
+    X-Forwarded-Proto does not get a Secure cookie (uvicorn alone would believe it)."""
+    request = urllib.request.Request(
+        f"{server.url}/login",
+        headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        cookies = reply.headers.get_all("set-cookie") or []
+    assert cookies and not any("secure" in c.lower() for c in cookies)
