@@ -91,7 +91,8 @@ def json_lines(path: Path, parse: Callable[[Any], T]) -> list[T]:
         try:
             items.append(parse(json.loads(raw.decode("utf-8"))))
         except (ValueError, TypeError, KeyError) as exc:  # UnicodeDecodeError is a ValueError
-            raise ValueError(f"line {number}: {_short(exc)}") from exc
+            why = str(exc) if type(exc) is ValueError else _short(exc)
+            raise ValueError(f"line {number}: {why}") from exc
     return items
 
 
@@ -168,7 +169,8 @@ class SpoolIngest(Generic[T]):
             except FileNotFoundError:
                 continue  # taken by another pass
             except Exception as exc:
-                self._set_aside(path, f"unreadable: {_short(exc)}")
+                why = str(exc) if type(exc) is ValueError else _short(exc)
+                self._set_aside(path, f"unreadable: {why}"[:400])
                 continue
 
             def work(database: Database, items: list[T] = items, key: str = key) -> None:
