@@ -81,6 +81,7 @@ class PollerRuntime:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.faults: dict[str, str] = {}
+        self._ignored: set[str] = set()
 
     def start(self) -> PollerRuntime:
         cfg = self.settings.cameras
@@ -151,6 +152,11 @@ class PollerRuntime:
         if not folder.is_dir():
             return
         for request in folder.iterdir():
+            if not request.is_file():  # not ours: never let it block the folder
+                if request.name not in self._ignored:
+                    log.warning("refresh folder: ignoring %s (not a request file)", request.name)
+                    self._ignored.add(request.name)
+                continue
             request.unlink(missing_ok=True)
             if self.poller and request.name in self.poller.targets:
                 self.poller.refresh(request.name)

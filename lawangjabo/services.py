@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 ALERT_LOOKBACK = timedelta(days=1)
 MAX_ACTOR = 64  # characters of a user name or action stored (they may come from a login form)
 POLLER_SILENT_S = 15.0
+DB_RETRY_S = 10  # how often an unavailable database is tried again
 
 
 def _mtime(path: Any) -> float | None:
@@ -62,6 +63,7 @@ class Services:
         self._lock = threading.Lock()
         self._db: Database | None = None
         self._db_error: str | None = None
+        self._db_retry_at = 0.0
         self._key: tuple[float | None, float | None] | None = None
         self._snapshot: Snapshot | None = None
         self._ingest_lock = threading.Lock()
@@ -92,12 +94,20 @@ class Services:
     def db(self) -> Database | None:
         """The database, opened (and migrated) on first use; None if it cannot be opened."""
         with self._lock:
-            if self._db is None and self._db_error is None:
+            due = self._db_error is None or time.monotonic() >= self._db_retry_at
+            if self._db is None and due:
                 try:
                     self._db = Database(self.settings.paths.database_file)
                 except Exception as exc:  # a locked or corrupt file must not take the app down
+                    if self._db_error is None:
+                        log.error("database unavailable (retrying every %d s): %s",
+                                  DB_RETRY_S, exc)  # fmt: skip
                     self._db_error = f"{type(exc).__name__}: {exc}"
-                    log.error("database unavailable: %s", self._db_error)
+                    self._db_retry_at = time.monotonic() + DB_RETRY_S
+                else:
+                    if self._db_error is not None:
+                        log.info("database available again")
+                    self._db_error = None
             return self._db
 
     def snapshot(self) -> Snapshot:

@@ -56,6 +56,12 @@ def test_unopenable_database_is_reported_not_raised(tmp_path) -> None:  # type: 
     assert report["status"] == "degraded"
     assert report["database"]["status"] == "error"
     assert str(state) not in str(report)
+    # The file is replaced by a good one (restored from backup): no restart needed.
+    (state / "lawangjabo.duckdb").unlink()
+    services._db_retry_at = 0.0  # as if the retry interval had passed
+    assert services.db is not None
+    assert services.health()["database"]["status"] == "ok"
+    services.close()
 
 
 def test_audit_log_is_appended(settings: Settings) -> None:
