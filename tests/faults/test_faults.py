@@ -273,7 +273,7 @@ def test_a_full_disk_then_a_read_only_one_are_states_not_deaths(faulty: Faulty) 
             "health degraded: 'state disk nearly full', 'poll spool not writable: No space "
             "left'; banner for operators; refresh 202; pages keep working",
             full_recovered, full_lost)  # fmt: skip
-    _record("state dir read-only (remount ro)",
+    _record("spool and snapshot folders read-only (read-only bind mounts)",
             "health degraded: 'poll spool not writable: Read-only file system'; pages work",
             ro_recovered, ro_lost)  # fmt: skip
 
@@ -352,8 +352,7 @@ def test_a_hundred_concurrent_refreshes_do_not_starve_the_api(faulty: Faulty) ->
     assert set(statuses) <= {202, 429} and 500 not in statuses
     assert statuses.count(429) >= 60  # 30 per minute per account
     _record("100 concurrent refreshes from one operator",
-            f"{statuses.count(202)} accepted (joining the capture in flight), "
-            f"{statuses.count(429)} told to wait "
+            f"{statuses.count(202)} accepted (202), {statuses.count(429)} told to wait "
             f"(429); /api/cameras answered in {api_s:.2f} s", 0.0, 0)  # fmt: skip
 
 
