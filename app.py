@@ -15,9 +15,9 @@ from starlette.middleware.gzip import GZipMiddleware
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.runtime.pages_manager import PagesManager
 
-from lawangjabo.auth import AuthGate, forwarded_allow_ips
-from lawangjabo.services import get_services
-from lawangjabo.web import api_routes, lifespan
+from lawangjabo.auth.access import AuthGate, forwarded_allow_ips
+from lawangjabo.server.services import get_services
+from lawangjabo.server.web import api_routes, lifespan
 
 # home.py navigates with st.navigation. Streamlit 1.67 would still treat the first run in a fresh
 # process as a legacy pages/ app (it only learns otherwise when st.navigation first runs), so a

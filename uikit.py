@@ -15,21 +15,21 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from lawangjabo.alerts import Alert, render
-from lawangjabo.analytics import Filters
-from lawangjabo.auth import COOKIE, HOME_PAGE, PAGES, Session
-from lawangjabo.brief import Brief, visible_alerts
-from lawangjabo.briefimage import daily_brief_png
-from lawangjabo.capture import error_label
-from lawangjabo.healthview import STATE_COLOURS, Tile, state_label
+from lawangjabo.alerts.engine import Alert, render
+from lawangjabo.auth.access import COOKIE, HOME_PAGE, PAGES, Session
+from lawangjabo.cameras.capture import error_label
+from lawangjabo.cameras.registry import Camera
 from lawangjabo.i18n import LANGUAGES, N_, Translator
-from lawangjabo.incident_io import export_incidents, import_incidents, rejects_csv
-from lawangjabo.incidents import PRIORITIES, IncidentError, IncidentStore, NewIncident
-from lawangjabo.incidentview import cell_centre, pick_deck
+from lawangjabo.incidents.analytics import Filters
+from lawangjabo.incidents.files import export_incidents, import_incidents, rejects_csv
+from lawangjabo.incidents.store import PRIORITIES, IncidentError, IncidentStore, NewIncident
 from lawangjabo.labels import COLUMN_LABELS
-from lawangjabo.mapview import brief_deck
-from lawangjabo.registry import Camera
-from lawangjabo.services import Services, Snapshot, get_services
+from lawangjabo.server.services import Services, Snapshot, get_services
+from lawangjabo.views.brief import Brief, visible_alerts
+from lawangjabo.views.briefimage import daily_brief_png
+from lawangjabo.views.healthview import STATE_COLOURS, Tile, state_label
+from lawangjabo.views.incidentview import cell_centre, pick_deck
+from lawangjabo.views.mapview import brief_deck
 
 log = logging.getLogger("lawangjabo.ui")
 

@@ -28,16 +28,16 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from lawangjabo.analytics import Filters, choropleth, heatmap, hour_weekday, points
+from lawangjabo.cameras.synthetic import synthetic_cameras
 from lawangjabo.config import load_settings
-from lawangjabo.coverage import coverage
-from lawangjabo.db import Database
-from lawangjabo.districts import approximate_districts
-from lawangjabo.geometry import fov_wedge, to_metric
-from lawangjabo.incident_history import generate
-from lawangjabo.incidents import Enricher, IncidentStore
-from lawangjabo.layers import build_deck, hex_layer
-from lawangjabo.synthetic import synthetic_cameras
+from lawangjabo.geo.districts import approximate_districts
+from lawangjabo.geo.geometry import fov_wedge, to_metric
+from lawangjabo.incidents.analytics import Filters, choropleth, heatmap, hour_weekday, points
+from lawangjabo.incidents.coverage import coverage
+from lawangjabo.incidents.history import generate
+from lawangjabo.incidents.store import Enricher, IncidentStore
+from lawangjabo.storage.db import Database
+from lawangjabo.views.layers import build_deck, hex_layer
 
 END = datetime(2026, 11, 27, tzinfo=UTC)
 CATEGORIES = ("kecelakaan_lalu_lintas", "kebakaran", "kemacetan")

@@ -40,9 +40,9 @@ PAGES = (
 
 def _prepare(state: Path) -> None:
     """Demo data: the synthetic incident year and real poll outcomes of the simulator."""
+    from lawangjabo.cameras.runtime import PollerRuntime
     from lawangjabo.config import current_settings
-    from lawangjabo.runtime import PollerRuntime
-    from lawangjabo.services import close_all, get_services
+    from lawangjabo.server.services import close_all, get_services
 
     settings = current_settings()
     runtime = PollerRuntime(settings, get_services().snapshot().registry.cameras).start()
@@ -74,7 +74,7 @@ def _page_times(page: str | None, runs: int) -> list[float]:
 
 
 def _measure(runs: int, patch: Callable[[], Any] | None) -> dict[str, float]:
-    from lawangjabo.services import close_all
+    from lawangjabo.server.services import close_all
 
     undo = patch() if patch else None
     try:

@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lawangjabo.capture import Grab, grab
-from lawangjabo.poller import Outcome, Poller, Target
-from lawangjabo.simulator import CameraSimulator, SimCamera
-from lawangjabo.snapshots import SnapshotStore
+from lawangjabo.cameras.capture import Grab, grab
+from lawangjabo.cameras.poller import Outcome, Poller, Target
+from lawangjabo.cameras.simulator import CameraSimulator, SimCamera
+from lawangjabo.cameras.snapshots import SnapshotStore
 
 
 class CountingSink:

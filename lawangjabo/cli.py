@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .auditspool import cli_actor, spool_entry
-from .config import load_settings
-from .districts import import_boundaries, load_district_layer
-from .i18n import LANGUAGES
-from .registry import Camera, import_cameras, load_registry
-from .synthetic import synthetic_registry
+from lawangjabo.cameras.registry import Camera, import_cameras, load_registry
+from lawangjabo.cameras.synthetic import synthetic_registry
+from lawangjabo.config import load_settings
+from lawangjabo.geo.districts import import_boundaries, load_district_layer
+from lawangjabo.i18n import LANGUAGES
+from lawangjabo.storage.auditspool import cli_actor, spool_entry
 
 log = logging.getLogger("lawangjabo.cli")
 
@@ -144,7 +144,7 @@ def _poller(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from .runtime import PollerRuntime
+    from lawangjabo.cameras.runtime import PollerRuntime
 
     logging.getLogger("lawangjabo").setLevel(logging.INFO)
     settings = load_settings(args.config)
@@ -189,7 +189,7 @@ def _mtime_ns(path: Path) -> int | None:
 
 def _spool(args: argparse.Namespace) -> int:
     """List quarantined spool files with their reasons, or put them back for the app to read."""
-    from .spool import quarantined, requeue
+    from lawangjabo.storage.spool import quarantined, requeue
 
     paths = load_settings(args.config).paths
     folders = {"poll": paths.spool, "audit": paths.audit_spool}
@@ -230,7 +230,7 @@ def _users(args: argparse.Namespace) -> int:
     the account out of the running app within seconds."""
     import os
 
-    from .auth import UserStore
+    from lawangjabo.auth.access import UserStore
 
     settings = load_settings(args.config)
     users = UserStore(settings.paths.users_file)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .i18n import N_
+from lawangjabo.i18n import N_
 
 COLUMN_LABELS: dict[str, str] = {
     "id": N_("id"),

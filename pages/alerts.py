@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import streamlit as st
 
 import uikit
-from lawangjabo.auth import CAN_ACKNOWLEDGE
+from lawangjabo.auth.access import CAN_ACKNOWLEDGE
 from uikit import _
 
 session = uikit.require_page("alerts")

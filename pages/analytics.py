@@ -7,8 +7,8 @@ import pandas as pd
 import streamlit as st
 
 import uikit
-from lawangjabo.analytics import Filters
-from lawangjabo.incidentview import WEEKDAYS, matrix_rows, planner_view
+from lawangjabo.incidents.analytics import Filters
+from lawangjabo.views.incidentview import WEEKDAYS, matrix_rows, planner_view
 from uikit import _
 
 session = uikit.require_page("analytics")

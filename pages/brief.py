@@ -3,7 +3,7 @@
 import streamlit as st
 
 import uikit
-from lawangjabo.brief import build_brief
+from lawangjabo.views.brief import build_brief
 from uikit import _
 
 session = uikit.require_page("brief")

@@ -3,7 +3,13 @@
 import streamlit as st
 
 import uikit
-from lawangjabo.healthview import STATE_LABELS, filter_tiles, sort_for_wall, state_counts, tiles
+from lawangjabo.views.healthview import (
+    STATE_LABELS,
+    filter_tiles,
+    sort_for_wall,
+    state_counts,
+    tiles,
+)
 from uikit import _
 
 session = uikit.require_page("camera_wall")

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 import uikit
-from lawangjabo.healthview import outage_rows, state_counts, state_label, tiles, uptime_tables
+from lawangjabo.views.healthview import outage_rows, state_counts, state_label, tiles, uptime_tables
 from uikit import _
 
 session = uikit.require_page("health")

@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 import streamlit as st
 
 import uikit
-from lawangjabo.analytics import Filters
-from lawangjabo.incidents import OPEN_STATUSES, STATUSES
-from lawangjabo.incidentview import incident_list, next_statuses
+from lawangjabo.incidents.analytics import Filters
+from lawangjabo.incidents.store import OPEN_STATUSES, STATUSES
+from lawangjabo.views.incidentview import incident_list, next_statuses
 from uikit import _
 
 session = uikit.require_page("incidents")

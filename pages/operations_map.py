@@ -3,9 +3,9 @@
 import streamlit as st
 
 import uikit
-from lawangjabo.healthview import tiles
-from lawangjabo.layers import camera_layer_id, picked_camera
-from lawangjabo.mapview import (
+from lawangjabo.views.healthview import tiles
+from lawangjabo.views.layers import camera_layer_id, picked_camera
+from lawangjabo.views.mapview import (
     LayerToggles,
     camera_details,
     filter_cameras,

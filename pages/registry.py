@@ -6,8 +6,8 @@ from pathlib import Path
 import streamlit as st
 
 import uikit
-from lawangjabo.mapview import public_rows
-from lawangjabo.registry import read_camera_file
+from lawangjabo.cameras.registry import read_camera_file
+from lawangjabo.views.mapview import public_rows
 from uikit import _
 
 session = uikit.require_page("registry")

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from lawangjabo.cameras.registry import load_registry
 from lawangjabo.config import PROJECT_ROOT, PathsConfig, Settings, load_settings
-from lawangjabo.db import Database
-from lawangjabo.districts import approximate_districts
-from lawangjabo.incidents import Enricher, IncidentStore
-from lawangjabo.registry import load_registry
+from lawangjabo.geo.districts import approximate_districts
+from lawangjabo.incidents.store import Enricher, IncidentStore
+from lawangjabo.storage.db import Database
 
 SHARED = PROJECT_ROOT.parent / "shared"
 BIG_KECAMATAN = SHARED / "data" / "palembang_kecamatan_BIG2023.geojson"

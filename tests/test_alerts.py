@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lawangjabo.alerts import (
+from lawangjabo.alerts.engine import (
     AlertBook,
     Condition,
     agency_conditions,
@@ -22,10 +22,10 @@ from lawangjabo.alerts import (
     surge_conditions,
     surge_counts,
 )
+from lawangjabo.cameras.ledger import Outage
 from lawangjabo.config import AlertsConfig, Settings
 from lawangjabo.i18n import Translator
-from lawangjabo.incidents import IncidentStore, NewIncident
-from lawangjabo.ledger import Outage
+from lawangjabo.incidents.store import IncidentStore, NewIncident
 
 from .webhook import receiver
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from lawangjabo.cameras.registry import load_registry
 from lawangjabo.config import PROJECT_ROOT, load_settings
-from lawangjabo.registry import load_registry
-from lawangjabo.services import close_all
+from lawangjabo.server.services import close_all
 
 from .conftest import DATA
 
@@ -149,8 +149,8 @@ def polled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A few real polling rounds of the simulated cameras into this test's state folder."""
     import time
 
-    from lawangjabo.runtime import PollerRuntime
-    from lawangjabo.services import get_services
+    from lawangjabo.cameras.runtime import PollerRuntime
+    from lawangjabo.server.services import get_services
 
     monkeypatch.setenv("LAWANGJABO_CAMERAS__INTERVAL_S", "1")
     monkeypatch.setenv("LAWANGJABO_CAMERAS__TIMEOUT_S", "2")
@@ -287,7 +287,7 @@ def test_without_a_session_nothing_but_sign_in_renders(monkeypatch: pytest.Monke
 
 
 def test_audit_page_lists_entries() -> None:
-    from lawangjabo.services import get_services
+    from lawangjabo.server.services import get_services
 
     get_services().audit("ops1", "login_failed", {})
     at = _run("pages/audit.py")
@@ -332,8 +332,8 @@ def test_switching_the_language() -> None:
 def test_alerts_page_lists_and_acknowledges(monkeypatch: pytest.MonkeyPatch) -> None:
     from datetime import UTC, datetime
 
-    from lawangjabo.alerts import Condition
-    from lawangjabo.services import get_services
+    from lawangjabo.alerts.engine import Condition
+    from lawangjabo.server.services import get_services
 
     book = get_services().alerts()
     assert book is not None

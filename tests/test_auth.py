@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from lawangjabo.auth import (
+from lawangjabo.auth.access import (
     COOKIE,
     CSRF_HEADER,
     MAX_FAILURES,
@@ -115,7 +115,7 @@ def test_roles_reach_only_their_pages() -> None:
     ],  # police-internal: hidden from Dishub
 )
 def test_agency_scope(agencies: tuple[str, ...], owner: str, scope: str, visible: bool) -> None:
-    from lawangjabo.auth import camera_visible
+    from lawangjabo.auth.access import camera_visible
 
     assert camera_visible(agencies, owner, scope) is visible
 
@@ -241,7 +241,7 @@ def test_a_leader_signing_in_lands_on_the_glance(
     """The mayor's phone opens on the server-rendered brief, unless a page was asked for."""
     from urllib.parse import urlencode
 
-    from lawangjabo.auth import Auth
+    from lawangjabo.auth.access import Auth
 
     users = UserStore(tmp_path / "users.json")
     users.add("who", role, "a-long-password")  # type: ignore[arg-type]
@@ -304,7 +304,7 @@ def test_a_flood_of_rate_limited_logins_writes_one_bounded_audit_row(tmp_path: P
     one audit row per window, not one per attempt."""
     from urllib.parse import urlencode
 
-    from lawangjabo.auth import MAX_NAME, Auth
+    from lawangjabo.auth.access import MAX_NAME, Auth
 
     audited: list[tuple[str, str, dict[str, Any]]] = []
     auth = Auth(
@@ -441,7 +441,7 @@ def test_a_websocket_needs_this_servers_exact_origin(origin: str | None, accepte
 def test_logout_needs_the_sessions_token() -> None:
     from urllib.parse import urlencode
 
-    from lawangjabo.auth import Auth
+    from lawangjabo.auth.access import Auth
 
     sessions = SessionStore()
     auth = Auth(UserStore(Path("/nonexistent/users.json")), sessions)

@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lawangjabo.brief import build_brief
-from lawangjabo.briefimage import MAP_BOX, PAGE, SIMULATED, _Projection, daily_brief_png
+from lawangjabo.cameras.ledger import SpoolWriter
+from lawangjabo.cameras.poller import Outcome
 from lawangjabo.config import PathsConfig, load_settings
-from lawangjabo.healthview import STATE_COLOURS
 from lawangjabo.i18n import Translator
-from lawangjabo.incidents import NewIncident
-from lawangjabo.ledger import SpoolWriter
-from lawangjabo.poller import Outcome
-from lawangjabo.services import Services
+from lawangjabo.incidents.store import NewIncident
+from lawangjabo.server.services import Services
+from lawangjabo.views.brief import build_brief
+from lawangjabo.views.briefimage import MAP_BOX, PAGE, SIMULATED, _Projection, daily_brief_png
+from lawangjabo.views.healthview import STATE_COLOURS
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_daily_brief_image_says_simulated_in_demo_mode(tmp_path: Path) -> None:
 
 
 def test_glance_page_is_plain_escaped_html(services: Services) -> None:
-    from lawangjabo.glance import render_glance
+    from lawangjabo.views.glance import render_glance
 
     now = datetime.now(UTC)
     cameras = services.snapshot().registry.cameras

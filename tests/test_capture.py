@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from lawangjabo.capture import CaptureError, grab, redact, resolve_url
-from lawangjabo.simulator import CameraSimulator, SimCamera
+from lawangjabo.cameras.capture import CaptureError, grab, redact, resolve_url
+from lawangjabo.cameras.simulator import CameraSimulator, SimCamera
 
 from .streams import http_folder, make_hls, rtsp_camera
 
@@ -173,7 +173,7 @@ def test_secret_urls_resolve_from_the_secrets_file(
 LEAK_PROBE = """
 import logging, sys
 logging.basicConfig(level=logging.DEBUG)
-from lawangjabo.capture import CaptureError, grab
+from lawangjabo.cameras.capture import CaptureError, grab
 for url, protocol in zip(sys.argv[1::2], sys.argv[2::2]):
     try:
         grab(url, protocol, 3.0)

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from lawangjabo.db import MIGRATIONS, Database, Migration
+from lawangjabo.storage.db import MIGRATIONS, Database, Migration
 
 
 def test_migrates_from_empty_and_is_idempotent(tmp_path: Path) -> None:

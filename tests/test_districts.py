@@ -9,16 +9,16 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import Point, Polygon, box
 
+from lawangjabo.cameras.registry import load_registry
 from lawangjabo.config import PROJECT_ROOT, Settings
-from lawangjabo.districts import (
+from lawangjabo.geo.districts import (
     approximate_districts,
     import_boundaries,
     load_district_layer,
     normalise_name,
     read_boundaries,
 )
-from lawangjabo.geometry import to_metric
-from lawangjabo.registry import load_registry
+from lawangjabo.geo.geometry import to_metric
 
 
 def _square_districts(settings: Settings, crs: str = "EPSG:4326") -> gpd.GeoDataFrame:

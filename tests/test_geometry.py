@@ -3,7 +3,7 @@ import math
 import pytest
 from shapely.geometry import Point
 
-from lawangjabo.geometry import fov_wedge, project_point, river_band, to_metric
+from lawangjabo.geo.geometry import fov_wedge, project_point, river_band, to_metric
 
 CRS = "EPSG:32748"
 BKB = (104.76127, -2.9913)

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from lawangjabo.cameras.poller import SweepStats
+from lawangjabo.cameras.registry import load_registry
+from lawangjabo.cameras.runtime import PollerRuntime
 from lawangjabo.config import PROJECT_ROOT, PathsConfig, load_settings
-from lawangjabo.healthview import tiles
 from lawangjabo.i18n import Translator
-from lawangjabo.poller import SweepStats
-from lawangjabo.registry import load_registry
-from lawangjabo.runtime import PollerRuntime
-from lawangjabo.services import Services
+from lawangjabo.server.services import Services
+from lawangjabo.views.healthview import tiles
 
 FROZEN, DARK, GOOD = "plg-cam42-sp-bom-baru", "plg-cam45-sp-bandara", "plg-cam3-sp-polda"
 
@@ -78,7 +78,7 @@ def services_state(settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
 def test_picture_wording_is_one_definition(lang: str) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from lawangjabo.healthview import Tile
+    from lawangjabo.views.healthview import Tile
 
     t = Translator(lang)
     now = datetime.now(UTC)

@@ -155,11 +155,11 @@ def test_charts_speak_the_pages_language() -> None:
 def test_map_tooltips_made_in_the_core_are_translated(settings: Any) -> None:
     """The operations map's tooltip texts (built in lawangjabo/, not in a page) follow the
     viewer's language: no English word of ours in an Indonesian map."""
-    from lawangjabo.districts import approximate_districts
+    from lawangjabo.cameras.registry import load_registry
+    from lawangjabo.geo.districts import approximate_districts
     from lawangjabo.i18n import Translator
-    from lawangjabo.mapview import LayerToggles, operations_deck
-    from lawangjabo.registry import load_registry
-    from lawangjabo.services import Snapshot
+    from lawangjabo.server.services import Snapshot
+    from lawangjabo.views.mapview import LayerToggles, operations_deck
 
     districts = approximate_districts(settings.city)
     registry = load_registry(settings.paths.registry_file, settings, districts)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import numpy as np
 
-from lawangjabo.imaging import (
+from lawangjabo.cameras.imaging import (
     check_frame,
     decode_jpeg,
     encode_jpeg,
@@ -14,7 +14,7 @@ from lawangjabo.imaging import (
     resize_to_width,
     unchanged,
 )
-from lawangjabo.simulator import SimCamera, render_dark, render_scene
+from lawangjabo.cameras.simulator import SimCamera, render_dark, render_scene
 
 CAM = SimCamera("t", "Test camera")
 NOON = datetime(2026, 11, 27, 12, 0)
@@ -38,7 +38,7 @@ def test_black_frame_is_dark_and_low_detail() -> None:
 
 
 def test_blurred_frame_is_low_detail() -> None:
-    from lawangjabo.cv import cv2
+    from lawangjabo.cameras.cv import cv2
 
     frame = render_scene(CAM, NOON, 1.0)
     fog = cv2.GaussianBlur(frame, (0, 0), 25)

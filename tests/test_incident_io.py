@@ -10,16 +10,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lawangjabo.analytics import Filters
 from lawangjabo.config import Settings
-from lawangjabo.incident_io import (
+from lawangjabo.incidents.analytics import Filters
+from lawangjabo.incidents.files import (
     export_incidents,
     import_incidents,
     parse_time,
     read_incidents,
     rejects_csv,
 )
-from lawangjabo.incidents import IncidentStore
+from lawangjabo.incidents.store import IncidentStore
 
 from .conftest import DATA
 

@@ -12,19 +12,26 @@ import pandas as pd
 import pytest
 from pyproj import Transformer
 
-from lawangjabo.analytics import Filters, by_district, heatmap, hotspots, hour_weekday, total
+from lawangjabo.cameras.registry import load_registry
 from lawangjabo.config import PROJECT_ROOT, Settings
-from lawangjabo.coverage import coverage, greedy_sites
-from lawangjabo.db import MIGRATIONS, Database
-from lawangjabo.incident_history import generate
-from lawangjabo.incidents import (
+from lawangjabo.incidents.analytics import (
+    Filters,
+    by_district,
+    heatmap,
+    hotspots,
+    hour_weekday,
+    total,
+)
+from lawangjabo.incidents.coverage import coverage, greedy_sites
+from lawangjabo.incidents.history import generate
+from lawangjabo.incidents.store import (
     TRANSITIONS,
     IncidentError,
     IncidentStore,
     NewIncident,
     h3_parent,
 )
-from lawangjabo.registry import load_registry
+from lawangjabo.storage.db import MIGRATIONS, Database
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -233,8 +240,8 @@ def test_click_grid_covers_the_city_and_stays_small(settings: Settings) -> None:
 
     import pydeck as pdk
 
-    from lawangjabo.incidentview import cell_centre, pick_cells
-    from lawangjabo.layers import pick_grid_layer
+    from lawangjabo.views.incidentview import cell_centre, pick_cells
+    from lawangjabo.views.layers import pick_grid_layer
 
     box = settings.city.bbox
     cells = pick_cells(box.west, box.south, box.east, box.north)
@@ -270,8 +277,8 @@ def test_coverage_equals_every_point_against_every_wedge(settings: Settings) -> 
     each camera's wedge (intersects) and distance (dwithin) with shapely."""
     import shapely
 
-    from lawangjabo.coverage import _metric_wedge
-    from lawangjabo.synthetic import synthetic_cameras
+    from lawangjabo.cameras.synthetic import synthetic_cameras
+    from lawangjabo.incidents.coverage import _metric_wedge
 
     crs = settings.city.metric_crs
     cameras = synthetic_cameras(settings, 60, seed=5)

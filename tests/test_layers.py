@@ -12,8 +12,8 @@ import pytest
 from shapely.geometry import Polygon, box
 
 from lawangjabo.config import LatLon, MapConfig, SiteFact
-from lawangjabo.districts import District, DistrictLayer
-from lawangjabo.layers import (
+from lawangjabo.geo.districts import District, DistrictLayer
+from lawangjabo.views.layers import (
     build_deck,
     camera_layers,
     camera_rows,
@@ -141,9 +141,9 @@ def test_tooltip_values_from_files_are_escaped() -> None:
     become markup in an operator's browser."""
     import dataclasses
 
+    from lawangjabo.cameras.registry import load_registry
     from lawangjabo.config import PROJECT_ROOT, load_settings
-    from lawangjabo.mapview import map_camera_rows
-    from lawangjabo.registry import load_registry
+    from lawangjabo.views.mapview import map_camera_rows
 
     settings = load_settings()
     camera = load_registry(PROJECT_ROOT / "cameras.geojson", settings).cameras[0]
@@ -158,7 +158,7 @@ def test_tooltip_values_from_files_are_escaped() -> None:
 def test_crowded_site_labels_are_decluttered() -> None:
     """Labels that would overlap at the map's zoom are left out (the marker's tooltip still
     names the site); a label far away stays."""
-    from lawangjabo.layers import declutter
+    from lawangjabo.views.layers import declutter
 
     labels = [
         ("Benteng Kuto Besak (BKB)", 104.7606, -2.9925),
@@ -172,7 +172,7 @@ def test_crowded_site_labels_are_decluttered() -> None:
 def test_a_taken_selection_never_fades_the_map() -> None:
     """The camera layer's id changes with each selection, so Streamlit's fading of
     unselected objects never outlives the click; only the current layer's pick counts."""
-    from lawangjabo.layers import camera_layer_id, picked_camera
+    from lawangjabo.views.layers import camera_layer_id, picked_camera
 
     assert len({camera_layer_id(n) for n in range(5)}) == 5  # an old selection never revives
     old, new = {"id": "cam-a"}, {"id": "cam-b"}

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lawangjabo.db import Database
-from lawangjabo.ledger import (
+from lawangjabo.cameras.ledger import (
     SpoolWriter,
     classify,
     current_health,
@@ -19,7 +18,8 @@ from lawangjabo.ledger import (
     uptime_by_camera,
     uptime_by_group,
 )
-from lawangjabo.poller import Outcome
+from lawangjabo.cameras.poller import Outcome
+from lawangjabo.storage.db import Database
 
 T0 = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lawangjabo.capture import CaptureError, Grab
-from lawangjabo.poller import Outcome, Poller, Target
-from lawangjabo.simulator import CameraSimulator, SimCamera
-from lawangjabo.snapshots import SnapshotStore
+from lawangjabo.cameras.capture import CaptureError, Grab
+from lawangjabo.cameras.poller import Outcome, Poller, Target
+from lawangjabo.cameras.simulator import CameraSimulator, SimCamera
+from lawangjabo.cameras.snapshots import SnapshotStore
 
 
 class ListSink:
@@ -178,7 +178,7 @@ def test_good_frame_is_stored_with_thumbnail(tmp_path: Path) -> None:
     meta = store.meta("cam")
     assert meta is not None and (meta.width, meta.height) == (1280, 720)
     assert meta.taken_at <= datetime.now(UTC)
-    from lawangjabo.imaging import decode_jpeg
+    from lawangjabo.cameras.imaging import decode_jpeg
 
     thumb = store.latest_path("cam", thumb=True)
     assert thumb is not None
@@ -302,10 +302,10 @@ def test_registry_changes_reach_a_running_poller(tmp_path: Path) -> None:
     import json
     import shutil
 
+    from lawangjabo.cameras.registry import load_registry
+    from lawangjabo.cameras.runtime import PollerRuntime
     from lawangjabo.config import PROJECT_ROOT, PathsConfig, load_settings
-    from lawangjabo.districts import approximate_districts
-    from lawangjabo.registry import load_registry
-    from lawangjabo.runtime import PollerRuntime
+    from lawangjabo.geo.districts import approximate_districts
 
     registry = tmp_path / "cameras.geojson"
     shutil.copy(PROJECT_ROOT / "cameras.geojson", registry)

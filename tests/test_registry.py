@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from lawangjabo.config import PROJECT_ROOT, Settings
-from lawangjabo.districts import approximate_districts
-from lawangjabo.registry import (
+from lawangjabo.cameras.registry import (
     Camera,
     import_cameras,
     load_registry,
     read_camera_file,
     write_registry,
 )
-from lawangjabo.synthetic import synthetic_cameras
+from lawangjabo.cameras.synthetic import synthetic_cameras
+from lawangjabo.config import PROJECT_ROOT, Settings
+from lawangjabo.geo.districts import approximate_districts
 
 from .conftest import DATA
 

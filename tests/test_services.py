@@ -8,11 +8,11 @@ import shutil
 import time
 from pathlib import Path
 
-from lawangjabo.auditspool import ingest_audit_spool, spool_entry
+from lawangjabo.cameras.ledger import write_heartbeat
 from lawangjabo.config import PROJECT_ROOT, PathsConfig, Settings, load_settings
-from lawangjabo.db import Database
-from lawangjabo.ledger import write_heartbeat
-from lawangjabo.services import Services
+from lawangjabo.server.services import Services
+from lawangjabo.storage.auditspool import ingest_audit_spool, spool_entry
+from lawangjabo.storage.db import Database
 
 from .conftest import DATA
 
@@ -187,9 +187,9 @@ def test_health_tables_keep_to_the_accounts_cameras(settings: Settings) -> None:
     """An agency-scoped account's uptime and outage tables count only the cameras it may see."""
     from datetime import UTC, datetime, timedelta
 
-    from lawangjabo.healthview import outage_rows, uptime_tables
-    from lawangjabo.ledger import SpoolWriter
-    from lawangjabo.poller import Outcome
+    from lawangjabo.cameras.ledger import SpoolWriter
+    from lawangjabo.cameras.poller import Outcome
+    from lawangjabo.views.healthview import outage_rows, uptime_tables
 
     services = Services(settings)
     cameras = services.snapshot().registry.cameras
@@ -223,9 +223,9 @@ def test_refreshes_of_one_camera_share_one_capture(settings: Settings) -> None:
 
     import numpy as np
 
-    from lawangjabo.capture import Grab
-    from lawangjabo.poller import Poller, Target
-    from lawangjabo.runtime import PollerRuntime
+    from lawangjabo.cameras.capture import Grab
+    from lawangjabo.cameras.poller import Poller, Target
+    from lawangjabo.cameras.runtime import PollerRuntime
 
     calls: list[str] = []
     gate = threading.Event()

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lawangjabo.imaging import decode_jpeg, encode_jpeg
-from lawangjabo.snapshots import SnapshotMeta, SnapshotStore
+from lawangjabo.cameras.imaging import decode_jpeg, encode_jpeg
+from lawangjabo.cameras.snapshots import SnapshotMeta, SnapshotStore
 
 T0 = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
 

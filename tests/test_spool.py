@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from lawangjabo import fileio
-from lawangjabo.auditspool import audit_ingest, bounded_detail, spool_entry
-from lawangjabo.db import Database
-from lawangjabo.ledger import SpoolWriter, outcome_ingest, poll_count
-from lawangjabo.poller import Outcome
-from lawangjabo.spool import quarantined, requeue
+from lawangjabo.cameras.ledger import SpoolWriter, outcome_ingest, poll_count
+from lawangjabo.cameras.poller import Outcome
+from lawangjabo.storage.auditspool import audit_ingest, bounded_detail, spool_entry
+from lawangjabo.storage.db import Database
+from lawangjabo.storage.spool import quarantined, requeue
 
 T0 = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
 GOOD = {
@@ -98,12 +98,12 @@ def test_a_refusing_database_is_retried_not_blamed(tmp_path: Path) -> None:
     def write(database: Database, rows: list[list[Any]]) -> None:
         if refusing["on"]:
             raise OSError(errno.ENOSPC, "No space left on device")
-        from lawangjabo.ledger import _write_outcomes
+        from lawangjabo.cameras.ledger import _write_outcomes
 
         _write_outcomes(database, rows)
 
-    from lawangjabo.ledger import _read_outcomes
-    from lawangjabo.spool import SpoolIngest
+    from lawangjabo.cameras.ledger import _read_outcomes
+    from lawangjabo.storage.spool import SpoolIngest
 
     ingest = SpoolIngest(spool, _read_outcomes, write)
     for _ in range(5):
@@ -127,12 +127,12 @@ def test_a_file_only_the_database_refuses_is_quarantined_after_three_tries(
     def write(database: Database, rows: list[list[Any]]) -> None:
         if rows[0][0] == "refused":
             raise ValueError("constraint")
-        from lawangjabo.ledger import _write_outcomes
+        from lawangjabo.cameras.ledger import _write_outcomes
 
         _write_outcomes(database, rows)
 
-    from lawangjabo.ledger import _read_outcomes
-    from lawangjabo.spool import SpoolIngest
+    from lawangjabo.cameras.ledger import _read_outcomes
+    from lawangjabo.storage.spool import SpoolIngest
 
     ingest = SpoolIngest(spool, _read_outcomes, write)
     for n in range(3):

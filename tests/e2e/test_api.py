@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lawangjabo.imaging import decode_jpeg
+from lawangjabo.cameras.imaging import decode_jpeg
 
 from .conftest import Server
 

@@ -17,8 +17,8 @@ import websockets
 from streamlit.web.server.starlette import starlette_routes
 from websockets.typing import Origin, Subprotocol
 
-from lawangjabo.auth import PAGES, PUBLIC_PATHS
-from lawangjabo.web import api_routes
+from lawangjabo.auth.access import PAGES, PUBLIC_PATHS
+from lawangjabo.server.web import api_routes
 
 from .conftest import ARTIFACTS, PASSWORDS, Server, csrf_token
 

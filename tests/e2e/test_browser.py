@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from lawangjabo.cameras.registry import load_registry
 from lawangjabo.config import PROJECT_ROOT, load_settings
-from lawangjabo.registry import load_registry
 
 from .conftest import ARTIFACTS, Server, signed_in_page
 

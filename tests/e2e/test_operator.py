@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from lawangjabo.cameras.registry import load_registry
 from lawangjabo.config import PROJECT_ROOT, load_settings
-from lawangjabo.registry import load_registry
 
 from .conftest import ARTIFACTS, Server, signed_in_page
 from .test_browser import IDLE, _open, _world_px

@@ -1,0 +1,1 @@
+"""Alerts: rules, the alert book and webhook delivery."""

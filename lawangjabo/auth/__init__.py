@@ -1,0 +1,1 @@
+"""Access control: accounts, sessions, the sign-in gate, roles."""

@@ -1,0 +1,1 @@
+"""Cameras: registry, capture, image checks, the poller, snapshots, the health ledger."""

@@ -1,0 +1,285 @@
+"""One frame from a camera, with hard timeouts: HTTP-JPEG, MJPEG over HTTP, HLS and RTSP.
+
+JPEG and MJPEG are read with our own HTTP client (a deadline on the whole exchange) and decoded
+by OpenCV; HLS and RTSP go through OpenCV's FFmpeg backend with open/read timeouts and the
+one-open-at-a-time lock removed (see ``cv.py``). Errors carry a kind and a message that never
+contains the stream URL or its credentials.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+import socket
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from lawangjabo.cameras.cv import cv2
+from lawangjabo.cameras.imaging import Frame, decode_jpeg
+from lawangjabo.config import PROJECT_ROOT
+from lawangjabo.i18n import N_
+
+log = logging.getLogger(__name__)
+
+MAX_JPEG_BYTES = 8 * 1024 * 1024
+CHUNK = 64 * 1024
+
+
+class CaptureError(Exception):
+    """Why no frame came back. ``kind`` is stable (for the ledger); ``detail`` is for people."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Grab:
+    frame: Frame
+    latency_s: float
+    jpeg: bytes | None = None  # the camera's own JPEG, when it sent one: stored as is
+
+
+# Why a capture failed, as an operator reads it (catalog strings; translated where shown).
+ERROR_LABELS: dict[str, str] = {
+    "timeout": N_("timeout"),
+    "refused": N_("connection refused"),
+    "dns": N_("unknown host"),
+    "network": N_("network error"),
+    "open_failed": N_("stream could not be opened"),
+    "no_frame": N_("no picture"),
+    "not_image": N_("not a picture"),
+    "decode_error": N_("broken picture"),
+    "too_large": N_("picture too large"),
+    "bad_url": N_("bad address"),
+    "bad_protocol": N_("unsupported stream type"),
+    "secret_missing": N_("stream secret missing"),
+    "crashed": N_("capture crashed"),
+    "error": N_("error"),
+    "dark": N_("dark picture"),  # outages also start with a dark or frozen picture
+    "frozen": N_("frozen picture"),
+}
+
+
+def error_label(kind: str | None) -> str:
+    """The catalog string for an error kind (``http_404`` stays 'HTTP 404')."""
+    if kind and kind.startswith("http_"):
+        return "HTTP " + kind.removeprefix("http_")
+    return ERROR_LABELS.get(kind or "error", kind or "error")
+
+
+CaptureSource = Callable[[str, str, float], Grab]
+"""(url, protocol, timeout_s) -> Grab, raising CaptureError. Injectable for the poller."""
+
+
+def redact(url: str) -> str:
+    """The URL with any user:password replaced, for the rare place a URL must be shown."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, f"***@{host}", parts.path, "", ""))
+
+
+SECRETS_ENV = "LAWANGJABO_SECRETS_FILE"
+
+
+def secrets_file() -> Path:
+    """The stream secrets file: ``$LAWANGJABO_SECRETS_FILE``, else ``var/secrets.toml``."""
+    return Path(os.environ.get(SECRETS_ENV) or PROJECT_ROOT / "var" / "secrets.toml")
+
+
+def _from_secrets_file(name: str) -> str:
+    path = secrets_file()
+    try:
+        with path.open("rb") as handle:
+            table = tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise CaptureError("secret_missing", f"secrets file {path} does not exist") from exc
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        # The decoder's message may quote the file's text: never pass it on.
+        raise CaptureError("secret_missing", f"secrets file {path} is unreadable") from exc
+    if path.stat().st_mode & 0o077:
+        log.warning("secrets file %s is readable by other users; chmod 600 it", path)
+    value = table.get("streams", {}).get(name)
+    if not isinstance(value, str) or not value:
+        raise CaptureError("secret_missing", f"no [streams] {name} in {path}")
+    return value
+
+
+def resolve_url(url: str) -> str:
+    """The real URL (with its credentials) of a registry stream URL.
+
+    ``env://NAME`` reads the environment variable ``NAME``; ``secret://NAME`` reads ``NAME``
+    from the ``[streams]`` table of the secrets file. Errors name the reference, never a value.
+    """
+    if url.startswith("env://"):
+        name = url.removeprefix("env://")
+        value = os.environ.get(name)
+        if not value:
+            raise CaptureError("secret_missing", f"environment variable {name} is not set")
+        return value
+    if url.startswith("secret://"):
+        return _from_secrets_file(url.removeprefix("secret://"))
+    return url
+
+
+class _Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        remaining = self.end - time.monotonic()
+        if remaining <= 0:
+            raise CaptureError("timeout", "no complete frame before the deadline")
+        return remaining
+
+
+def _http_open(
+    url: str, deadline: _Deadline
+) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CaptureError("bad_url", "expected an http(s) URL")
+    conn_cls = (
+        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    )
+    conn = conn_cls(parts.hostname, parts.port, timeout=deadline.left())
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    headers = {"User-Agent": "LawangJabo/0.1", "Accept": "image/jpeg, multipart/x-mixed-replace"}
+    if parts.username:
+        import base64
+
+        token = f"{parts.username}:{parts.password or ''}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(token).decode()
+    try:
+        conn.request("GET", path, headers=headers)
+        if conn.sock is not None:
+            conn.sock.settimeout(deadline.left())
+        response = conn.getresponse()
+    except CaptureError:
+        conn.close()
+        raise
+    except ConnectionRefusedError as exc:
+        conn.close()
+        raise CaptureError("refused", "connection refused") from exc
+    except TimeoutError as exc:
+        conn.close()
+        raise CaptureError("timeout", "no answer before the deadline") from exc
+    except socket.gaierror as exc:
+        conn.close()
+        raise CaptureError("dns", "host name does not resolve") from exc
+    except (OSError, http.client.HTTPException) as exc:
+        conn.close()
+        raise CaptureError("network", type(exc).__name__) from exc
+    if response.status != 200:
+        conn.close()
+        raise CaptureError(f"http_{response.status}", f"HTTP {response.status} {response.reason}")
+    return conn, response
+
+
+def _read_some(
+    response: http.client.HTTPResponse, conn: http.client.HTTPConnection, deadline: _Deadline
+) -> bytes:
+    if conn.sock is not None:
+        conn.sock.settimeout(deadline.left())
+    try:
+        return response.read1(CHUNK)
+    except TimeoutError as exc:
+        raise CaptureError("timeout", "stream stalled") from exc
+    except (OSError, http.client.HTTPException) as exc:
+        raise CaptureError("network", type(exc).__name__) from exc
+
+
+def grab_jpeg(url: str, timeout_s: float) -> tuple[Frame, bytes]:
+    """A single-image (snapshot URL) camera."""
+    deadline = _Deadline(timeout_s)
+    conn, response = _http_open(url, deadline)
+    try:
+        data = bytearray()
+        while True:
+            chunk = _read_some(response, conn, deadline)
+            if not chunk:
+                break
+            data += chunk
+            if len(data) > MAX_JPEG_BYTES:
+                raise CaptureError("too_large", "image larger than 8 MB")
+    finally:
+        conn.close()
+    frame = decode_jpeg(bytes(data))
+    if frame is None:
+        kind = response.getheader("Content-Type", "unknown")
+        raise CaptureError("not_image", f"response is not an image ({kind})")
+    return frame, bytes(data)
+
+
+def grab_mjpeg(url: str, timeout_s: float) -> tuple[Frame, bytes]:
+    """The first complete JPEG of a ``multipart/x-mixed-replace`` (MJPEG) stream."""
+    deadline = _Deadline(timeout_s)
+    conn, response = _http_open(url, deadline)
+    try:
+        buffer = bytearray()
+        while True:
+            chunk = _read_some(response, conn, deadline)
+            if not chunk:
+                raise CaptureError("no_frame", "stream ended before a complete frame")
+            buffer += chunk
+            start = buffer.find(b"\xff\xd8")
+            if start < 0:
+                if len(buffer) > MAX_JPEG_BYTES:
+                    raise CaptureError("not_image", "no JPEG in the stream")
+                continue
+            end = buffer.find(b"\xff\xd9", start + 2)
+            if end >= 0:
+                data = bytes(buffer[start : end + 2])
+                frame = decode_jpeg(data)
+                if frame is None:
+                    raise CaptureError("decode_error", "corrupt JPEG in the stream")
+                return frame, data
+            if len(buffer) - start > MAX_JPEG_BYTES:
+                raise CaptureError("too_large", "frame larger than 8 MB")
+    finally:
+        conn.close()
+
+
+def grab_video(url: str, timeout_s: float) -> Frame:
+    """One decoded frame of an HLS or RTSP stream through OpenCV/FFmpeg."""
+    ms = int(timeout_s * 1000)
+    capture = cv2.VideoCapture(
+        url,
+        cv2.CAP_FFMPEG,
+        [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms],
+    )
+    try:
+        if not capture.isOpened():
+            raise CaptureError("open_failed", "stream could not be opened")
+        ok, frame = capture.read()
+        if not ok or frame is None or not frame.size:
+            raise CaptureError("no_frame", "stream opened but gave no frame")
+        return frame
+    finally:
+        capture.release()
+
+
+def grab(url: str, protocol: str, timeout_s: float) -> Grab:
+    """One frame by protocol; raises :class:`CaptureError`. The default capture source."""
+    started = time.monotonic()
+    real = resolve_url(url)
+    jpeg: bytes | None = None
+    if protocol == "jpeg":
+        frame, jpeg = grab_jpeg(real, timeout_s)
+    elif protocol == "mjpeg":
+        frame, jpeg = grab_mjpeg(real, timeout_s)
+    elif protocol in ("hls", "rtsp"):
+        frame = grab_video(real, timeout_s)
+    else:
+        raise CaptureError("bad_protocol", f"unknown protocol {protocol!r}")
+    return Grab(frame, time.monotonic() - started, jpeg)

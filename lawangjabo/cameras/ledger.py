@@ -1,0 +1,410 @@
+"""The camera health ledger: poll outcomes in DuckDB, states, uptime and outages.
+
+How outcomes get there. DuckDB lets one process hold a file, and at 500+ cameras the poller must
+not share the UI's process. So the poller never touches DuckDB: it appends outcomes to a *spool*
+of small JSON-lines files (each written whole, then renamed), and the app process, which owns the
+database, ingests closed spool files in one transaction each and records their names, so a file
+is never counted twice. If the app is down the spool waits; if the poller is down its heartbeat
+file ages and the UI says so. The embedded default runs the poller as a thread in the app process
+through the very same spool.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from lawangjabo.cameras.poller import Outcome
+from lawangjabo.fileio import write_text_atomic
+from lawangjabo.storage.db import Database
+from lawangjabo.storage.spool import SpoolIngest, json_lines
+
+log = logging.getLogger(__name__)
+
+States = ("online", "dark", "frozen", "stale", "offline", "pending", "unconfigured")
+
+
+class SpoolWriter:
+    """An :class:`OutcomeSink` that batches outcomes into spool files (poller side).
+
+    A write that fails (a full disk, a read-only folder) keeps the outcomes in memory (up to
+    ``max_buffer``, then the oldest are dropped and counted) and is retried on the next flush;
+    ``fault`` says what is wrong until a write succeeds again. The thread never dies of it.
+    """
+
+    def __init__(self, spool: Path, flush_every_s: float = 1.0, max_buffer: int = 100_000) -> None:
+        self.spool = spool
+        self.flush_every_s = flush_every_s
+        self.max_buffer = max_buffer
+        self._buffer: list[Outcome] = []
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._seq = 0
+        self._prefix = f"{os.getpid()}-{int(time.time() * 1000)}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.fault: str | None = None
+        self.fault_since: datetime | None = None
+        self.dropped = 0  # outcomes lost to a long write fault (oldest first)
+
+    def add(self, outcome: Outcome) -> None:
+        with self._lock:
+            self._buffer.append(outcome)
+            excess = len(self._buffer) - self.max_buffer
+            if excess > 0:
+                del self._buffer[:excess]
+                self.dropped += excess
+        if outcome.lane == "fast":
+            self.flush()  # an operator is waiting for this one
+
+    def flush(self) -> Path | None:
+        """Write the buffered outcomes as one spool file (None: nothing to write, or failed)."""
+        with self._write_lock:
+            with self._lock:
+                batch, self._buffer = self._buffer, []
+                if not batch:
+                    return None
+                self._seq += 1
+                name = f"{self._prefix}-{self._seq:08d}.jsonl"
+            lines = []
+            for outcome in batch:
+                row = asdict(outcome)
+                row["polled_at"] = outcome.polled_at.isoformat()
+                row["picture_at"] = outcome.picture_at.isoformat() if outcome.picture_at else None
+                lines.append(json.dumps(row))
+            path = self.spool / name
+            try:
+                write_text_atomic(path, "\n".join(lines) + "\n")
+            except OSError as exc:
+                with self._lock:
+                    self._buffer[:0] = batch  # keep them, oldest first, for the next try
+                if self.fault is None:
+                    self.fault_since = datetime.now(UTC)
+                    log.error("poll spool not writable, keeping outcomes in memory: %s", exc)
+                self.fault = f"poll spool not writable: {exc.strerror or exc}"
+                return None
+            if self.fault is not None:
+                log.info("poll spool writable again after %s", self.fault)
+                self.fault, self.fault_since = None, None
+            return path
+
+    def start(self) -> SpoolWriter:
+        def loop() -> None:
+            while not self._stop.wait(self.flush_every_s):
+                try:
+                    self.flush()
+                except Exception:  # never die: the next flush tries again
+                    log.exception("spool flush failed")
+
+        self._thread = threading.Thread(target=loop, name="spool-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self.flush()
+
+
+_COLUMNS = (
+    "camera_id",
+    "polled_at",
+    "ok",
+    "error_kind",
+    "latency_ms",
+    "lane",
+    "dark",
+    "low_detail",
+    "frozen",
+    "mean_luma",
+    "detail",
+    "dhash",
+    "picture_at",
+)
+OPTIONAL_COLUMNS = frozenset({"picture_at"})  # absent from spool files of older versions
+
+
+def _aware_time(value: Any, field: str) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError(f"{field} is not a time string")
+    when = datetime.fromisoformat(value)
+    if when.tzinfo is None:
+        raise ValueError(f"{field} has no time zone")
+    return when
+
+
+def _check(value: Any, kinds: tuple[type, ...], field: str, optional: bool = True) -> Any:
+    """``value`` if it is one of ``kinds`` (bool is not a number here), else ValueError."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) and bool not in kinds:
+        raise ValueError(f"{field} has the wrong type (bool)")
+    if not isinstance(value, kinds):
+        raise ValueError(f"{field} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def outcome_row(item: Any) -> list[Any]:
+    """One spool line as a ledger row, every field checked (ValueError names the field)."""
+    if not isinstance(item, dict):
+        raise ValueError(f"not a JSON object but {type(item).__name__}")
+    missing = [c for c in _COLUMNS if c not in item and c not in OPTIONAL_COLUMNS]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}")
+    camera_id = _check(item["camera_id"], (str,), "camera_id", optional=False)
+    if not camera_id or len(camera_id) > 200:
+        raise ValueError("camera_id is empty or too long")
+    if item["lane"] not in ("sweep", "fast"):
+        raise ValueError("lane is neither sweep nor fast")
+    dhash = _check(item["dhash"], (int,), "dhash")
+    if dhash is not None and not 0 <= dhash < 2**64:
+        raise ValueError("dhash out of range")
+    error_kind = _check(item["error_kind"], (str,), "error_kind")
+    return [
+        camera_id,
+        _aware_time(item["polled_at"], "polled_at"),
+        _check(item["ok"], (bool,), "ok", optional=False),
+        None if error_kind is None else error_kind[:100],
+        _check(item["latency_ms"], (int, float), "latency_ms"),
+        item["lane"],
+        _check(item["dark"], (bool,), "dark"),
+        _check(item["low_detail"], (bool,), "low_detail"),
+        _check(item["frozen"], (bool,), "frozen"),
+        _check(item["mean_luma"], (int, float), "mean_luma"),
+        _check(item["detail"], (int, float), "detail"),
+        dhash,
+        None if item.get("picture_at") is None else _aware_time(item["picture_at"], "picture_at"),
+    ]
+
+
+def _read_outcomes(path: Path) -> list[list[Any]]:
+    return json_lines(path, outcome_row)
+
+
+def _write_outcomes(db: Database, rows: list[list[Any]]) -> None:
+    placeholders = ", ".join("?" * len(_COLUMNS))
+    db.executemany(
+        f"INSERT INTO poll_outcomes ({', '.join(_COLUMNS)}) VALUES ({placeholders})", rows
+    )
+
+
+def outcome_ingest(spool: Path) -> SpoolIngest[list[Any]]:
+    """The poll spool's consumer (keep one per process: it remembers refusals)."""
+    return SpoolIngest(spool, _read_outcomes, _write_outcomes)
+
+
+def ingest_spool(db: Database, spool: Path) -> int:
+    """Move closed spool files into ``poll_outcomes``; returns rows ingested."""
+    return len(outcome_ingest(spool).run(db))
+
+
+# --- states -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CameraHealth:
+    camera_id: str
+    state: str
+    last_poll: datetime | None
+    last_ok: datetime | None
+    last_error: str | None
+    latency_ms: float | None
+
+
+def classify(
+    now: datetime,
+    interval_s: float,
+    last_poll: datetime | None,
+    last_ok: datetime | None,
+    ok_dark: bool,
+    ok_frozen: bool,
+    offline_after_s: float,
+) -> str:
+    """The camera's state from its latest outcomes.
+
+    online: a good frame within 2× the interval · dark / frozen: that frame was dark, or the
+    picture has not changed for N polls · stale: the last good frame is older than 2× the
+    interval · offline: never a good frame, or none for ``offline_after_s`` · pending: not
+    polled yet.
+    """
+    if last_poll is None:
+        return "pending"
+    if last_ok is None:
+        return "offline"
+    age = (now - last_ok).total_seconds()
+    if age > offline_after_s:
+        return "offline"
+    if age > 2 * interval_s:
+        return "stale"
+    if ok_dark:
+        return "dark"
+    if ok_frozen:
+        return "frozen"
+    return "online"
+
+
+def current_health(
+    db: Database,
+    now: datetime,
+    interval_s: float,
+    offline_after_s: float,
+    camera_ids: list[str] | None = None,
+) -> dict[str, CameraHealth]:
+    """State of every camera in the ledger (or of ``camera_ids`` only: a details panel)."""
+    where = "WHERE list_contains($ids, camera_id)" if camera_ids is not None else ""
+    rows = db.execute(
+        f"""
+        SELECT camera_id,
+               max(polled_at) AS last_poll,
+               max(polled_at) FILTER (WHERE ok) AS last_ok,
+               arg_max(error_kind, polled_at) AS last_error,
+               arg_max(dark, polled_at) FILTER (WHERE ok) AS ok_dark,
+               arg_max(frozen, polled_at) FILTER (WHERE ok) AS ok_frozen,
+               arg_max(latency_ms, polled_at) AS latency_ms
+        FROM poll_outcomes {where}
+        GROUP BY camera_id
+        """,
+        {"ids": camera_ids} if camera_ids is not None else (),
+    )
+    result = {}
+    for cid, last_poll, last_ok, last_error, ok_dark, ok_frozen, latency in rows:
+        state = classify(
+            now, interval_s, last_poll, last_ok, bool(ok_dark), bool(ok_frozen), offline_after_s
+        )
+        result[cid] = CameraHealth(cid, state, last_poll, last_ok, last_error, latency)
+    return result
+
+
+# --- uptime and outages -------------------------------------------------------------------
+
+# A usable poll: a frame arrived, not dark, and its picture is not one that froze. The polls
+# that repeated a picture before it counted as frozen belong to the frozen run too: a feed is
+# down from the moment its picture stopped changing (``picture_at``), as outages() says.
+USABLE = """(ok AND NOT coalesce(dark, false) AND NOT coalesce(frozen, false)
+    AND NOT coalesce(bool_or(coalesce(frozen, false))
+                     OVER (PARTITION BY camera_id, coalesce(picture_at, polled_at)), false))"""
+
+_SEGMENTS = """
+    WITH o AS (
+        SELECT camera_id, polled_at, {USABLE} AS usable,
+               lead(polled_at) OVER (PARTITION BY camera_id ORDER BY polled_at) AS next_at
+        FROM poll_outcomes
+        WHERE polled_at >= $since - to_seconds($gap_s)
+    )
+    SELECT camera_id, usable,
+           greatest(polled_at, $since) AS seg_start,
+           least(coalesce(next_at, $now), polled_at + to_seconds($gap_s), $now) AS seg_end
+    FROM o
+    WHERE coalesce(next_at, $now) > $since
+"""
+
+
+def uptime_by_camera(
+    db: Database, now: datetime, window: timedelta, gap_s: float
+) -> dict[str, tuple[float, float]]:
+    """camera id → (usable seconds, observed seconds) over ``window``.
+
+    Each outcome stands for the time until the next poll, at most ``gap_s`` (longer silences are
+    unobserved, not down). A usable poll is a good frame that is neither dark nor frozen.
+    """
+    rows = db.execute(
+        f"""
+        SELECT camera_id,
+               sum(CASE WHEN usable THEN epoch(seg_end) - epoch(seg_start) ELSE 0 END),
+               sum(epoch(seg_end) - epoch(seg_start))
+        FROM ({_SEGMENTS.replace("{USABLE}", USABLE)}) WHERE seg_end > seg_start
+        GROUP BY camera_id
+        """,
+        {"since": now - window, "now": now, "gap_s": gap_s},
+    )
+    return {cid: (float(up or 0), float(seen or 0)) for cid, up, seen in rows}
+
+
+def uptime_by_group(
+    per_camera: dict[str, tuple[float, float]], group_of: dict[str, str]
+) -> dict[str, float]:
+    """Uptime % per group (agency, kecamatan), weighted by observed time."""
+    up: dict[str, float] = defaultdict(float)
+    seen: dict[str, float] = defaultdict(float)
+    for cid, (u, s) in per_camera.items():
+        group = group_of.get(cid)
+        if group is None:
+            continue
+        up[group] += u
+        seen[group] += s
+    return {g: 100.0 * up[g] / seen[g] for g in seen if seen[g] > 0}
+
+
+@dataclass(frozen=True)
+class Outage:
+    camera_id: str
+    start: datetime
+    end: datetime | None  # None: still down
+    reason: str
+
+    def duration_s(self, now: datetime) -> float:
+        return ((self.end or now) - self.start).total_seconds()
+
+
+def outages(db: Database, now: datetime, window: timedelta) -> list[Outage]:
+    """Intervals without a usable picture: from the first bad poll to the next usable one. A
+    frozen feed's outage starts when its picture was first seen (it stopped changing then)."""
+    rows = db.execute(
+        f"""
+        WITH o AS (
+            SELECT camera_id, polled_at, error_kind, dark, frozen, ok, picture_at,
+                   {USABLE} AS usable
+            FROM poll_outcomes WHERE polled_at >= $since
+        ), runs AS (
+            SELECT *, sum(CASE WHEN usable THEN 1 ELSE 0 END)
+                      OVER (PARTITION BY camera_id ORDER BY polled_at) AS run
+            FROM o
+        ), bad AS (
+            SELECT camera_id, run,
+                   least(min(polled_at), min(picture_at) FILTER (WHERE frozen)) AS start,
+                   arg_min(CASE WHEN NOT ok THEN coalesce(error_kind, 'error')
+                                WHEN dark THEN 'dark' ELSE 'frozen' END, polled_at) AS reason
+            FROM runs WHERE NOT usable GROUP BY camera_id, run
+        )
+        SELECT b.camera_id, b.start,
+               (SELECT min(r.polled_at) FROM runs r
+                 WHERE r.camera_id = b.camera_id AND r.run = b.run + 1) AS ended,
+               b.reason
+        FROM bad b ORDER BY b.start
+        """,
+        {"since": now - window},
+    )
+    return [Outage(cid, start, ended, reason) for cid, start, ended, reason in rows]
+
+
+def poll_count(db: Database) -> int:
+    return int(db.execute("SELECT count(*) FROM poll_outcomes")[0][0])
+
+
+# --- the poller's heartbeat ---------------------------------------------------------------
+
+
+def write_heartbeat(path: Path, **fields: Any) -> None:
+    write_text_atomic(path, json.dumps({"at": datetime.now(UTC).isoformat(), **fields}))
+
+
+def read_heartbeat(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            return None
+        data["at"] = datetime.fromisoformat(data["at"])
+        if data["at"].tzinfo is None:
+            return None
+        return data
+    except (OSError, ValueError, KeyError, TypeError):  # missing, torn or foreign: no beat
+        return None

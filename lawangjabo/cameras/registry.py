@@ -1,0 +1,477 @@
+"""The camera registry: pydantic records, tolerant loading with per-feature rejects, CSV import.
+
+A registry is a GeoJSON FeatureCollection of Point features whose properties follow
+:class:`CameraProperties`. Loading never raises on bad content: every valid camera loads and
+each rejected feature is reported with its index, id (when readable) and reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from lawangjabo.config import Settings
+from lawangjabo.fileio import write_text_atomic
+from lawangjabo.geo.districts import DistrictCatalog, DistrictLayer
+
+log = logging.getLogger(__name__)
+
+Protocol = Literal["hls", "rtsp", "mjpeg", "jpeg"]
+EstimatedField = Literal["position", "heading_deg", "fov_deg", "range_m"]
+
+
+class Stream(BaseModel):
+    """Where a camera's pictures come from. Server-side only: never sent to a browser."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: Annotated[str, Field(min_length=1)]
+    protocol: Protocol
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if value.split("://", 1)[0].lower() not in (
+            "http",
+            "https",
+            "rtsp",
+            "rtsps",
+            "env",
+            "secret",
+        ):
+            raise ValueError("stream url scheme must be http, https, rtsp, rtsps, env or secret")
+        return value
+
+
+class CameraProperties(BaseModel):
+    """One camera's record (the GeoJSON feature's properties)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")]
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+    owner: Annotated[str, Field(min_length=1)]
+    kind: Literal["fixed", "ptz"]
+    heading_deg: Annotated[float, Field(ge=0, lt=360, strict=True)]
+    fov_deg: Annotated[float, Field(gt=0, le=360, strict=True)]
+    range_m: Annotated[float, Field(gt=0, le=2000, strict=True)]
+    estimated: list[EstimatedField] = []
+    stream: Stream | None
+    source: Annotated[str, Field(min_length=3)]
+    verified: Annotated[bool, Field(strict=True)]
+    kecamatan: str | None = None
+    scope: Literal["publik", "internal"] = "publik"
+    confidence: Literal["high", "medium", "low"] = "medium"
+    tags: list[str] = []
+    note: str | None = None
+
+    @field_validator("heading_deg", "fov_deg", "range_m")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+
+@dataclass(frozen=True)
+class Camera:
+    """A validated camera with its position (WGS84)."""
+
+    props: CameraProperties
+    lon: float
+    lat: float
+
+    @property
+    def id(self) -> str:
+        return self.props.id
+
+    def public_row(self, agency_name: str) -> dict[str, Any]:
+        """The fields a browser may see. The stream never leaves the server."""
+        p = self.props
+        return {
+            "id": p.id,
+            "name": p.name,
+            "owner": p.owner,
+            "agency": agency_name,
+            "kecamatan": p.kecamatan or "",
+            "kind": p.kind,
+            "heading_deg": p.heading_deg,
+            "fov_deg": p.fov_deg,
+            "range_m": p.range_m,
+            "lon": self.lon,
+            "lat": self.lat,
+            "verified": p.verified,
+            "has_stream": p.stream is not None,
+            "estimated": list(p.estimated),
+            "confidence": p.confidence,
+            "scope": p.scope,
+            "source": p.source,
+        }
+
+    def to_feature(self) -> dict[str, Any]:
+        props = self.props.model_dump(mode="json")
+        for optional in ("kecamatan", "note"):  # ``stream: null`` stays: "none known" is a fact
+            if props[optional] is None:
+                del props[optional]
+        return {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [self.lon, self.lat]},
+            "properties": props,
+        }
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A feature (or row) that did not load, and why."""
+
+    index: int | None  # feature index (GeoJSON) or line number (CSV); None for the whole file
+    camera_id: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = "file" if self.index is None else f"#{self.index}"
+        who = f" ({self.camera_id})" if self.camera_id else ""
+        return f"{where}{who}: {self.reason}"
+
+
+@dataclass
+class RegistryLoad:
+    """The outcome of loading a registry: what loaded, what was rejected, what looks odd."""
+
+    cameras: list[Camera] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    source: str = ""
+
+    def by_id(self, camera_id: str) -> Camera | None:
+        return next((c for c in self.cameras if c.id == camera_id), None)
+
+
+def _short(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        loc = ".".join(str(x) for x in item["loc"]) or "record"
+        msg = item["msg"]
+        if item["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif item["type"] == "missing":
+            msg = "required"
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+def _point(geometry: Any, bbox_contains: Any) -> tuple[float, float] | str:
+    """(lon, lat) of a GeoJSON Point inside the city, or the reason it is not usable."""
+    if geometry is None:
+        return "missing geometry"
+    if not isinstance(geometry, dict) or geometry.get("type") != "Point":
+        kind = geometry.get("type") if isinstance(geometry, dict) else type(geometry).__name__
+        return f"geometry must be a Point, got {kind}"
+    coords = geometry.get("coordinates")
+    if (
+        not isinstance(coords, list)
+        or len(coords) not in (2, 3)
+        or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in coords)
+    ):
+        return f"coordinates must be [lon, lat] numbers, got {coords!r}"
+    lon, lat = float(coords[0]), float(coords[1])
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        return "coordinates must be finite"
+    if bbox_contains(lon, lat):
+        return lon, lat
+    if bbox_contains(lat, lon):
+        return f"lat/lon swapped: [{lon}, {lat}] — GeoJSON order is [lon, lat]"
+    return f"position lon={lon}, lat={lat} is outside the city bbox"
+
+
+class RegistryValidator:
+    """Validates camera features against the city: owners, kecamatan names, position."""
+
+    def __init__(self, settings: Settings, districts: DistrictLayer | None = None) -> None:
+        self.settings = settings
+        self.catalog = DistrictCatalog(settings.city.districts)
+        self.districts = districts
+        self.agencies = {a.id for a in settings.agencies}
+
+    def validate_features(self, features: Sequence[Any], source: str = "") -> RegistryLoad:
+        result = RegistryLoad(source=source)
+        first_seen: dict[str, int] = {}
+        bbox = self.settings.city.bbox
+        for index, feature in enumerate(features):
+            outcome = self._validate_one(index, feature, bbox.contains)
+            if isinstance(outcome, Reject):
+                result.rejects.append(outcome)
+                continue
+            camera = outcome
+            if camera.id in first_seen:
+                result.rejects.append(
+                    Reject(index, camera.id, f"duplicate id (first at #{first_seen[camera.id]})")
+                )
+                continue
+            first_seen[camera.id] = index
+            camera = self._place(camera, result.warnings)
+            result.cameras.append(camera)
+        for reject in result.rejects:
+            log.warning("registry %s: rejected %s", source or "(memory)", reject)
+        return result
+
+    def _validate_one(self, index: int, feature: Any, inside: Any) -> Camera | Reject:
+        if not isinstance(feature, dict) or feature.get("type") != "Feature":
+            return Reject(index, None, "not a GeoJSON Feature")
+        props = feature.get("properties")
+        if not isinstance(props, dict):
+            return Reject(index, None, "properties missing or not an object")
+        raw_id = props.get("id")
+        camera_id = raw_id if isinstance(raw_id, str) else None
+        extra = set(feature) - {"type", "geometry", "properties", "id", "bbox"}
+        if extra:
+            return Reject(index, camera_id, f"unknown feature keys: {sorted(extra)}")
+        where = _point(feature.get("geometry"), inside)
+        if isinstance(where, str):
+            return Reject(index, camera_id, where)
+        try:
+            model = CameraProperties.model_validate(props)
+        except ValidationError as exc:
+            return Reject(index, camera_id, _short(exc))
+        if model.owner not in self.agencies:
+            return Reject(
+                index,
+                model.id,
+                f"owner {model.owner!r} is not a configured agency ({sorted(self.agencies)})",
+            )
+        if model.kecamatan is not None:
+            canonical = self.catalog.canonical_name(model.kecamatan)
+            if canonical is None:
+                return Reject(
+                    index,
+                    model.id,
+                    f"unknown {self.settings.city.district_label} {model.kecamatan!r}",
+                )
+            if canonical != model.kecamatan:
+                model = model.model_copy(update={"kecamatan": canonical})
+        return Camera(model, where[0], where[1])
+
+    def _place(self, camera: Camera, warnings: list[str]) -> Camera:
+        """Fill a missing kecamatan from the district layer; warn where official ones disagree.
+
+        Approximate (Voronoi) districts are not authoritative, so they only fill gaps.
+        """
+        if self.districts is None:
+            return camera
+        found = self.districts.lookup(camera.lon, camera.lat)
+        if found is None:
+            warnings.append(f"{camera.id}: inside no district polygon")
+            return camera
+        if camera.props.kecamatan is None:
+            props = camera.props.model_copy(update={"kecamatan": found.name})
+            return Camera(props, camera.lon, camera.lat)
+        if self.districts.official and found.name != camera.props.kecamatan:
+            warnings.append(
+                f"{camera.id}: registry says {camera.props.kecamatan}, "
+                f"official districts say {found.name}"
+            )
+        return camera
+
+
+def parse_geojson(text: str) -> list[Any] | Reject:
+    """The features of a FeatureCollection, or a file-level reject."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return Reject(
+            None, None, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        )
+    if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
+        return Reject(None, None, "not a GeoJSON FeatureCollection")
+    features = data.get("features")
+    if not isinstance(features, list):
+        return Reject(None, None, "'features' must be a list")
+    return features
+
+
+def load_registry(
+    path: Path, settings: Settings, districts: DistrictLayer | None = None
+) -> RegistryLoad:
+    """Load a registry file. Never raises for bad content; see ``rejects``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reject = Reject(None, None, f"cannot read {path.name}: {exc}")
+        log.error("registry: %s", reject)
+        return RegistryLoad(rejects=[reject], source=str(path))
+    features = parse_geojson(text)
+    if isinstance(features, Reject):
+        log.error("registry %s: %s", path, features)
+        return RegistryLoad(rejects=[features], source=str(path))
+    return RegistryValidator(settings, districts).validate_features(features, source=str(path))
+
+
+_CSV_REQUIRED = (
+    "id",
+    "name",
+    "owner",
+    "kind",
+    "lat",
+    "lon",
+    "heading_deg",
+    "fov_deg",
+    "range_m",
+    "source",
+    "verified",
+)
+CSV_COLUMNS = (
+    *_CSV_REQUIRED,
+    "stream_url",
+    "stream_protocol",
+    "kecamatan",
+    "estimated",
+    "scope",
+    "confidence",
+    "tags",
+    "note",
+)
+
+
+def _csv_number(value: str) -> float | str:
+    try:
+        return float(value)
+    except ValueError:
+        return value  # left as text so validation names the field
+
+
+def _csv_bool(value: str) -> bool | str:
+    folded = value.strip().lower()
+    if folded in ("true", "yes", "1", "ya"):
+        return True
+    if folded in ("false", "no", "0", "tidak"):
+        return False
+    return value
+
+
+def csv_rows_to_features(text: str) -> tuple[list[Any], list[int], list[Reject]]:
+    """Camera CSV rows as GeoJSON features: (features, their line numbers, rejects)."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    missing = [c for c in _CSV_REQUIRED if c not in header]
+    unknown = [c for c in header if c not in CSV_COLUMNS]
+    if missing or unknown:
+        reason = "; ".join(
+            part
+            for part in (
+                f"missing columns {missing}" if missing else "",
+                f"unknown columns {unknown}" if unknown else "",
+            )
+            if part
+        )
+        return [], [], [Reject(None, None, f"CSV header: {reason}")]
+    features: list[Any] = []
+    lines: list[int] = []
+    for row in reader:
+        line = reader.line_num
+        props: dict[str, Any] = {}
+        for key, value in row.items():
+            if key is None:
+                return [], [], [Reject(line, None, "row has more fields than the header")]
+            if (
+                value is None
+                or value == ""
+                or key in ("lat", "lon", "stream_url", "stream_protocol")
+            ):
+                continue
+            if key in ("heading_deg", "fov_deg", "range_m"):
+                props[key] = _csv_number(value)
+            elif key == "verified":
+                props[key] = _csv_bool(value)
+            elif key in ("estimated", "tags"):
+                props[key] = [v.strip() for v in value.split(";") if v.strip()]
+            else:
+                props[key] = value
+        if row.get("stream_url"):
+            props["stream"] = {"url": row["stream_url"], "protocol": row.get("stream_protocol", "")}
+        else:
+            props["stream"] = None
+        lat, lon = _csv_number(row.get("lat") or ""), _csv_number(row.get("lon") or "")
+        geometry = {"type": "Point", "coordinates": [lon, lat]}
+        features.append({"type": "Feature", "geometry": geometry, "properties": props})
+        lines.append(line)
+    return features, lines, []
+
+
+def read_camera_file(
+    path: Path, settings: Settings, districts: DistrictLayer | None = None
+) -> RegistryLoad:
+    """Read cameras from GeoJSON or CSV. CSV rejects are reported by line number."""
+    if path.suffix.lower() != ".csv":
+        return load_registry(path, settings, districts)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        return RegistryLoad(rejects=[Reject(None, None, f"cannot read {path.name}: {exc}")])
+    features, lines, header_rejects = csv_rows_to_features(text)
+    if header_rejects:
+        return RegistryLoad(rejects=header_rejects, source=str(path))
+    result = RegistryValidator(settings, districts).validate_features(features, source=str(path))
+    result.rejects = [
+        Reject(
+            lines[r.index] if r.index is not None else None,
+            r.camera_id,
+            r.reason.replace("(first at #", "(first at feature #"),
+        )
+        for r in result.rejects
+    ]
+    return result
+
+
+@dataclass
+class ImportOutcome:
+    incoming: RegistryLoad
+    added: list[str]
+    updated: list[str]
+    written: bool
+
+
+def import_cameras(
+    source: Path,
+    registry: Path,
+    settings: Settings,
+    districts: DistrictLayer | None = None,
+    allow_partial: bool = False,
+) -> ImportOutcome:
+    """Merge cameras from ``source`` into ``registry`` by id, all-or-nothing unless allowed.
+
+    The registry file is rewritten atomically; an existing registry that does not load cleanly
+    is never overwritten (its rejects would be lost).
+    """
+    incoming = read_camera_file(source, settings, districts)
+    if not incoming.cameras or (incoming.rejects and not allow_partial):
+        return ImportOutcome(incoming, [], [], written=False)
+    current = load_registry(registry, settings, districts) if registry.exists() else RegistryLoad()
+    if current.rejects:
+        incoming.rejects.append(
+            Reject(None, None, f"target registry {registry.name} has rejects; fix it first")
+        )
+        return ImportOutcome(incoming, [], [], written=False)
+    merged = {c.id: c for c in current.cameras}
+    added = [c.id for c in incoming.cameras if c.id not in merged]
+    updated = [c.id for c in incoming.cameras if c.id in merged]
+    merged.update({c.id: c for c in incoming.cameras})
+    write_registry(registry, merged.values())
+    return ImportOutcome(incoming, added, updated, written=True)
+
+
+def write_registry(path: Path, cameras: Iterable[Camera], name: str = "cameras") -> None:
+    collection = {
+        "type": "FeatureCollection",
+        "name": name,
+        "features": [c.to_feature() for c in cameras],
+    }
+    write_text_atomic(path, json.dumps(collection, indent=1, ensure_ascii=False) + "\n")

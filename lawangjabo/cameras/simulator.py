@@ -1,0 +1,424 @@
+"""The camera simulator: every registry camera as a real stream on localhost, with scripted faults.
+
+Part of the product: the demo and the tests use it so a new user sees live pictures with no
+internet. Scenes are drawn with OpenCV (a road with moving vehicles, day or night by the city's
+clock, the camera's name and time burned in, a "SIMULATED" mark). Protocols: MJPEG over HTTP and
+single JPEG from Python, HLS through ffmpeg where it is installed. Faults: ``dead`` (connection
+refused), ``hang`` (accepts, never answers), ``frozen`` (the same picture forever), ``dark``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import zlib
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from lawangjabo.cameras.cv import cv2
+from lawangjabo.cameras.imaging import Frame, encode_jpeg
+
+log = logging.getLogger(__name__)
+
+Fault = Literal["dead", "hang", "frozen", "dark"]
+WIDTH, HEIGHT = 640, 360
+ROAD_TOP, ROAD_BOTTOM = int(HEIGHT * 0.55), int(HEIGHT * 0.9)
+MJPEG_FPS = 4.0
+MJPEG_MAX_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class SimCamera:
+    id: str
+    name: str
+    protocol: Literal["mjpeg", "jpeg", "hls"] = "mjpeg"
+    fault: Fault | None = None
+
+
+def _seed(camera_id: str) -> int:
+    return zlib.crc32(camera_id.encode())
+
+
+def _text(
+    frame: Frame,
+    text: str,
+    origin: tuple[int, int],
+    scale: float,
+    colour: tuple[int, int, int],
+    thickness: int,
+) -> None:
+    cv2.putText(
+        frame, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv2.LINE_AA
+    )
+
+
+@lru_cache(maxsize=4096)
+def _background(camera_id: str, daylight_step: int) -> Frame:
+    """The still part of a camera's scene (sky, buildings, ground, road) for a light level."""
+    daylight = daylight_step / 20
+    night = daylight < 0.15
+    rng = np.random.default_rng(_seed(camera_id))
+    sky = np.array([235, 206, 135]) * (0.25 + 0.75 * daylight)
+    ground = np.array([70, 110, 80]) * (0.3 + 0.7 * daylight)
+    frame = np.empty((HEIGHT, WIDTH, 3), dtype=np.uint8)
+    frame[: HEIGHT // 3] = sky.astype(np.uint8)
+    frame[HEIGHT // 3 :] = ground.astype(np.uint8)
+    x = 0
+    while x < WIDTH:  # buildings along the horizon, different per camera
+        w = int(rng.integers(30, 90))
+        h = int(rng.integers(30, 100))
+        shade = int(rng.integers(90, 170) * (0.35 + 0.65 * daylight))
+        cv2.rectangle(frame, (x, HEIGHT // 3 - h), (x + w - 4, HEIGHT // 3), (shade,) * 3, -1)
+        if night:
+            for wy in range(HEIGHT // 3 - h + 6, HEIGHT // 3 - 6, 12):
+                cv2.rectangle(frame, (x + 6, wy), (x + 12, wy + 5), (80, 200, 255), -1)
+        x += w
+    asphalt = int(60 * (0.5 + 0.5 * daylight)) + 20
+    cv2.rectangle(frame, (0, ROAD_TOP), (WIDTH, ROAD_BOTTOM), (asphalt,) * 3, -1)
+    frame.setflags(write=False)
+    return frame
+
+
+@lru_cache(maxsize=4096)
+def _vehicles(camera_id: str) -> tuple[tuple[float, float, int, int, tuple[int, int, int]], ...]:
+    """(speed px/s, phase, length, lane, colour) of the camera's six vehicles."""
+    rng = np.random.default_rng(_seed(camera_id) + 1)
+    result = []
+    for i in range(6):
+        lane = i % 2
+        speed = float(rng.uniform(40, 140)) * (1 if lane == 0 else -1)
+        colour = tuple(int(c) for c in rng.integers(40, 255, size=3))
+        result.append(
+            (
+                speed,
+                float(rng.uniform(0, WIDTH + 200)),
+                int(rng.integers(40, 90)),
+                lane,
+                (colour[0], colour[1], colour[2]),
+            )
+        )
+    return tuple(result)
+
+
+def render_scene(camera: SimCamera, when: datetime, t: float) -> Frame:
+    """A road scene for ``camera`` at wall-clock ``when`` and animation time ``t`` seconds."""
+    hour = when.hour + when.minute / 60
+    daylight = max(0.0, math.sin(math.pi * (hour - 6) / 12)) if 6 <= hour <= 18 else 0.0
+    night = daylight < 0.15
+    frame = _background(camera.id, round(daylight * 20)).copy()
+    middle = (ROAD_TOP + ROAD_BOTTOM) // 2
+    dash = int((t * 80) % 60)
+    for lx in range(-60 + dash, WIDTH, 60):
+        cv2.rectangle(frame, (lx, middle - 2), (lx + 30, middle + 2), (220, 220, 220), -1)
+    for speed, phase, length, lane, colour in _vehicles(camera.id):
+        vx = int((phase + speed * t) % (WIDTH + 200)) - 100
+        vy = ROAD_TOP + 10 + lane * ((ROAD_BOTTOM - ROAD_TOP) // 2)
+        cv2.rectangle(frame, (vx, vy), (vx + length, vy + 26), colour, -1)
+        if night:
+            front = vx + length if speed > 0 else vx
+            cv2.circle(frame, (front, vy + 13), 6, (200, 255, 255), -1)
+    _text(frame, camera.name[:42], (10, 24), 0.6, (255, 255, 255), 2)
+    stamp = when.strftime("%Y-%m-%d %H:%M:%S WIB")
+    _text(frame, stamp, (10, HEIGHT - 12), 0.55, (255, 255, 255), 2)
+    _text(frame, "SIMULATED", (WIDTH - 175, 30), 0.8, (40, 40, 230), 3)
+    return frame
+
+
+def render_dark(camera: SimCamera, t: float) -> Frame:
+    """A camera that sees (almost) nothing: a covered lens or a dead IR lamp at night."""
+    rng = np.random.default_rng(int(t * 10) & 0xFFFF)
+    frame = rng.integers(0, 9, size=(HEIGHT, WIDTH, 3), dtype=np.uint8)
+    _text(frame, camera.name[:42], (10, 24), 0.6, (40, 40, 40), 1)
+    return frame
+
+
+class _Hanger:
+    """A TCP listener that accepts connections and never says a word."""
+
+    def __init__(self, host: str) -> None:
+        self.sock = socket.create_server((host, 0))
+        self.port = self.sock.getsockname()[1]
+        self.held: list[socket.socket] = []
+        self.running = True
+        threading.Thread(target=self._loop, name="sim-hang", daemon=True).start()
+
+    def _loop(self) -> None:
+        self.sock.settimeout(0.5)
+        while self.running:
+            try:
+                conn, _ = self.sock.accept()
+                self.held.append(conn)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.running = False
+        for conn in self.held:
+            conn.close()
+        self.sock.close()
+
+
+class CameraSimulator:
+    """Serves ``cameras`` on ``host``; :meth:`stream_for` gives each one's URL and protocol."""
+
+    def __init__(
+        self,
+        cameras: list[SimCamera],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        timezone: str = "Asia/Jakarta",
+    ) -> None:
+        self.cameras = {c.id: c for c in cameras}
+        self.host = host
+        self.tz = ZoneInfo(timezone)
+        self._frozen: dict[str, bytes] = {}
+        self._cache: dict[str, tuple[float, bytes]] = {}
+        self._lock = threading.Lock()
+        self._hls: dict[str, subprocess.Popen[bytes]] = {}
+        self._hls_dir: Path | None = None
+        self._dead = socket.socket()  # bound, never listening: connections are refused
+        self._dead.bind((host, 0))
+        self._hanger = _Hanger(host)
+        self._server = ThreadingHTTPServer((host, port), self._handler())
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._stopping = threading.Event()
+
+    # -- frames ---------------------------------------------------------------------------
+    def jpeg(self, camera_id: str) -> bytes:
+        """The camera's current picture as JPEG (re-rendered at most 8 times a second)."""
+        camera = self.cameras[camera_id]
+        now = time.time()
+        with self._lock:
+            if camera.fault == "frozen" and camera_id in self._frozen:
+                return self._frozen[camera_id]
+            cached = self._cache.get(camera_id)
+            if cached and now - cached[0] < 0.125:
+                return cached[1]
+        if camera.fault == "dark":
+            frame = render_dark(camera, now)
+        else:
+            frame = render_scene(camera, datetime.fromtimestamp(now, self.tz), now)
+        data = encode_jpeg(frame, 80)
+        with self._lock:
+            self._cache[camera_id] = (now, data)
+            if camera.fault == "frozen":
+                self._frozen.setdefault(camera_id, data)
+                return self._frozen[camera_id]
+        return data
+
+    def add(self, cameras: list[SimCamera]) -> None:
+        """Serve cameras added to the registry while running (as MJPEG or JPEG)."""
+        with self._lock:
+            for camera in cameras:
+                self.cameras.setdefault(camera.id, camera)
+
+    # -- addresses ------------------------------------------------------------------------
+    def stream_for(self, camera_id: str) -> tuple[str, str]:
+        """(url, protocol) where the poller finds this camera. Server-side only."""
+        camera = self.cameras[camera_id]
+        if camera.fault == "dead":
+            return f"http://{self.host}:{self._dead.getsockname()[1]}/cam/{camera_id}.mjpg", "mjpeg"
+        if camera.fault == "hang":
+            return f"http://{self.host}:{self._hanger.port}/cam/{camera_id}.mjpg", "mjpeg"
+        base = f"http://{self.host}:{self.port}"
+        if camera.protocol == "hls" and camera_id in self._hls:
+            return f"{base}/hls/{camera_id}/index.m3u8", "hls"
+        if camera.protocol == "jpeg":
+            return f"{base}/cam/{camera_id}.jpg", "jpeg"
+        return f"{base}/cam/{camera_id}.mjpg", "mjpeg"
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> CameraSimulator:
+        threading.Thread(
+            target=self._server.serve_forever, name="camera-simulator", daemon=True
+        ).start()
+        wanted = [c for c in self.cameras.values() if c.protocol == "hls" and c.fault is None]
+        if wanted and shutil.which("ffmpeg"):
+            self._hls_dir = Path(tempfile.mkdtemp(prefix="lawangjabo-hls-"))
+            for camera in wanted:
+                self._start_hls(camera)
+        elif wanted:
+            log.warning("ffmpeg not installed: %d HLS cameras served as MJPEG", len(wanted))
+        log.info(
+            "camera simulator on %s:%d with %d cameras", self.host, self.port, len(self.cameras)
+        )
+        return self
+
+    def _start_hls(self, camera: SimCamera) -> None:
+        assert self._hls_dir is not None
+        out = self._hls_dir / camera.id
+        out.mkdir()
+        fps = 5
+        process = subprocess.Popen(
+            [
+                "ffmpeg",
+                "-loglevel",
+                "error",
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "bgr24",
+                "-s",
+                f"{WIDTH}x{HEIGHT}",
+                "-r",
+                str(fps),
+                "-i",
+                "-",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-tune",
+                "zerolatency",
+                "-g",
+                str(fps),
+                "-f",
+                "hls",
+                "-hls_time",
+                "1",
+                "-hls_list_size",
+                "4",
+                "-hls_flags",
+                "delete_segments+omit_endlist",
+                str(out / "index.m3u8"),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self._hls[camera.id] = process
+
+        def feed() -> None:
+            while not self._stopping.is_set() and process.poll() is None:
+                now = time.time()
+                frame = render_scene(camera, datetime.fromtimestamp(now, self.tz), now)
+                try:
+                    assert process.stdin is not None
+                    process.stdin.write(frame.tobytes())
+                except (BrokenPipeError, ValueError):
+                    return
+                time.sleep(1 / fps)
+
+        threading.Thread(target=feed, name=f"sim-hls-{camera.id}", daemon=True).start()
+
+    def wait_hls_ready(self, timeout_s: float = 15.0) -> bool:
+        """Block until every HLS camera has a playlist with segments."""
+        if self._hls_dir is None:
+            return True
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            ready = all(
+                (self._hls_dir / cid / "index.m3u8").is_file()
+                and len(list((self._hls_dir / cid).glob("*.ts"))) >= 2
+                for cid in self._hls
+            )
+            if ready:
+                return True
+            time.sleep(0.2)
+        return False
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        for process in self._hls.values():
+            if process.stdin:
+                process.stdin.close()
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if self._hls_dir is not None:
+            shutil.rmtree(self._hls_dir, ignore_errors=True)
+        self._hanger.close()
+        self._dead.close()
+
+    # -- HTTP -----------------------------------------------------------------------------
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        simulator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if path.startswith("/hls/") and simulator._hls_dir is not None:
+                    self._file(simulator._hls_dir, path.removeprefix("/hls/"))
+                    return
+                name = path.removeprefix("/cam/")
+                camera_id, _, ext = name.rpartition(".")
+                if not path.startswith("/cam/") or camera_id not in simulator.cameras:
+                    self.send_error(404)
+                    return
+                if ext == "jpg":
+                    self._send(simulator.jpeg(camera_id), "image/jpeg")
+                elif ext == "mjpg":
+                    self._mjpeg(camera_id)
+                else:
+                    self.send_error(404)
+
+            def _send(self, body: bytes, content_type: str) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _file(self, root: Path, relative: str) -> None:
+                target = (root / relative).resolve()
+                if root.resolve() not in target.parents or not target.is_file():
+                    self.send_error(404)
+                    return
+                kind = "application/vnd.apple.mpegurl" if target.suffix == ".m3u8" else "video/mp2t"
+                try:
+                    self._send(target.read_bytes(), kind)
+                except FileNotFoundError:
+                    self.send_error(404)
+
+            def _mjpeg(self, camera_id: str) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.send_header("Cache-Control", "no-store")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                started = time.monotonic()
+                try:
+                    while (
+                        not simulator._stopping.is_set()
+                        and time.monotonic() - started < MJPEG_MAX_SECONDS
+                    ):
+                        data = simulator.jpeg(camera_id)
+                        self.wfile.write(
+                            b"--frame\r\nContent-Type: image/jpeg\r\n"
+                            + f"Content-Length: {len(data)}\r\n\r\n".encode()
+                            + data
+                            + b"\r\n"
+                        )
+                        self.wfile.flush()
+                        time.sleep(1 / MJPEG_FPS)
+                except (BrokenPipeError, ConnectionResetError):
+                    return
+                self.close_connection = True
+
+        return Handler

@@ -1,0 +1,1 @@
+"""Places: projections, fields of view, the river band, district boundaries."""

@@ -1,0 +1,285 @@
+"""Districts (kecamatan): an approximate layer built from facts, and import of official boundaries.
+
+Official boundary files (BIG, or any GeoJSON / GeoPackage / Shapefile that pyogrio reads) cannot be
+shipped with the project. Until one is imported the app shows Voronoi cells of the districts'
+reference points clipped to the city bbox, clearly labelled *approximate*. ``import_boundaries``
+validates a file, maps its features onto the configured districts by code or name, repairs invalid
+rings and writes the result atomically to the state folder, where the app picks it up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import shapely
+from shapely.geometry import MultiPoint, MultiPolygon, Point, Polygon, box, mapping, shape
+from shapely.geometry.base import BaseGeometry
+from shapely.strtree import STRtree
+
+from lawangjabo.config import CityConfig, DistrictFact
+from lawangjabo.fileio import write_text_atomic
+from lawangjabo.geo.geometry import to_lonlat, to_metric
+
+log = logging.getLogger(__name__)
+
+
+def normalise_name(name: str) -> str:
+    """Fold a district name for matching: case, accents, spaces, hyphens and dots ignored."""
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]", "", folded)
+
+
+@dataclass(frozen=True)
+class District:
+    code: str
+    name: str
+    geometry: BaseGeometry  # lon/lat
+
+
+@dataclass
+class DistrictLayer:
+    """The districts in use, with where they came from."""
+
+    districts: list[District]
+    official: bool
+    source: str
+    _tree: STRtree | None = field(default=None, repr=False)
+
+    def _index(self) -> STRtree:
+        if self._tree is None:
+            self._tree = STRtree([d.geometry for d in self.districts])
+        return self._tree
+
+    def lookup(self, lon: float, lat: float) -> District | None:
+        """The district containing a point (on a shared edge: the first by code)."""
+        hits = self._index().query(Point(lon, lat), predicate="intersects")
+        if len(hits) == 0:
+            return None
+        return min((self.districts[int(i)] for i in hits), key=lambda d: d.code)
+
+
+class DistrictCatalog:
+    """Maps names, aliases and codes to the configured districts."""
+
+    def __init__(self, facts: list[DistrictFact]) -> None:
+        self.facts = facts
+        self._by_code = {f.code: f for f in facts}
+        self._by_name: dict[str, DistrictFact] = {}
+        for fact in facts:
+            for alias in (fact.name, *fact.aliases):
+                self._by_name[normalise_name(alias)] = fact
+
+    def by_code(self, code: str) -> DistrictFact | None:
+        return self._by_code.get(code.strip())
+
+    def by_name(self, name: str) -> DistrictFact | None:
+        return self._by_name.get(normalise_name(name))
+
+    def canonical_name(self, name: str) -> str | None:
+        fact = self.by_name(name)
+        return fact.name if fact else None
+
+
+def approximate_districts(city: CityConfig) -> DistrictLayer:
+    """Voronoi cells of the districts' reference points, clipped to the city bbox (metric CRS)."""
+    if not city.districts:
+        return DistrictLayer([], official=False, source="none configured")
+    crs = city.metric_crs
+    bbox = box(city.bbox.west, city.bbox.south, city.bbox.east, city.bbox.north)
+    bbox_m = to_metric(bbox, crs)
+    points_m = [to_metric(Point(d.point.lon, d.point.lat), crs) for d in city.districts]
+    cells = shapely.voronoi_polygons(MultiPoint(points_m), extend_to=bbox_m)
+    districts = []
+    for fact, point in zip(city.districts, points_m, strict=True):
+        cell = next(c for c in cells.geoms if c.contains(point))
+        districts.append(District(fact.code, fact.name, to_lonlat(cell.intersection(bbox_m), crs)))
+    return DistrictLayer(
+        districts,
+        official=False,
+        source="approximate: Voronoi cells of the districts' reference points",
+    )
+
+
+@dataclass
+class BoundaryReject:
+    feature: int
+    reason: str
+
+
+@dataclass
+class BoundaryImport:
+    """What an import found: accepted districts, rejected features, notes (repairs, gaps)."""
+
+    districts: list[District]
+    rejects: list[BoundaryReject]
+    notes: list[str]
+    written: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejects
+
+
+def _polygonal(geom: BaseGeometry) -> MultiPolygon | Polygon | None:
+    if isinstance(geom, Polygon | MultiPolygon):
+        return geom
+    if geom.geom_type == "GeometryCollection":
+        polys = [g for g in getattr(geom, "geoms", []) if isinstance(g, Polygon | MultiPolygon)]
+        if polys:
+            merged = shapely.union_all(polys)
+            if isinstance(merged, Polygon | MultiPolygon):
+                return merged
+    return None
+
+
+def read_boundaries(
+    path: Path,
+    city: CityConfig,
+    name_field: str | None = None,
+    code_field: str | None = None,
+    layer: str | None = None,
+    assume_crs: str | None = None,
+) -> BoundaryImport:
+    """Read and validate an official boundary file; nothing is written here."""
+    catalog = DistrictCatalog(city.districts)
+    try:
+        frame = gpd.read_file(path, layer=layer, engine="pyogrio")
+    except Exception as exc:  # pyogrio raises several error types for unreadable files
+        return BoundaryImport([], [BoundaryReject(-1, f"cannot read {path.name}: {exc}")], [])
+    notes: list[str] = []
+    if frame.crs is None:
+        if assume_crs is None:
+            return BoundaryImport(
+                [], [BoundaryReject(-1, "file has no CRS; pass --assume-crs (e.g. EPSG:4326)")], []
+            )
+        frame = frame.set_crs(assume_crs)
+        notes.append(f"no CRS in file; assumed {assume_crs}")
+    if frame.crs is not None and frame.crs.to_epsg() != 4326:
+        notes.append(f"reprojected from {frame.crs.to_string()} to EPSG:4326")
+        frame = frame.to_crs(4326)
+    columns = [c for c in frame.columns if c != "geometry"]
+    for wanted, label in ((name_field, "name"), (code_field, "code")):
+        if wanted is not None and wanted not in columns:
+            return BoundaryImport(
+                [], [BoundaryReject(-1, f"{label} field {wanted!r} not in {columns}")], []
+            )
+    if name_field is None and code_field is None:
+        return BoundaryImport(
+            [],
+            [BoundaryReject(-1, f"give --name-field and/or --code-field; fields: {columns}")],
+            [],
+        )
+
+    city_box = box(city.bbox.west, city.bbox.south, city.bbox.east, city.bbox.north)
+    accepted: dict[str, District] = {}
+    rejects: list[BoundaryReject] = []
+    for index, row in enumerate(frame.itertuples(index=False)):
+        record: dict[str, Any] = row._asdict()
+        fact = None
+        if code_field is not None and record.get(code_field) not in (None, ""):
+            fact = catalog.by_code(str(record[code_field]))
+        if fact is None and name_field is not None and record.get(name_field) not in (None, ""):
+            fact = catalog.by_name(str(record[name_field]))
+        shown = record.get(name_field or "") or record.get(code_field or "")
+        if fact is None:
+            rejects.append(BoundaryReject(index, f"{shown!r} matches no configured district"))
+            continue
+        geom = record.get("geometry")
+        if geom is None or geom.is_empty:
+            rejects.append(BoundaryReject(index, f"{fact.name}: missing geometry"))
+            continue
+        geom = shapely.force_2d(geom)
+        if not geom.is_valid:
+            reason = shapely.is_valid_reason(geom)
+            geom = shapely.make_valid(geom)
+            notes.append(f"feature {index} ({fact.name}): repaired invalid geometry ({reason})")
+        poly = _polygonal(geom)
+        if poly is None:
+            rejects.append(
+                BoundaryReject(index, f"{fact.name}: geometry is {geom.geom_type}, not a polygon")
+            )
+            continue
+        if not poly.intersects(city_box):
+            rejects.append(
+                BoundaryReject(
+                    index,
+                    f"{fact.name}: polygon lies outside the city bbox (wrong CRS or axis order?)",
+                )
+            )
+            continue
+        if fact.code in accepted:
+            rejects.append(
+                BoundaryReject(index, f"{fact.name}: duplicate district (code {fact.code})")
+            )
+            continue
+        accepted[fact.code] = District(fact.code, fact.name, poly)
+    missing = [f.name for f in city.districts if f.code not in accepted]
+    if missing:
+        notes.append(f"districts missing from the file: {', '.join(missing)}")
+    districts = sorted(accepted.values(), key=lambda d: d.code)
+    return BoundaryImport(districts, rejects, notes)
+
+
+def import_boundaries(
+    path: Path,
+    city: CityConfig,
+    destination: Path,
+    name_field: str | None = None,
+    code_field: str | None = None,
+    layer: str | None = None,
+    assume_crs: str | None = None,
+    allow_partial: bool = False,
+) -> BoundaryImport:
+    """Validate a boundary file; if clean (or ``allow_partial``) install it atomically."""
+    result = read_boundaries(path, city, name_field, code_field, layer, assume_crs)
+    if not result.districts or (result.rejects and not allow_partial):
+        return result
+    collection = {
+        "type": "FeatureCollection",
+        "lawangjabo": {
+            "kind": "districts",
+            "source": path.name,
+            "imported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"code": d.code, "name": d.name},
+                "geometry": mapping(d.geometry),
+            }
+            for d in result.districts
+        ],
+    }
+    write_text_atomic(destination, json.dumps(collection))
+    result.written = destination
+    log.info("installed %d official districts from %s", len(result.districts), path.name)
+    return result
+
+
+def load_district_layer(city: CityConfig, installed: Path) -> DistrictLayer:
+    """The official districts if imported (and readable), else the approximate layer."""
+    if installed.is_file():
+        try:
+            data = json.loads(installed.read_text(encoding="utf-8"))
+            districts = [
+                District(f["properties"]["code"], f["properties"]["name"], shape(f["geometry"]))
+                for f in data["features"]
+            ]
+            meta = data.get("lawangjabo", {})
+            source = (
+                f"official: {meta.get('source', installed.name)} ({meta.get('imported_at', '')})"
+            )
+            return DistrictLayer(districts, official=True, source=source)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.error(
+                "installed districts %s unreadable (%s); using approximate layer", installed, exc
+            )
+    return approximate_districts(city)

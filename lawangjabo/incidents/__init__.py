@@ -1,0 +1,1 @@
+"""Incidents: the store and its lifecycle, history, import/export, analytics, coverage."""

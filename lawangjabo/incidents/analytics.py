@@ -1,0 +1,156 @@
+"""Incident analytics aggregated in DuckDB on the server: the browser gets cells, not points.
+
+Every query takes the same :class:`Filters` and builds its WHERE clause with parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from lawangjabo.storage.db import Database
+
+HEX_COLUMN = {7: "h3_r7", 8: "h3_r8", 9: "h3_r9"}
+
+
+@dataclass(frozen=True)
+class Filters:
+    start: datetime
+    end: datetime
+    categories: tuple[str, ...] = ()
+    agencies: tuple[str, ...] = ()
+    priorities: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    hours: tuple[int, ...] = ()  # local hours of day (playback)
+    weekdays: tuple[int, ...] = ()  # 0 = Monday
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses = ["occurred_at >= ?", "occurred_at < ?"]
+        params: list[Any] = [self.start, self.end]
+        for column, values in (
+            ("category", self.categories),
+            ("lead_agency", self.agencies),
+            ("priority", self.priorities),
+            ("status", self.statuses),
+            ("local_hour", self.hours),
+            ("local_dow", self.weekdays),
+        ):
+            if values:
+                clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+                params.extend(values)
+        return " AND ".join(clauses), params
+
+    def previous(self) -> Filters:
+        """The same filter over the equally long period just before."""
+        span = self.end - self.start
+        return Filters(
+            self.start - span,
+            self.start,
+            self.categories,
+            self.agencies,
+            self.priorities,
+            self.statuses,
+            self.hours,
+            self.weekdays,
+        )
+
+
+def heatmap(db: Database, filters: Filters, resolution: int = 8) -> list[dict[str, Any]]:
+    """Incident counts per H3 cell, as ``H3HexagonLayer`` wants them (hex id strings)."""
+    where, params = filters.where()
+    column = HEX_COLUMN[resolution]
+    rows = db.execute(
+        f"SELECT printf('%x', cell), n FROM (SELECT {column} AS cell, count(*) AS n "
+        f"FROM incidents WHERE {where} GROUP BY {column}) ORDER BY n DESC",
+        params,
+    )
+    return [{"hex": h, "count": int(n)} for h, n in rows]
+
+
+def by_district(db: Database, filters: Filters) -> dict[str, int]:
+    where, params = filters.where()
+    rows = db.execute(
+        f"SELECT kecamatan, count(*) FROM incidents WHERE {where} AND kecamatan IS NOT NULL "
+        "GROUP BY ALL",
+        params,
+    )
+    return {k: int(n) for k, n in rows}
+
+
+def choropleth(db: Database, filters: Filters, areas_km2: dict[str, float]) -> list[dict[str, Any]]:
+    """Per district: count, per km², the previous period's count and the change in %."""
+    now, before = by_district(db, filters), by_district(db, filters.previous())
+    rows = []
+    for name, area in areas_km2.items():
+        n, p = now.get(name, 0), before.get(name, 0)
+        rows.append(
+            {
+                "kecamatan": name,
+                "count": n,
+                "per_km2": round(n / area, 2) if area else None,
+                "previous": p,
+                "change_pct": round(100 * (n - p) / p, 1) if p else None,
+            }
+        )
+    return sorted(rows, key=lambda r: -r["count"])
+
+
+def hour_weekday(db: Database, filters: Filters) -> list[list[int]]:
+    """A 7 × 24 matrix of counts (Monday first, local hours)."""
+    where, params = filters.where()
+    matrix = [[0] * 24 for _ in range(7)]
+    for dow, hour, n in db.execute(
+        f"SELECT local_dow, local_hour, count(*) FROM incidents WHERE {where} GROUP BY ALL", params
+    ):
+        matrix[int(dow)][int(hour)] = int(n)
+    return matrix
+
+
+def hotspots(db: Database, filters: Filters, limit: int = 10) -> list[dict[str, Any]]:
+    """The busiest resolution-9 cells (~0.1 km²) with their commonest category and kecamatan."""
+    where, params = filters.where()
+    rows = db.execute(
+        f"SELECT printf('%x', h3_r9) AS hex, count(*) AS n, mode(category), mode(kecamatan), "
+        f"avg(lat), avg(lon) FROM incidents WHERE {where} GROUP BY h3_r9 ORDER BY n DESC "
+        "LIMIT ?",
+        [*params, limit],
+    )
+    return [
+        {
+            "hex": h,
+            "count": int(n),
+            "top category": c,
+            "kecamatan": k,
+            "lat": round(la, 5),
+            "lon": round(lo, 5),
+        }
+        for h, n, c, k, la, lo in rows
+    ]
+
+
+def daily(db: Database, filters: Filters) -> list[dict[str, Any]]:
+    where, params = filters.where()
+    rows = db.execute(
+        f"SELECT CAST(occurred_at AS DATE) AS day, count(*) FROM incidents WHERE {where} "
+        "GROUP BY ALL ORDER BY day",
+        params,
+    )
+    return [{"day": d, "count": int(n)} for d, n in rows]
+
+
+def points(
+    db: Database, filters: Filters, limit: int = 2_000_000
+) -> tuple[list[float], list[float]]:
+    """Incident positions for server-side computations (coverage), never for the browser."""
+    where, params = filters.where()
+    cursor_rows = db.execute(
+        f"SELECT lon, lat FROM incidents WHERE {where} LIMIT ?", [*params, limit]
+    )
+    return [r[0] for r in cursor_rows], [r[1] for r in cursor_rows]
+
+
+def total(db: Database, filters: Filters) -> int:
+    where, params = filters.where()
+    return int(db.execute(f"SELECT count(*) FROM incidents WHERE {where}", params)[0][0])

@@ -1,0 +1,430 @@
+"""Incidents in DuckDB: derived spatial columns at ingest, lifecycle with an append-only event log.
+
+Derived columns (kecamatan, H3 cells at resolutions 7–9, nearest camera and its distance, local
+hour and weekday) are computed in Python when an incident enters (shapely, h3, pyproj) — no DuckDB
+extension is downloaded at run time. All SQL goes through the :class:`Database` gateway.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import h3.api.basic_int as h3_int
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+from pyproj import Transformer
+
+from lawangjabo.cameras.registry import Camera
+from lawangjabo.config import Settings
+from lawangjabo.geo.districts import DistrictLayer
+from lawangjabo.incidents.history import History
+from lawangjabo.storage.db import Database
+
+log = logging.getLogger(__name__)
+
+Priority = Literal["P1", "P2", "P3"]
+PRIORITIES = ("P1", "P2", "P3")
+SOURCES = ("operator", "call_112", "citizen", "sensor", "import")
+STATUSES = ("new", "dispatched", "on_scene", "resolved", "closed", "false_alarm", "hoax")
+OPEN_STATUSES = ("new", "dispatched", "on_scene")
+# A second report of the same thing: same category, this close, this soon (the form warns).
+DUPLICATE_RADIUS_M = 200.0
+DUPLICATE_WINDOW = timedelta(minutes=10)
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "new": ("dispatched", "on_scene", "resolved", "false_alarm", "hoax"),
+    "dispatched": ("on_scene", "resolved", "false_alarm", "hoax"),
+    "on_scene": ("resolved", "false_alarm"),
+    "resolved": ("closed",),
+    "false_alarm": ("closed",),
+    "hoax": ("closed",),
+    "closed": (),
+}
+H3_RESOLUTIONS = (7, 8, 9)
+COLUMNS = (
+    "occurred_at",
+    "reported_at",
+    "category",
+    "priority",
+    "status",
+    "lat",
+    "lon",
+    "kecamatan",
+    "h3_r7",
+    "h3_r8",
+    "h3_r9",
+    "nearest_camera",
+    "camera_distance_m",
+    "local_hour",
+    "local_dow",
+    "lead_agency",
+    "source",
+    "external_id",
+    "description",
+    "created_by",
+    "updated_at",
+)
+
+
+_RES_SHIFT = np.uint64(52)
+_RES_MASK = np.uint64(0xF) << _RES_SHIFT
+
+
+def h3_parent(cells: NDArray[np.uint64], res: int) -> NDArray[np.uint64]:
+    """Parents of H3 cells at ``res`` by bit arithmetic (vectorised ``cell_to_parent``):
+    set the resolution field and mark the finer digits unused (7)."""
+    out = (cells & ~_RES_MASK) | (np.uint64(res) << _RES_SHIFT)
+    for digit in range(res + 1, 16):
+        out |= np.uint64(7) << np.uint64((15 - digit) * 3)
+    return out
+
+
+class IncidentError(ValueError):
+    """A request the incident rules refuse (unknown category, illegal transition, …)."""
+
+
+@dataclass(frozen=True)
+class NewIncident:
+    occurred_at: datetime
+    category: str
+    priority: str
+    lat: float
+    lon: float
+    source: str = "operator"
+    description: str = ""
+    external_id: str | None = None
+    reported_at: datetime | None = None
+    status: str = "new"
+
+
+@dataclass
+class Enricher:
+    """Computes the derived columns for many points at once."""
+
+    settings: Settings
+    districts: DistrictLayer
+    cameras: list[Camera]
+    _to_metric: Transformer = field(init=False)
+    _camera_tree: shapely.STRtree | None = field(init=False)
+    _district_tree: shapely.STRtree = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._to_metric = Transformer.from_crs(
+            "EPSG:4326", self.settings.city.metric_crs, always_xy=True
+        )
+        if self.cameras:
+            x, y = self._to_metric.transform(
+                [c.lon for c in self.cameras], [c.lat for c in self.cameras]
+            )
+            self._camera_tree = shapely.STRtree(shapely.points(np.asarray(x), np.asarray(y)))
+        else:
+            self._camera_tree = None
+        self._district_tree = shapely.STRtree([d.geometry for d in self.districts.districts])
+
+    def metric(
+        self, lon: NDArray[np.float64], lat: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        x, y = self._to_metric.transform(lon, lat)
+        return np.asarray(x), np.asarray(y)
+
+    def derive(
+        self,
+        lon: Sequence[float] | NDArray[np.float64],
+        lat: Sequence[float] | NDArray[np.float64],
+        occurred: Sequence[datetime] | NDArray[np.int64],
+    ) -> dict[str, Any]:
+        """Derived columns for points (lon, lat) at times (datetimes or epoch seconds)."""
+        import pandas as pd
+
+        lon_a = np.asarray(lon, dtype=float)
+        lat_a = np.asarray(lat, dtype=float)
+        n = len(lon_a)
+        kecamatan = np.full(n, None, dtype=object)
+        if n and self.districts.districts:
+            where, which = self._district_tree.query(
+                shapely.points(lon_a, lat_a), predicate="intersects"
+            )
+            names = np.array([d.name for d in self.districts.districts], dtype=object)
+            kecamatan[where[::-1]] = names[which[::-1]]  # on a shared edge: the first
+        fine = np.fromiter(
+            (
+                h3_int.latlng_to_cell(la, lo, H3_RESOLUTIONS[-1])
+                for la, lo in zip(lat_a.tolist(), lon_a.tolist(), strict=True)
+            ),
+            dtype=np.uint64,
+            count=n,
+        )
+        cells = {res: h3_parent(fine, res) for res in H3_RESOLUTIONS}
+        nearest = np.full(n, None, dtype=object)
+        distance = np.full(n, np.nan)
+        if n and self._camera_tree is not None:
+            x, y = self.metric(lon_a, lat_a)
+            (where, which), dist = self._camera_tree.query_nearest(
+                shapely.points(x, y), return_distance=True, all_matches=False
+            )
+            ids = np.array([c.id for c in self.cameras], dtype=object)
+            nearest[where] = ids[which]
+            distance[where] = np.round(dist, 1)
+        if isinstance(occurred, np.ndarray):
+            stamps = pd.to_datetime(occurred, unit="s", utc=True)
+        else:
+            stamps = pd.to_datetime(list(occurred), utc=True)
+        local = pd.DatetimeIndex(stamps).tz_convert(self.settings.city.timezone)
+        return {
+            "kecamatan": kecamatan,
+            "h3_r7": cells[7],
+            "h3_r8": cells[8],
+            "h3_r9": cells[9],
+            "nearest_camera": nearest,
+            "camera_distance_m": distance,
+            "local_hour": np.asarray(local.hour, dtype=np.int8),
+            "local_dow": np.asarray(local.day_of_week, dtype=np.int8),
+        }
+
+
+class IncidentStore:
+    """Creates, changes and reads incidents; every change also writes an event."""
+
+    def __init__(self, db: Database, settings: Settings, enricher: Enricher) -> None:
+        self.db = db
+        self.settings = settings
+        self.enricher = enricher
+
+    def validate(self, item: NewIncident) -> None:
+        city = self.settings.city
+        if self.settings.category(item.category) is None:
+            raise IncidentError(f"unknown category {item.category!r}")
+        if item.priority not in PRIORITIES:
+            raise IncidentError(f"priority must be one of {PRIORITIES}")
+        if item.source not in SOURCES:
+            raise IncidentError(f"source must be one of {SOURCES}")
+        if item.status not in STATUSES:
+            raise IncidentError(f"unknown status {item.status!r}")
+        if not city.bbox.contains(item.lon, item.lat):
+            raise IncidentError(f"position {item.lat:.5f}, {item.lon:.5f} is outside the city")
+        if item.occurred_at.tzinfo is None:
+            raise IncidentError("occurred_at needs a time zone")
+
+    def rows(self, items: Sequence[NewIncident], actor: str) -> list[list[Any]]:
+        """Validated rows with derived columns, ready to insert (nothing written)."""
+        for item in items:
+            self.validate(item)
+        derived = self.enricher.derive(
+            [i.lon for i in items], [i.lat for i in items], [i.occurred_at for i in items]
+        )
+        now = datetime.now(UTC)
+        rows = []
+        for k, item in enumerate(items):
+            category = self.settings.category(item.category)
+            assert category is not None
+            distance = float(derived["camera_distance_m"][k])
+            rows.append(
+                [
+                    item.occurred_at,
+                    item.reported_at or item.occurred_at,
+                    item.category,
+                    item.priority,
+                    item.status,
+                    item.lat,
+                    item.lon,
+                    derived["kecamatan"][k],
+                    int(derived["h3_r7"][k]),
+                    int(derived["h3_r8"][k]),
+                    int(derived["h3_r9"][k]),
+                    derived["nearest_camera"][k],
+                    None if np.isnan(distance) else distance,
+                    int(derived["local_hour"][k]),
+                    int(derived["local_dow"][k]),
+                    category.lead,
+                    item.source,
+                    item.external_id,
+                    item.description,
+                    actor,
+                    now,
+                ]
+            )
+        return rows
+
+    def insert(self, items: Sequence[NewIncident], actor: str) -> list[int]:
+        """Insert incidents and their 'created' events in one transaction; returns their ids."""
+        rows = self.rows(items, actor)
+        ids: list[int] = []
+
+        def work(db: Database) -> None:
+            placeholders = ", ".join("?" * len(COLUMNS))
+            for row in rows:
+                new_id = db.execute(
+                    f"INSERT INTO incidents ({', '.join(COLUMNS)}) VALUES ({placeholders}) "
+                    "RETURNING id",
+                    row,
+                )[0][0]
+                ids.append(int(new_id))
+                db.execute(
+                    "INSERT INTO incident_events (incident_id, happened_at, kind, to_status, "
+                    "agency, note, actor) VALUES (?, ?, 'created', ?, ?, ?, ?)",
+                    [new_id, row[-1], row[4], row[15], None, actor],
+                )
+
+        self.db.transaction(work)
+        return ids
+
+    def bulk_load(
+        self, history: History, actor: str, source: str = "import", chunk: int = 1_000_000
+    ) -> int:
+        """Load a synthetic (or imported) history fast: derived columns in chunks, one
+        transaction, one 'created' event per incident."""
+        import pandas as pd
+
+        total = len(history)
+        categories = {c.id: c.lead for c in self.settings.incident_categories}
+        now = datetime.now(UTC)
+
+        def work(db: Database) -> None:
+            for begin in range(0, total, chunk):
+                part = slice(begin, min(total, begin + chunk))
+                occurred = pd.to_datetime(history.occurred_at[part], unit="s", utc=True)
+                derived = self.enricher.derive(
+                    history.lon[part], history.lat[part], history.occurred_at[part]
+                )
+                frame = pd.DataFrame(
+                    {
+                        "occurred_at": occurred,
+                        "reported_at": occurred,
+                        "category": history.category[part],
+                        "priority": history.priority[part],
+                        "status": history.status[part],
+                        "lat": history.lat[part],
+                        "lon": history.lon[part],
+                        **derived,
+                        "lead_agency": pd.Series(history.category[part]).map(categories).to_numpy(),
+                        "source": source,
+                        "external_id": None,
+                        "description": "synthetic",
+                        "created_by": actor,
+                        "updated_at": now,
+                    }
+                )
+                first = int(db.execute("SELECT coalesce(max(id), 0) FROM incidents")[0][0])
+                db.insert_frame("incidents", COLUMNS, frame)
+                db.execute(
+                    "INSERT INTO incident_events (incident_id, happened_at, kind, to_status, "
+                    "agency, actor) SELECT id, reported_at, 'created', status, lead_agency, "
+                    "created_by FROM incidents WHERE id > ?",
+                    [first],
+                )
+
+        self.db.transaction(work)
+        return total
+
+    def create(self, item: NewIncident, actor: str) -> int:
+        return self.insert([item], actor)[0]
+
+    def transition(
+        self, incident_id: int, to_status: str, actor: str, note: str | None = None
+    ) -> None:
+        """Move an incident along its lifecycle; refuses what the rules forbid."""
+        rows = self.db.execute("SELECT status FROM incidents WHERE id = ?", [incident_id])
+        if not rows:
+            raise IncidentError(f"no incident {incident_id}")
+        current = rows[0][0]
+        if to_status not in TRANSITIONS.get(current, ()):
+            raise IncidentError(f"cannot go from {current} to {to_status}")
+        now = datetime.now(UTC)
+
+        def work(db: Database) -> None:
+            db.execute(
+                "UPDATE incidents SET status = ?, updated_at = ? WHERE id = ?",
+                [to_status, now, incident_id],
+            )
+            db.execute(
+                "INSERT INTO incident_events (incident_id, happened_at, kind, from_status, "
+                "to_status, note, actor) VALUES (?, ?, 'status', ?, ?, ?, ?)",
+                [incident_id, now, current, to_status, note, actor],
+            )
+
+        self.db.transaction(work)
+
+    def assign(self, incident_id: int, agency: str, actor: str, note: str | None = None) -> None:
+        if self.settings.agency(agency) is None:
+            raise IncidentError(f"unknown agency {agency!r}")
+        now = datetime.now(UTC)
+
+        def work(db: Database) -> None:
+            db.execute(
+                "UPDATE incidents SET lead_agency = ?, updated_at = ? WHERE id = ?",
+                [agency, now, incident_id],
+            )
+            db.execute(
+                "INSERT INTO incident_events (incident_id, happened_at, kind, agency, note, "
+                "actor) VALUES (?, ?, 'assigned', ?, ?, ?)",
+                [incident_id, now, agency, note, actor],
+            )
+
+        self.db.transaction(work)
+
+    def note(self, incident_id: int, text: str, actor: str) -> None:
+        self.db.execute(
+            "INSERT INTO incident_events (incident_id, happened_at, kind, note, actor) "
+            "VALUES (?, ?, 'note', ?, ?)",
+            [incident_id, datetime.now(UTC), text, actor],
+        )
+
+    def get(self, incident_id: int) -> dict[str, Any] | None:
+        rows = self.db.execute(
+            f"SELECT id, {', '.join(COLUMNS)} FROM incidents WHERE id = ?", [incident_id]
+        )
+        if not rows:
+            return None
+        return dict(zip(("id", *COLUMNS), rows[0], strict=True))
+
+    def events(self, incident_id: int) -> list[dict[str, Any]]:
+        names = ("happened_at", "kind", "from_status", "to_status", "agency", "note", "actor")
+        rows = self.db.execute(
+            f"SELECT {', '.join(names)} FROM incident_events WHERE incident_id = ? "
+            "ORDER BY happened_at, rowid",
+            [incident_id],
+        )
+        return [dict(zip(names, r, strict=True)) for r in rows]
+
+    def count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM incidents")[0][0])
+
+    def likely_duplicates(
+        self,
+        item: NewIncident,
+        radius_m: float = DUPLICATE_RADIUS_M,
+        window: timedelta = DUPLICATE_WINDOW,
+    ) -> list[dict[str, Any]]:
+        """Incidents of the same category within ``radius_m`` (metres, EPSG:32748) whose
+        occurrence lies within ``window`` of ``item``'s: what a second caller reports again."""
+        box = radius_m / 111_000 * 1.5  # degrees, generous: the metric test below decides
+        rows = self.db.execute(
+            "SELECT id, occurred_at, status, lat, lon FROM incidents "
+            "WHERE category = ? AND occurred_at BETWEEN ? AND ? "
+            "AND lat BETWEEN ? AND ? AND lon BETWEEN ? AND ? ORDER BY occurred_at DESC",
+            [
+                item.category,
+                item.occurred_at - window,
+                item.occurred_at + window,
+                item.lat - box,
+                item.lat + box,
+                item.lon - box,
+                item.lon + box,
+            ],
+        )
+        if not rows:
+            return []
+        x0, y0 = self.enricher.metric(np.array([item.lon]), np.array([item.lat]))
+        xs, ys = self.enricher.metric(
+            np.array([r[4] for r in rows], dtype=float), np.array([r[3] for r in rows], dtype=float)
+        )
+        metres = np.hypot(xs - x0[0], ys - y0[0])
+        return [
+            {"id": r[0], "occurred_at": r[1], "status": r[2], "metres": round(float(m))}
+            for r, m in zip(rows, metres, strict=True)
+            if m <= radius_m
+        ]

@@ -1,0 +1,1 @@
+"""The server: process-wide services and the HTTP routes of the st.App."""

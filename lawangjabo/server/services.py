@@ -1,0 +1,486 @@
+"""Process-wide services: settings, database, districts and registry, reloaded when files change.
+
+One instance per configuration per process (``get_services``). Both the ASGI routes and the UI
+script use it, so the DuckDB file is opened once per process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from lawangjabo import __version__
+from lawangjabo.alerts.engine import AlertBook, deliver_due, evaluate_rules
+from lawangjabo.auth.access import (
+    Auth,
+    FailureLimiter,
+    RateLimiter,
+    SessionStore,
+    UserStore,
+    camera_visible,
+)
+from lawangjabo.cameras.ledger import (
+    CameraHealth,
+    current_health,
+    outages,
+    outcome_ingest,
+    read_heartbeat,
+)
+from lawangjabo.cameras.poller import Outcome
+from lawangjabo.cameras.registry import Camera, RegistryLoad, load_registry
+from lawangjabo.cameras.runtime import PollerRuntime, request_refresh, snapshot_store
+from lawangjabo.cameras.snapshots import SnapshotStore
+from lawangjabo.config import Settings, current_settings
+from lawangjabo.fileio import free_mb
+from lawangjabo.geo.districts import DistrictLayer, load_district_layer
+from lawangjabo.incidents.history import generate
+from lawangjabo.incidents.store import Enricher, IncidentStore
+from lawangjabo.storage.auditspool import SIGN_OUT_AFTER, audit_ingest, bounded_detail, spool_entry
+from lawangjabo.storage.db import Database
+from lawangjabo.storage.spool import quarantined
+
+log = logging.getLogger(__name__)
+ALERT_LOOKBACK = timedelta(days=1)
+MAX_ACTOR = 64  # characters of a user name or action stored (they may come from a login form)
+POLLER_SILENT_S = 15.0
+DB_RETRY_S = 10  # how often an unavailable database is tried again
+
+
+def _mtime(path: Any) -> float | None:
+    try:
+        return float(path.stat().st_mtime_ns)
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A consistent view of the data files at one moment."""
+
+    districts: DistrictLayer
+    registry: RegistryLoad
+
+
+class Services:
+    """Shared state of one configuration; thread-safe."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._db: Database | None = None
+        self._db_error: str | None = None
+        self._db_retry_at = 0.0
+        self._key: tuple[float | None, float | None] | None = None
+        self._snapshot: Snapshot | None = None
+        self._ingest_lock = threading.Lock()
+        self._outcomes = outcome_ingest(settings.paths.spool)
+        self._audits = audit_ingest(settings.paths.audit_spool)
+        self._last_retention = 0.0
+        self.store: SnapshotStore = snapshot_store(settings)
+        self.runtime: PollerRuntime | None = None  # set when the poller runs in this process
+        self._refreshes: dict[str, tuple[float, Future[Outcome] | None]] = {}
+        self._refresh_limiter = RateLimiter(settings.auth.refreshes_per_minute, 60.0)
+        self._incidents: IncidentStore | None = None
+        self._incidents_key: Snapshot | None = None
+        self._seed_lock = threading.Lock()
+        self._seeded = False
+        self.started_at = datetime.now(UTC)
+        self.sessions = SessionStore(
+            settings.auth.idle_minutes * 60, settings.auth.absolute_hours * 3600
+        )
+        self.auth = Auth(
+            UserStore(settings.paths.users_file),
+            self.sessions,
+            self.audit,
+            FailureLimiter(settings.auth.failures_per_address, settings.auth.failure_window_s),
+            settings.city.language,
+        )
+
+    @property
+    def db(self) -> Database | None:
+        """The database, opened (and migrated) on first use; None if it cannot be opened."""
+        with self._lock:
+            due = self._db_error is None or time.monotonic() >= self._db_retry_at
+            if self._db is None and due:
+                try:
+                    self._db = Database(self.settings.paths.database_file)
+                except Exception as exc:  # a locked or corrupt file must not take the app down
+                    if self._db_error is None:
+                        log.error("database unavailable (retrying every %d s): %s",
+                                  DB_RETRY_S, exc)  # fmt: skip
+                    self._db_error = f"{type(exc).__name__}: {exc}"
+                    self._db_retry_at = time.monotonic() + DB_RETRY_S
+                else:
+                    if self._db_error is not None:
+                        log.info("database available again")
+                    self._db_error = None
+            return self._db
+
+    def snapshot(self) -> Snapshot:
+        """Districts and registry, reloaded when either file changed on disk."""
+        paths = self.settings.paths
+        key = (_mtime(paths.districts_file), _mtime(paths.registry_file))
+        with self._lock:
+            if self._snapshot is None or key != self._key:
+                districts = load_district_layer(self.settings.city, paths.districts_file)
+                registry = load_registry(paths.registry_file, self.settings, districts)
+                log.info(
+                    "registry %s: %d cameras loaded, %d rejected; districts: %s",
+                    paths.registry_file.name,
+                    len(registry.cameras),
+                    len(registry.rejects),
+                    districts.source,
+                )
+                self._snapshot = Snapshot(districts, registry)
+                self._key = key
+            return self._snapshot
+
+    def visible_cameras(self, agencies: tuple[str, ...] = ()) -> list[Camera]:
+        """The registry's cameras an account limited to ``agencies`` may see (all if none)."""
+        return [
+            c
+            for c in self.snapshot().registry.cameras
+            if camera_visible(agencies, c.props.owner, c.props.scope)
+        ]
+
+    # -- cameras: health, snapshots, refresh -------------------------------------------------
+    def ingest(self) -> int:
+        """Move poll outcomes from the spool into the ledger (one thread at a time)."""
+        db = self.db
+        if db is None:
+            return 0
+        with self._ingest_lock:
+            for entry in self._audits.run(db):
+                if entry.action in SIGN_OUT_AFTER and entry.detail.get("user"):
+                    self.sessions.revoke_user(str(entry.detail["user"]))
+                    log.info("signed out %s after %s", entry.detail["user"], entry.action)
+            return len(self._outcomes.run(db))
+
+    def quarantined(self) -> dict[str, list[Any]]:
+        """Spool files set aside (by folder), with their reasons: for admins."""
+        paths = self.settings.paths
+        return {"poll": quarantined(paths.spool), "audit": quarantined(paths.audit_spool)}
+
+    def stored_counts(self) -> dict[str, int]:
+        """Rows kept per table family (and the audit log's size): what a fault must not lose."""
+        db = self.db
+        if db is None:
+            return {}
+        counts = {
+            table: int(db.execute(f"SELECT count(*) FROM {table}")[0][0])
+            for table in ("incidents", "poll_outcomes", "audit_log")
+        }
+        size = db.execute(
+            "SELECT coalesce(sum(length(actor) + length(action) + length(detail)), 0) "
+            "FROM audit_log"
+        )
+        counts["audit_chars"] = int(size[0][0])
+        return counts
+
+    def prune_audit(self, now: datetime | None = None) -> int:
+        """Delete audit entries past the retention (at most once an hour); returns rows gone."""
+        days = self.settings.storage.audit_retention_days
+        db = self.db
+        if not days or db is None or time.monotonic() - self._last_retention < 3600:
+            return 0
+        self._last_retention = time.monotonic()
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
+        rows = db.execute("DELETE FROM audit_log WHERE happened_at < ? RETURNING 1", [cutoff])
+        if rows:
+            log.info("audit retention (%d days): deleted %d entries", days, len(rows))
+        return len(rows)
+
+    def camera_health(self, camera_ids: list[str] | None = None) -> dict[str, CameraHealth]:
+        """State of every registry camera (or of ``camera_ids``) now (pending until polled)."""
+        self.ingest()
+        cams = self.settings.cameras
+        known: dict[str, CameraHealth] = {}
+        db = self.db
+        if db is not None:
+            known = current_health(
+                db, datetime.now(UTC), cams.interval_s, cams.offline_after_s, camera_ids
+            )
+        wanted = set(camera_ids) if camera_ids is not None else None
+        result = {}
+        for camera in self.snapshot().registry.cameras:
+            if wanted is not None and camera.id not in wanted:
+                continue
+            if camera.id in known:
+                result[camera.id] = known[camera.id]
+            else:
+                pollable = cams.simulate or camera.props.stream is not None
+                state = "pending" if pollable and cams.poller != "off" else "unconfigured"
+                result[camera.id] = CameraHealth(camera.id, state, None, None, None, None)
+        return result
+
+    def poller_status(self) -> dict[str, Any]:
+        """Is anybody polling? Age of the poller's heartbeat, its mode and last round."""
+        beat = read_heartbeat(self.settings.paths.heartbeat_file)
+        mode = self.settings.cameras.poller
+        # In this process the poller's own faults are known first hand (its heartbeat may be
+        # the very file the full disk refuses).
+        problems = self.runtime.problems() if self.runtime is not None else None
+        if beat is None:
+            status: dict[str, Any] = {"mode": mode, "alive": False, "age_s": None}
+            return {**status, "simulated": False, "problems": problems or []}
+        age = (datetime.now(UTC) - beat["at"]).total_seconds()
+        if problems is None:
+            problems = beat.get("problems") if isinstance(beat.get("problems"), list) else []
+        return {**beat, "mode": mode, "alive": age < POLLER_SILENT_S, "age_s": age,
+                "problems": problems}  # fmt: skip
+
+    # -- alerts -------------------------------------------------------------------------------
+    def alerts(self) -> AlertBook | None:
+        db = self.db
+        return AlertBook(db, self.settings) if db is not None else None
+
+    def evaluate_alerts(self, now: datetime | None = None) -> dict[str, Any]:
+        """Run the alert rules, open/resolve alerts, then send the webhook deliveries due."""
+        book = self.alerts()
+        if book is None:
+            return {}
+        now = now or datetime.now(UTC)
+        self.ingest()
+        cameras = self.snapshot().registry.cameras
+        names = {c.id: c.props.name for c in cameras}
+        poller = self.poller_status()
+        if poller["age_s"] is None:  # never heard from: silent since we started
+            poller = {**poller, "age_s": (now - self.started_at).total_seconds()}
+        conditions = evaluate_rules(
+            book.db,
+            self.settings,
+            now,
+            # A day of the ledger: 0.8 s for 500 cameras polled every 30 s (10 M rows in the
+            # table), against 2.5 s for a week; an outage older than that reads as 1 day.
+            [o for o in outages(book.db, now, ALERT_LOOKBACK) if o.end is None],
+            names,
+            {c.id: c.props.owner for c in cameras},
+            poller,
+        )
+        changes = book.apply(conditions, now)
+        sent = deliver_due(book.db, self.settings.alerts, now)
+        return {**changes, **sent, "conditions": len(conditions)}
+
+    def start_refresh(self, camera_id: str) -> Future[Outcome] | None:
+        """Ask for a fast-lane capture of one camera. Asks for a camera already being captured
+        join that capture (100 clicks cost one capture). Returns the capture to wait on (None
+        when an external poller does it)."""
+        if self.runtime is not None:
+            with self._lock:
+                asked = self._refreshes.get(camera_id)
+                if asked is not None and asked[1] is not None and not asked[1].done():
+                    return asked[1]
+                future = self.runtime.refresh(camera_id)
+                if future is None:
+                    return None
+                self._refreshes[camera_id] = (time.monotonic(), future)
+            return future
+        if self.settings.cameras.poller == "external" and not self.refreshing(camera_id):
+            request_refresh(self.settings.paths.refresh_requests, camera_id)
+            with self._lock:
+                self._refreshes[camera_id] = (time.monotonic(), None)
+        return None
+
+    def refresh(self, camera_id: str, wait_s: float = 0.0) -> bool:
+        """Fast-lane capture of one camera; with ``wait_s``, wait for it. True if it finished."""
+        future = self.start_refresh(camera_id)
+        if future is None or wait_s <= 0:
+            return False
+        try:
+            future.result(timeout=wait_s)
+        except FutureTimeout:
+            return False
+        return True
+
+    def refresh_allowed(self, user: str) -> float:
+        """Seconds ``user`` must wait before another refresh (0: go ahead); counts this one."""
+        return self._refresh_limiter.take(user)
+
+    def refreshing(self, camera_id: str) -> bool:
+        """Is a fast-lane capture of this camera under way? (External poller: asked less than
+        its timeout ago, as this process cannot see the other one's captures.)"""
+        with self._lock:
+            asked = self._refreshes.get(camera_id)
+        if asked is None:
+            return False
+        started, future = asked
+        if future is not None:
+            return not future.done()
+        return time.monotonic() - started < self.settings.cameras.timeout_s + 1
+
+    # -- audit --------------------------------------------------------------------------------
+    def audit(self, actor: str, action: str, detail: dict[str, Any]) -> None:
+        """Append to the audit log (never raises: a failing log must not block a login)."""
+        db = self.db
+        now = datetime.now(UTC)
+        actor, action = actor[:MAX_ACTOR], action[:MAX_ACTOR]
+        detail = bounded_detail(detail)
+        try:
+            if db is None:
+                raise RuntimeError("database unavailable")
+            db.execute(
+                "INSERT INTO audit_log (happened_at, actor, action, detail) VALUES (?, ?, ?, ?)",
+                [now, actor, action, json.dumps(detail, default=str)],
+            )
+        except Exception:
+            log.exception("audit write failed; keeping the entry in the audit spool")
+            try:
+                spool_entry(self.settings.paths.audit_spool, actor, action, detail, now)
+            except OSError:
+                log.exception("audit entry lost: %s %s", actor, action)
+
+    def audit_entries(
+        self, since: datetime, actor: str = "", action: str = "", limit: int = 5000
+    ) -> Any:
+        """Audit entries since ``since`` (newest first) as a DataFrame; filters are exact."""
+        db = self.db
+        if db is None:
+            return None
+        where: list[str] = ["happened_at >= ?"]
+        params: list[Any] = [since]
+        for column, value in (("actor", actor.strip()), ("action", action.strip())):
+            if value:
+                where.append(f"{column} = ?")
+                params.append(value)
+        return db.frame(
+            f"SELECT happened_at, actor, action, detail FROM audit_log "
+            f"WHERE {' AND '.join(where)} ORDER BY happened_at DESC LIMIT ?",
+            [*params, limit],
+        )
+
+    # -- incidents ----------------------------------------------------------------------------
+    def incidents(self) -> IncidentStore | None:
+        """The incident store (None without a database); an empty store in a demo config is
+        seeded once with the synthetic history."""
+        db = self.db
+        if db is None:
+            return None
+        snap = self.snapshot()
+        with self._lock:
+            if self._incidents is None or self._incidents_key is not snap:
+                self._incidents = IncidentStore(
+                    db,
+                    self.settings,
+                    Enricher(self.settings, snap.districts, snap.registry.cameras),
+                )
+                self._incidents_key = snap
+            store = self._incidents
+        days = self.settings.incidents.demo_history_days
+        with self._seed_lock:
+            if days and not self._seeded:
+                if store.count() == 0:
+                    history = generate(self.settings, datetime.now(UTC), days)
+                    store.bulk_load(history, actor="demo", source="import")
+                    log.info("seeded %d synthetic incidents (%d days)", len(history), days)
+                self._seeded = True
+        return store
+
+    def problems(self) -> list[dict[str, Any]]:
+        """What is wrong now, for ``/api/health`` and the operators' banner: each with a
+        ``kind`` (disk, database, ingest, quarantine, poller, accounts, registry), a message
+        without file paths, and since when (if known)."""
+        found: list[dict[str, Any]] = []
+
+        def add(kind: str, message: str, since: datetime | None = None) -> None:
+            found.append(
+                {"kind": kind, "message": message, "since": since.isoformat() if since else None}
+            )
+
+        settings = self.settings
+        free = free_mb(settings.paths.state)
+        if free < settings.storage.min_free_mb:
+            add("disk", f"state disk nearly full: {free:.0f} MB free")
+        db = self.db
+        database = db.status() if db else {"status": "error", "error": "unavailable"}
+        if database["status"] != "ok":
+            add("database", f"database {database.get('error', 'error')}")
+        for name, ingest in (("poll outcomes", self._outcomes), ("audit entries", self._audits)):
+            if ingest.error:
+                add("ingest", f"{name} not stored: the database refuses them", ingest.error_since)
+        held = sum(len(v) for v in self.quarantined().values())
+        if held:
+            add("quarantine", f"{held} spool file(s) quarantined (unreadable); an admin must look")
+        if settings.cameras.poller != "off":
+            status = self.poller_status()
+            if not status["alive"]:
+                age = status["age_s"]
+                add("poller", "camera poller silent" + (f" for {age:.0f} s" if age else ""))
+            for message in status.get("problems") or []:
+                add("poller", str(message)[:200])
+        if settings.auth.enabled:
+            trouble = self.auth.users.trouble()
+            if trouble:
+                add("accounts", trouble)
+        snap = self.snapshot()
+        if snap.registry.rejects:
+            add("registry", f"{len(snap.registry.rejects)} camera(s) rejected by the registry")
+        return found
+
+    def health(self) -> dict[str, Any]:
+        snap = self.snapshot()
+        db = self.db
+        database = db.status() if db else {"status": "error", "error": "unavailable"}
+        problems = self.problems()
+        return {
+            "status": "degraded" if problems else "ok",
+            "problems": problems,
+            "version": __version__,
+            "city": self.settings.city.name,
+            "cameras": {
+                "loaded": len(snap.registry.cameras),
+                "rejected": len(snap.registry.rejects),
+                "warnings": len(snap.registry.warnings),
+            },
+            "districts": {
+                "official": snap.districts.official,
+                "count": len(snap.districts.districts),
+            },
+            "database": database,
+            "poller": {
+                k: v
+                for k, v in self.poller_status().items()
+                if k in ("mode", "alive", "age_s", "simulated")
+            },
+        }
+
+    def close(self) -> None:
+        if self.runtime is not None:
+            self.runtime.stop()
+            self.runtime = None
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+_registry_lock = threading.Lock()
+_instances: dict[str, Services] = {}
+_keys: dict[int, tuple[Settings, str]] = {}  # id → (settings, its JSON): dumped once each
+
+
+def get_services(settings: Settings | None = None) -> Services:
+    """The shared :class:`Services` for ``settings`` (default: the configured ones)."""
+    settings = settings or current_settings()
+    with _registry_lock:
+        known = _keys.get(id(settings))
+        if known is None or known[0] is not settings:
+            known = _keys[id(settings)] = (settings, settings.model_dump_json())
+        key = known[1]
+        if key not in _instances:
+            _instances[key] = Services(settings)
+        return _instances[key]
+
+
+def close_all() -> None:
+    with _registry_lock:
+        for services in _instances.values():
+            services.close()
+        _instances.clear()
+        _keys.clear()

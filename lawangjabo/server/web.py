@@ -1,0 +1,375 @@
+"""HTTP routes and lifespan for the ``st.App`` (Starlette); no Streamlit imports here.
+
+Snapshots are served from these routes, never from Streamlit's static folder (which has no
+auth): they sit behind the app's middleware once auth lands. No response carries a stream URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from lawangjabo.auth.access import (
+    CAN_REFRESH,
+    CSRF_HEADER,
+    GLANCE_PATH,
+    SECURITY_HEADERS,
+    camera_visible,
+    session_of,
+)
+from lawangjabo.cameras.runtime import PollerRuntime
+from lawangjabo.i18n import LANGUAGES, Translator
+from lawangjabo.server.services import Services, close_all, get_services
+from lawangjabo.views.brief import Brief, build_brief
+from lawangjabo.views.briefimage import compact_map_png, daily_brief_png
+from lawangjabo.views.glance import render_glance
+from lawangjabo.views.healthview import tiles
+
+log = logging.getLogger(__name__)
+
+SECURITY = {k: v for k, v in SECURITY_HEADERS.items() if k != "Cache-Control"}
+NO_STORE = SECURITY_HEADERS
+
+
+def _json(data: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(data, status_code=status, headers=NO_STORE)
+
+
+async def health(request: Request) -> JSONResponse:
+    """``GET /api/health``: version, cameras, districts, database and poller status."""
+    report = await run_in_threadpool(lambda: get_services().health())
+    return _json(report)
+
+
+async def whoami(request: Request) -> JSONResponse:
+    """``GET /api/session``: who is signed in, and the CSRF token that ``/api/*`` writes need
+    in the ``X-CSRF-Token`` header. Readable only by our own pages (no CORS)."""
+    session = session_of(request)
+    if session is None:
+        return _json({"user": None, "auth": get_services().settings.auth.enabled})
+    return _json(
+        {
+            "user": session.user,
+            "role": session.role,
+            "agencies": list(session.agencies),
+            "csrf_header": CSRF_HEADER,
+            "csrf_token": session.csrf,
+        }
+    )
+
+
+def _visible(request: Request, services: Services, camera_id: str) -> bool:
+    """Does the camera exist and may this request's account see it (agency scope)?"""
+    camera = services.snapshot().registry.by_id(camera_id)
+    if camera is None:
+        return False
+    session = session_of(request)
+    agencies = session.agencies if session else ()
+    return camera_visible(agencies, camera.props.owner, camera.props.scope)
+
+
+def _camera_rows(services: Services, agencies: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    states = services.camera_health()
+    names = {a.id: a.name for a in services.settings.agencies}
+    cameras = services.visible_cameras(agencies)
+    rows = []
+    for camera, tile in zip(cameras, tiles(services, cameras, states), strict=True):
+        h = states[camera.id]
+        rows.append(
+            {
+                "id": camera.id,
+                "name": camera.props.name,
+                "agency": names.get(camera.props.owner, camera.props.owner),
+                "kecamatan": camera.props.kecamatan,
+                "lat": camera.lat,
+                "lon": camera.lon,
+                "state": h.state,
+                "last_poll": h.last_poll.isoformat() if h.last_poll else None,
+                "last_good": tile.last_good_at.isoformat() if tile.last_good_at else None,
+                "last_good_age_s": None
+                if tile.last_good_age_s is None
+                else round(tile.last_good_age_s, 1),
+                "last_error": h.last_error,
+                "snapshot_url": f"/api/cameras/{camera.id}/snapshot.jpg",
+                "thumb_url": f"/api/cameras/{camera.id}/thumb.jpg",
+            }
+        )
+    return rows
+
+
+async def cameras(request: Request) -> JSONResponse:
+    """``GET /api/cameras``: every camera with its state and snapshot links."""
+    session = session_of(request)
+    agencies = session.agencies if session else ()
+    rows = await run_in_threadpool(lambda: _camera_rows(get_services(), agencies))
+    return _json({"cameras": rows})
+
+
+def _image(request: Request, path: Path, taken_at: datetime | None) -> Response:
+    data = path.read_bytes()  # files are replaced atomically: this is one whole JPEG
+    stat = path.stat()
+    etag = f'"{stat.st_mtime_ns:x}-{len(data):x}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "private, no-cache",  # always revalidate: pictures change
+        **SECURITY,
+    }
+    if taken_at is not None:
+        headers["Last-Modified"] = format_datetime(taken_at.astimezone(UTC), usegmt=True)
+        headers["X-Snapshot-Taken-At"] = taken_at.isoformat()
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(data, media_type="image/jpeg", headers=headers)
+
+
+async def snapshot(request: Request) -> Response:
+    """``GET /api/cameras/{id}/snapshot.jpg`` (and ``thumb.jpg``): the last good picture."""
+    services = get_services()
+    camera_id = request.path_params["camera_id"]
+    if not _visible(request, services, camera_id):
+        return _json({"error": "unknown camera"}, 404)
+    thumb = request.path_params["kind"] == "thumb"
+    session = session_of(request)
+    at = request.query_params.get("at")
+    when: datetime | None = None
+    if at:  # validated before anything is audited: only a real time is stored
+        try:
+            when = datetime.fromisoformat(at[:40])
+        except ValueError:
+            return _json({"error": "at must be an ISO time, e.g. 2026-11-27T14:05+07:00"}, 400)
+        if when.tzinfo is None:
+            return _json({"error": "at needs a time zone offset"}, 400)
+    if not thumb:
+        services.audit(
+            session.user if session else "anonymous",
+            "snapshot_view",
+            {"camera": camera_id, "at": when.isoformat() if when else None},
+        )
+    if when is not None:
+        found = services.store.at(camera_id, when)
+        if found is None:
+            return _json({"error": "no stored picture"}, 404)
+        return _image(request, found[1], found[0])
+    path = services.store.latest_path(camera_id, thumb=thumb)
+    if path is None:
+        return _json({"error": "no picture yet"}, 404)
+    meta = services.store.meta(camera_id)
+    return _image(request, path, meta.taken_at if meta else None)
+
+
+async def refresh(request: Request) -> JSONResponse:
+    """``POST /api/cameras/{id}/refresh``: a fast-lane capture; waits briefly for it."""
+    refused = _forbidden(request, CAN_REFRESH)
+    if refused is not None:
+        return refused
+    services = get_services()
+    camera_id = request.path_params["camera_id"]
+    if not _visible(request, services, camera_id):
+        return _json({"error": "unknown camera"}, 404)
+    session = session_of(request)
+    wait_s = services.refresh_allowed(session.user if session else "local")
+    if wait_s > 0:
+        reply = _json({"error": "too many refreshes; try again shortly"}, 429)
+        reply.headers["Retry-After"] = str(int(wait_s) + 1)
+        return reply
+    try:
+        future = services.start_refresh(camera_id)
+    except OSError as exc:  # the external poller's request folder is not writable
+        log.error("refresh request for %s not written: %s", camera_id, exc)
+        return _json({"error": "refresh unavailable: the server cannot write its state"}, 503)
+    done = False
+    if future is not None:  # waited on without holding a worker thread
+        with suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.shield(asyncio.wrap_future(future)),
+                services.settings.cameras.timeout_s + 1,
+            )
+            done = True
+    meta = services.store.meta(camera_id)
+    return _json(
+        {
+            "camera_id": camera_id,
+            "finished": done,
+            "last_good": meta.taken_at.isoformat() if meta else None,
+        },
+        202,
+    )
+
+
+async def stats(request: Request) -> JSONResponse:
+    """``GET /api/stats`` (admins): rows stored per table, to check that nothing was lost."""
+    refused = _forbidden(request, frozenset({"admin"}))
+    if refused is not None:
+        return refused
+    return _json(await run_in_threadpool(lambda: get_services().stored_counts()))
+
+
+def _glance_view(request: Request) -> tuple[Services, Brief, Translator, str]:
+    """The brief of this request's account (its agency scope), in its language."""
+    services = get_services()
+    session = session_of(request)
+    agencies = session.agencies if session else ()
+    user = session.user if session else "local"
+    cameras = services.visible_cameras(agencies)
+    lang = request.query_params.get("lang")
+    if lang not in LANGUAGES:
+        account = services.auth.users.lookup(user) if session else None
+        lang = account.language if account and account.language in LANGUAGES else None
+    translator = Translator(
+        lang or services.settings.city.language, services.settings.city.timezone
+    )
+    return services, build_brief(services, cameras, agencies), translator, user
+
+
+async def glance(request: Request) -> Response:
+    """``GET /glance``: the leaders' brief as one server-rendered page (see glance.py)."""
+
+    def page() -> str:
+        services, brief, translator, user = _glance_view(request)
+        return render_glance(
+            brief,
+            translator,
+            services.settings.city.name,
+            services.settings.cameras.simulate,
+            services.poller_status(),
+            user,
+        )
+
+    return HTMLResponse(await run_in_threadpool(page), headers=SECURITY_HEADERS)
+
+
+async def glance_map(request: Request) -> Response:
+    """``GET /glance/map.png``: the city with the account's cameras by state."""
+
+    def draw() -> bytes:
+        services = get_services()
+        session = session_of(request)
+        cameras = services.visible_cameras(session.agencies if session else ())
+        return compact_map_png(services, tiles(services, cameras))
+
+    data = await run_in_threadpool(draw)
+    return Response(data, media_type="image/png", headers=SECURITY_HEADERS)
+
+
+async def glance_daily(request: Request) -> Response:
+    """``GET /glance/daily.png``: the daily brief image to forward (audited as an export)."""
+
+    def build() -> bytes:
+        services, brief, translator, user = _glance_view(request)
+        services.audit(user, "brief_export", {"format": "png", "language": translator.lang})
+        return daily_brief_png(services, brief, translator)
+
+    data = await run_in_threadpool(build)
+    headers = {**SECURITY_HEADERS, "Content-Disposition": 'attachment; filename="brief.png"'}
+    return Response(data, media_type="image/png", headers=headers)
+
+
+def _forbidden(request: Request, allowed: frozenset[str]) -> JSONResponse | None:
+    """403 unless the request's session has one of the ``allowed`` roles (auth enabled)."""
+    if not get_services().settings.auth.enabled:
+        return None
+    session = session_of(request)
+    if session is None or session.role not in allowed:
+        return _json({"error": "not allowed for your role"}, 403)
+    return None
+
+
+async def login_page(request: Request) -> Response:
+    return await get_services().auth.login_page(request)
+
+
+async def login(request: Request) -> Response:
+    return await get_services().auth.login(request)
+
+
+async def logout_page(request: Request) -> Response:
+    return await get_services().auth.logout_page(request)
+
+
+async def logout(request: Request) -> Response:
+    return await get_services().auth.logout(request)
+
+
+def api_routes() -> list[BaseRoute]:
+    return [
+        Route("/login", login_page, methods=["GET"], name="login_page"),
+        Route("/login", login, methods=["POST"], name="login"),
+        Route("/logout", logout_page, methods=["GET"], name="logout_page"),
+        Route("/logout", logout, methods=["POST"], name="logout"),
+        Route("/api/health", health, methods=["GET"], name="health"),
+        Route("/api/session", whoami, methods=["GET"], name="session"),
+        Route("/api/stats", stats, methods=["GET"], name="stats"),
+        Route("/api/cameras", cameras, methods=["GET"], name="cameras"),
+        Route(
+            "/api/cameras/{camera_id}/{kind:str}.jpg",
+            snapshot,
+            methods=["GET"],
+            name="camera_image",
+        ),
+        Route("/api/cameras/{camera_id}/refresh", refresh, methods=["POST"], name="refresh"),
+        Route(GLANCE_PATH, glance, methods=["GET"], name="glance"),
+        Route(f"{GLANCE_PATH}/map.png", glance_map, methods=["GET"], name="glance_map"),
+        Route(f"{GLANCE_PATH}/daily.png", glance_daily, methods=["GET"], name="glance_daily"),
+    ]
+
+
+async def _ingest_forever(services: Services) -> None:
+    while True:
+        await asyncio.sleep(1.0)
+        try:
+            await run_in_threadpool(services.ingest)
+            await run_in_threadpool(services.prune_audit)
+        except Exception:
+            log.exception("ledger ingest failed")
+
+
+async def _alerts_forever(services: Services) -> None:
+    every = services.settings.alerts.evaluate_every_s
+    while True:
+        await asyncio.sleep(every)
+        try:
+            result = await run_in_threadpool(services.evaluate_alerts)
+            if result.get("opened") or result.get("resolved") or result.get("dead"):
+                log.info("alerts: %s", result)
+        except Exception:
+            log.exception("alert evaluation failed")
+
+
+@asynccontextmanager
+async def lifespan(app: Any) -> AsyncIterator[dict[str, Any]]:
+    """Open the database, start ledger ingest and (embedded mode) the poller; stop on shutdown."""
+    services = await run_in_threadpool(get_services)
+    report = await run_in_threadpool(services.health)
+    log.info("Lawang Jabo started: %s", report)
+    if services.settings.cameras.poller == "embedded":
+        cameras = services.snapshot().registry.cameras
+        runtime = PollerRuntime(
+            services.settings,
+            cameras,
+            mode="embedded",
+            cameras_source=lambda: services.snapshot().registry.cameras,
+        )
+        services.runtime = await run_in_threadpool(runtime.start)
+    tasks = [
+        asyncio.create_task(_ingest_forever(services)),
+        asyncio.create_task(_alerts_forever(services)),
+    ]
+    try:
+        yield {"services": services}
+    finally:
+        for task in tasks:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+        await run_in_threadpool(close_all)

@@ -1,0 +1,1 @@
+"""Storage: the DuckDB gateway and migrations, spool files, the audit spool."""

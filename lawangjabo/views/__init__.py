@@ -1,0 +1,1 @@
+"""Views: what pages and routes show, as data (briefs, tiles, decks, images)."""
