@@ -14,7 +14,7 @@ from lawangjabo.cameras.synthetic import synthetic_registry
 from lawangjabo.config import load_settings
 from lawangjabo.geo.districts import import_boundaries, load_district_layer
 from lawangjabo.i18n import LANGUAGES
-from lawangjabo.storage.auditspool import cli_actor, spool_entry
+from lawangjabo.storage.audit import cli_actor, spool_entry
 
 log = logging.getLogger("lawangjabo.cli")
 

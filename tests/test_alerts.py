@@ -20,11 +20,11 @@ from lawangjabo.alerts.engine import (
     poller_conditions,
     render,
     surge_conditions,
-    surge_counts,
 )
 from lawangjabo.cameras.ledger import Outage
 from lawangjabo.config import AlertsConfig, Settings
 from lawangjabo.i18n import Translator
+from lawangjabo.incidents.analytics import surge_counts
 from lawangjabo.incidents.store import IncidentStore, NewIncident
 
 from .webhook import receiver

@@ -11,7 +11,7 @@ from pathlib import Path
 from lawangjabo.cameras.ledger import write_heartbeat
 from lawangjabo.config import PROJECT_ROOT, PathsConfig, Settings, load_settings
 from lawangjabo.server.services import Services
-from lawangjabo.storage.auditspool import ingest_audit_spool, spool_entry
+from lawangjabo.storage.audit import ingest_audit_spool, spool_entry
 from lawangjabo.storage.db import Database
 
 from .conftest import DATA

@@ -14,7 +14,7 @@ import pytest
 from lawangjabo import fileio
 from lawangjabo.cameras.ledger import SpoolWriter, outcome_ingest, poll_count
 from lawangjabo.cameras.poller import Outcome
-from lawangjabo.storage.auditspool import audit_ingest, bounded_detail, spool_entry
+from lawangjabo.storage.audit import audit_ingest, bounded_detail, spool_entry
 from lawangjabo.storage.db import Database
 from lawangjabo.storage.spool import quarantined, requeue
 

@@ -27,7 +27,7 @@ from lawangjabo.cameras.capture import CaptureError, error_label, resolve_url
 from lawangjabo.cameras.ledger import Outage, uptime_by_camera, uptime_by_group
 from lawangjabo.config import AlertsConfig, Settings
 from lawangjabo.i18n import N_, Translator
-from lawangjabo.incidents.store import OPEN_STATUSES
+from lawangjabo.incidents.analytics import open_p1_since, surge_counts
 from lawangjabo.storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -120,31 +120,6 @@ def agency_conditions(
     return found
 
 
-def surge_counts(db: Database, now: datetime, window_h: float, baseline_days: int) -> list[Any]:
-    """Per kecamatan: incidents in the last ``window_h`` hours, and the mean count in the same
-    hours of each of the ``baseline_days`` days before."""
-    return db.execute(
-        """
-        WITH recent AS (
-            SELECT kecamatan, epoch($now) - epoch(occurred_at) AS age_s
-            FROM incidents
-            WHERE kecamatan IS NOT NULL AND occurred_at <= $now
-              AND occurred_at > $now - to_days(CAST($days AS INTEGER) + 1)
-        ), placed AS (
-            SELECT kecamatan, floor(age_s / 86400) AS day_back,
-                   age_s - floor(age_s / 86400) * 86400 AS into_day
-            FROM recent
-        )
-        SELECT kecamatan,
-               count(*) FILTER (WHERE day_back = 0 AND into_day < $window_s) AS current,
-               count(*) FILTER (WHERE day_back BETWEEN 1 AND $days AND into_day < $window_s)
-                   / $days AS usual
-        FROM placed GROUP BY kecamatan ORDER BY kecamatan
-        """,
-        {"now": now, "days": baseline_days, "window_s": window_h * 3600},
-    )
-
-
 def surge_conditions(counts: Sequence[Any], rules: AlertsConfig) -> list[Condition]:
     """A kecamatan with clearly more incidents than its own usual for these hours: at least
     ``surge_min_count``, and above usual + 3·√usual (a Poisson-style margin)."""
@@ -172,12 +147,7 @@ def p1_conditions(
 ) -> list[Condition]:
     """Open P1 incidents reported within the last ``p1_within_h`` hours."""
     names = category_names or {}
-    rows = db.execute(
-        f"""SELECT id, category, coalesce(kecamatan, '—'), lead_agency FROM incidents
-            WHERE priority = 'P1' AND reported_at > ?
-              AND status IN ({", ".join("?" * len(OPEN_STATUSES))}) ORDER BY id""",
-        [now - timedelta(hours=rules.p1_within_h), *OPEN_STATUSES],
-    )
+    rows = open_p1_since(db, now - timedelta(hours=rules.p1_within_h))
     return [
         Condition(
             "p1_incident",

@@ -154,3 +154,40 @@ def points(
 def total(db: Database, filters: Filters) -> int:
     where, params = filters.where()
     return int(db.execute(f"SELECT count(*) FROM incidents WHERE {where}", params)[0][0])
+
+
+def surge_counts(db: Database, now: datetime, window_h: float, baseline_days: int) -> list[Any]:
+    """Per kecamatan: incidents in the last ``window_h`` hours, and the mean count in the same
+    hours of each of the ``baseline_days`` days before."""
+    return db.execute(
+        """
+        WITH recent AS (
+            SELECT kecamatan, epoch($now) - epoch(occurred_at) AS age_s
+            FROM incidents
+            WHERE kecamatan IS NOT NULL AND occurred_at <= $now
+              AND occurred_at > $now - to_days(CAST($days AS INTEGER) + 1)
+        ), placed AS (
+            SELECT kecamatan, floor(age_s / 86400) AS day_back,
+                   age_s - floor(age_s / 86400) * 86400 AS into_day
+            FROM recent
+        )
+        SELECT kecamatan,
+               count(*) FILTER (WHERE day_back = 0 AND into_day < $window_s) AS current,
+               count(*) FILTER (WHERE day_back BETWEEN 1 AND $days AND into_day < $window_s)
+                   / $days AS usual
+        FROM placed GROUP BY kecamatan ORDER BY kecamatan
+        """,
+        {"now": now, "days": baseline_days, "window_s": window_h * 3600},
+    )
+
+
+def open_p1_since(db: Database, since: datetime) -> list[tuple[Any, ...]]:
+    """Open P1 incidents reported after ``since``: (id, category, kecamatan or '—', agency)."""
+    from lawangjabo.incidents.store import OPEN_STATUSES
+
+    return db.execute(
+        f"""SELECT id, category, coalesce(kecamatan, '—'), lead_agency FROM incidents
+            WHERE priority = 'P1' AND reported_at > ?
+              AND status IN ({", ".join("?" * len(OPEN_STATUSES))}) ORDER BY id""",
+        [since, *OPEN_STATUSES],
+    )

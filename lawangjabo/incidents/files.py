@@ -174,13 +174,7 @@ def read_incidents(
     seen: dict[str, int] = {}
     existing: set[str] = set()
     if store is not None:
-        existing = {
-            r[0]
-            for r in store.db.execute(
-                "SELECT external_id FROM incidents WHERE source = ? AND external_id IS NOT NULL",
-                [source],
-            )
-        }
+        existing = store.external_ids(source)
     bbox = settings.city.bbox
     for row, record in enumerate(records, start=1):
         problems: list[RowReject] = []
@@ -277,11 +271,8 @@ def export_incidents(
 ) -> bytes:
     """The filtered incidents as CSV, GeoJSON or Parquet. ``visible``: the camera ids the
     account may see; a nearest camera outside them is left empty (agency scope)."""
-    where, params = filters.where()
     names = ("id", *COLUMNS)
-    rows = store.db.execute(
-        f"SELECT id, {', '.join(COLUMNS)} FROM incidents WHERE {where} ORDER BY occurred_at", params
-    )
+    rows = store.listing(filters, names, newest_first=False)
     frame = pd.DataFrame(rows, columns=list(names))
     if visible is not None:
         frame["nearest_camera"] = frame["nearest_camera"].where(

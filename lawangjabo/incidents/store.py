@@ -22,6 +22,7 @@ from pyproj import Transformer
 from lawangjabo.cameras.registry import Camera
 from lawangjabo.config import Settings
 from lawangjabo.geo.districts import DistrictLayer
+from lawangjabo.incidents.analytics import Filters
 from lawangjabo.incidents.history import History
 from lawangjabo.storage.db import Database
 
@@ -81,6 +82,12 @@ def h3_parent(cells: NDArray[np.uint64], res: int) -> NDArray[np.uint64]:
     for digit in range(res + 1, 16):
         out |= np.uint64(7) << np.uint64((15 - digit) * 3)
     return out
+
+
+def _agency_scope(agencies: tuple[str, ...]) -> tuple[str, list[Any]]:
+    if not agencies:
+        return "", []
+    return f" AND lead_agency IN ({', '.join('?' * len(agencies))})", list(agencies)
 
 
 class IncidentError(ValueError):
@@ -392,6 +399,72 @@ class IncidentStore:
 
     def count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM incidents")[0][0])
+
+    def external_ids(self, source: str) -> set[str]:
+        """External ids already stored from ``source`` (an import skips them)."""
+        rows = self.db.execute(
+            "SELECT external_id FROM incidents WHERE source = ? AND external_id IS NOT NULL",
+            [source],
+        )
+        return {str(r[0]) for r in rows}
+
+    def listing(
+        self,
+        filters: Filters,
+        columns: Sequence[str],
+        limit: int | None = None,
+        newest_first: bool = True,
+    ) -> list[tuple[Any, ...]]:
+        """``columns`` of the incidents ``filters`` select, by occurrence time."""
+        unknown = set(columns) - {"id", *COLUMNS}
+        if unknown:
+            raise ValueError(f"unknown incident columns {sorted(unknown)}")
+        where, params = filters.where()
+        order = "DESC" if newest_first else "ASC"
+        sql = (
+            f"SELECT {', '.join(columns)} FROM incidents WHERE {where} ORDER BY occurred_at {order}"
+        )
+        if limit is not None:
+            sql += " LIMIT ?"
+            params = [*params, limit]
+        return self.db.execute(sql, params)
+
+    def counts_in_windows(
+        self, windows: Sequence[tuple[datetime, datetime]], agencies: tuple[str, ...] = ()
+    ) -> list[int]:
+        """Incidents that occurred in each window (inclusive), in one pass over the table."""
+        scope, params = _agency_scope(agencies)
+        counts = ", ".join(
+            "count(*) FILTER (WHERE occurred_at >= ? AND occurred_at <= ?)" for _ in windows
+        )
+        first = min(w[0] for w in windows)
+        last = max(w[1] for w in windows)
+        row = self.db.execute(
+            f"SELECT {counts} FROM incidents WHERE occurred_at >= ? AND occurred_at <= ?{scope}",
+            [*(t for window in windows for t in window), first, last, *params],
+        )[0]
+        return [int(n) for n in row]
+
+    def open_summary(
+        self, agencies: tuple[str, ...] = (), limit: int = 10
+    ) -> tuple[dict[str, int], list[tuple[Any, ...]]]:
+        """Open incidents by priority, and the newest open P1s (id, category, kecamatan or '—',
+        status, reported_at, lead agency)."""
+        scope, params = _agency_scope(agencies)
+        status = f"status IN ({', '.join('?' * len(OPEN_STATUSES))})"
+        counts = dict.fromkeys(PRIORITIES, 0)
+        for priority, n in self.db.execute(
+            f"SELECT priority, count(*) FROM incidents WHERE {status}{scope} GROUP BY priority",
+            [*OPEN_STATUSES, *params],
+        ):
+            counts[priority] = int(n)
+        rows = self.db.execute(
+            f"""SELECT id, category, coalesce(kecamatan, '—'), status, reported_at, lead_agency
+                FROM incidents WHERE priority = 'P1' AND {status}{scope}
+                ORDER BY reported_at DESC LIMIT ?""",
+            [*OPEN_STATUSES, *params, limit],
+        )
+        return counts, rows
 
     def likely_duplicates(
         self,

@@ -6,7 +6,6 @@ script use it, so the DuckDB file is opened once per process.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -31,6 +30,7 @@ from lawangjabo.cameras.ledger import (
     current_health,
     outages,
     outcome_ingest,
+    poll_count,
     read_heartbeat,
 )
 from lawangjabo.cameras.poller import Outcome
@@ -42,7 +42,8 @@ from lawangjabo.fileio import free_mb
 from lawangjabo.geo.districts import DistrictLayer, load_district_layer
 from lawangjabo.incidents.history import generate
 from lawangjabo.incidents.store import Enricher, IncidentStore
-from lawangjabo.storage.auditspool import SIGN_OUT_AFTER, audit_ingest, bounded_detail, spool_entry
+from lawangjabo.storage import audit as audit_log
+from lawangjabo.storage.audit import SIGN_OUT_AFTER, audit_ingest, bounded_detail, spool_entry
 from lawangjabo.storage.db import Database
 from lawangjabo.storage.spool import quarantined
 
@@ -171,18 +172,16 @@ class Services:
     def stored_counts(self) -> dict[str, int]:
         """Rows kept per table family (and the audit log's size): what a fault must not lose."""
         db = self.db
-        if db is None:
+        store = self.incidents()
+        if db is None or store is None:
             return {}
-        counts = {
-            table: int(db.execute(f"SELECT count(*) FROM {table}")[0][0])
-            for table in ("incidents", "poll_outcomes", "audit_log")
+        audit_rows, audit_chars = audit_log.size(db)
+        return {
+            "incidents": store.count(),
+            "poll_outcomes": poll_count(db),
+            "audit_log": audit_rows,
+            "audit_chars": audit_chars,
         }
-        size = db.execute(
-            "SELECT coalesce(sum(length(actor) + length(action) + length(detail)), 0) "
-            "FROM audit_log"
-        )
-        counts["audit_chars"] = int(size[0][0])
-        return counts
 
     def prune_audit(self, now: datetime | None = None) -> int:
         """Delete audit entries past the retention (at most once an hour); returns rows gone."""
@@ -192,10 +191,10 @@ class Services:
             return 0
         self._last_retention = time.monotonic()
         cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
-        rows = db.execute("DELETE FROM audit_log WHERE happened_at < ? RETURNING 1", [cutoff])
-        if rows:
-            log.info("audit retention (%d days): deleted %d entries", days, len(rows))
-        return len(rows)
+        removed = audit_log.prune(db, cutoff)
+        if removed:
+            log.info("audit retention (%d days): deleted %d entries", days, removed)
+        return removed
 
     def camera_health(self, camera_ids: list[str] | None = None) -> dict[str, CameraHealth]:
         """State of every registry camera (or of ``camera_ids``) now (pending until polled)."""
@@ -325,10 +324,7 @@ class Services:
         try:
             if db is None:
                 raise RuntimeError("database unavailable")
-            db.execute(
-                "INSERT INTO audit_log (happened_at, actor, action, detail) VALUES (?, ?, ?, ?)",
-                [now, actor, action, json.dumps(detail, default=str)],
-            )
+            audit_log.append(db, now, actor, action, detail)
         except Exception:
             log.exception("audit write failed; keeping the entry in the audit spool")
             try:
@@ -343,17 +339,7 @@ class Services:
         db = self.db
         if db is None:
             return None
-        where: list[str] = ["happened_at >= ?"]
-        params: list[Any] = [since]
-        for column, value in (("actor", actor.strip()), ("action", action.strip())):
-            if value:
-                where.append(f"{column} = ?")
-                params.append(value)
-        return db.frame(
-            f"SELECT happened_at, actor, action, detail FROM audit_log "
-            f"WHERE {' AND '.join(where)} ORDER BY happened_at DESC LIMIT ?",
-            [*params, limit],
-        )
+        return audit_log.entries(db, since, actor, action, limit)
 
     # -- incidents ----------------------------------------------------------------------------
     def incidents(self) -> IncidentStore | None:

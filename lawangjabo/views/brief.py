@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from lawangjabo.alerts.engine import Alert
 from lawangjabo.auth.access import camera_visible
 from lawangjabo.cameras.registry import Camera
-from lawangjabo.incidents.store import OPEN_STATUSES, PRIORITIES
+from lawangjabo.incidents.store import PRIORITIES
 from lawangjabo.server.services import Services
 from lawangjabo.views.healthview import Tile, tiles
 
@@ -53,12 +53,6 @@ class Brief:
         return 100.0 * self.online / self.total if self.total else 0.0
 
 
-def _scope_sql(agencies: tuple[str, ...]) -> tuple[str, list[Any]]:
-    if not agencies:
-        return "", []
-    return f" AND lead_agency IN ({', '.join('?' * len(agencies))})", list(agencies)
-
-
 def incidents_today(
     services: Services, now: datetime, agencies: tuple[str, ...] = ()
 ) -> tuple[int, float]:
@@ -70,17 +64,9 @@ def incidents_today(
     zone = ZoneInfo(services.settings.city.timezone)
     local = now.astimezone(zone)
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    scope, params = _scope_sql(agencies)
     windows = [(midnight - timedelta(weeks=w), now - timedelta(weeks=w)) for w in range(9)]
-    counts = ", ".join(
-        "count(*) FILTER (WHERE occurred_at >= ? AND occurred_at <= ?)" for _ in windows
-    )
-    # One pass over the eight weeks rather than a query per window.
-    row = store.db.execute(
-        f"SELECT {counts} FROM incidents WHERE occurred_at >= ? AND occurred_at <= ?{scope}",
-        [*(t for window in windows for t in window), windows[-1][0], now, *params],
-    )[0]
-    return int(row[0]), sum(int(n) for n in row[1:]) / USUAL_WEEKS
+    counts = store.counts_in_windows(windows, agencies)
+    return counts[0], sum(counts[1:]) / USUAL_WEEKS
 
 
 def open_incidents(
@@ -90,20 +76,7 @@ def open_incidents(
     store = services.incidents()
     if store is None:
         return dict.fromkeys(PRIORITIES, 0), []
-    scope, params = _scope_sql(agencies)
-    status = f"status IN ({', '.join('?' * len(OPEN_STATUSES))})"
-    counts = dict.fromkeys(PRIORITIES, 0)
-    for priority, n in store.db.execute(
-        f"SELECT priority, count(*) FROM incidents WHERE {status}{scope} GROUP BY priority",
-        [*OPEN_STATUSES, *params],
-    ):
-        counts[priority] = int(n)
-    rows = store.db.execute(
-        f"""SELECT id, category, coalesce(kecamatan, '—'), status, reported_at, lead_agency
-            FROM incidents WHERE priority = 'P1' AND {status}{scope}
-            ORDER BY reported_at DESC LIMIT 10""",
-        [*OPEN_STATUSES, *params],
-    )
+    counts, rows = store.open_summary(agencies, limit=10)
     keys = ("id", "category", "kecamatan", "status", "reported_at", "agency")
     names = {c.id: c.name for c in services.settings.incident_categories}
     p1 = [dict(zip(keys, r, strict=True)) for r in rows]

@@ -156,7 +156,6 @@ def next_statuses(status: str) -> tuple[str, ...]:
 def incident_list(services: Services, filters: Filters, limit: int = 500) -> list[dict[str, Any]]:
     store = services.incidents()
     assert store is not None
-    where, params = filters.where()
     names = (
         "id",
         "occurred_at",
@@ -169,10 +168,7 @@ def incident_list(services: Services, filters: Filters, limit: int = 500) -> lis
         "camera_distance_m",
         "source",
     )
-    rows = store.db.execute(
-        f"SELECT {', '.join(names)} FROM incidents WHERE {where} ORDER BY occurred_at DESC LIMIT ?",
-        [*params, limit],
-    )
+    rows = store.listing(filters, names, limit=limit)
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 

@@ -1,4 +1,5 @@
-"""Audit entries written by other processes (the CLI, a poller) or while the database is away.
+"""The audit log (``audit_log``): its only SQL, bounded entries, and the spool for entries
+written by other processes (the CLI, a poller) or while the database is away.
 
 The app process owns the DuckDB file, so ``python -m lawangjabo users …`` and
 ``import-cameras`` cannot insert into ``audit_log`` while the app runs. They write one small
@@ -119,3 +120,42 @@ def audit_ingest(folder: Path) -> SpoolIngest[AuditEntry]:
 def ingest_audit_spool(db: Database, folder: Path) -> list[AuditEntry]:
     """Move spooled entries into ``audit_log`` (one transaction per file); returns them."""
     return audit_ingest(folder).run(db)
+
+
+def append(db: Database, when: datetime, actor: str, action: str, detail: dict[str, Any]) -> None:
+    """One entry, its detail bounded (see :func:`bounded_detail`)."""
+    db.execute(
+        "INSERT INTO audit_log (happened_at, actor, action, detail) VALUES (?, ?, ?, ?)",
+        [when, actor, action, json.dumps(bounded_detail(detail), default=str)],
+    )
+
+
+def entries(
+    db: Database, since: datetime, actor: str = "", action: str = "", limit: int = 5000
+) -> Any:
+    """Entries since ``since`` (newest first) as a DataFrame; ``actor``/``action`` exact."""
+    where: list[str] = ["happened_at >= ?"]
+    params: list[Any] = [since]
+    for column, value in (("actor", actor.strip()), ("action", action.strip())):
+        if value:
+            where.append(f"{column} = ?")
+            params.append(value)
+    return db.frame(
+        f"SELECT happened_at, actor, action, detail FROM audit_log "
+        f"WHERE {' AND '.join(where)} ORDER BY happened_at DESC LIMIT ?",
+        [*params, limit],
+    )
+
+
+def prune(db: Database, before: datetime) -> int:
+    """Delete entries older than ``before`` (the retention); returns how many."""
+    return len(db.execute("DELETE FROM audit_log WHERE happened_at < ? RETURNING 1", [before]))
+
+
+def size(db: Database) -> tuple[int, int]:
+    """(entries, characters stored): how much the audit log holds."""
+    row = db.execute(
+        "SELECT count(*), coalesce(sum(length(actor) + length(action) + length(detail)), 0) "
+        "FROM audit_log"
+    )[0]
+    return int(row[0]), int(row[1])
