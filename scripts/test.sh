@@ -5,8 +5,9 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-# Debian packages the tests drive for real: a browser, ffmpeg (HLS), HAProxy, GStreamer's RTSP server.
-PACKAGES="chromium ffmpeg haproxy openssl python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good
+# Debian packages the tests drive for real: a browser, ffmpeg (HLS), HAProxy, PostgreSQL 15,
+# GStreamer's RTSP server.
+PACKAGES="chromium ffmpeg haproxy openssl postgresql-15 python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good
           gstreamer1.0-plugins-ugly"
 missing=$(for p in $PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
 if [ -n "$missing" ]; then

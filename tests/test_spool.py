@@ -95,7 +95,7 @@ def test_a_refusing_database_is_retried_not_blamed(tmp_path: Path) -> None:
         _write(spool, f"{n:04d}.jsonl", [json.dumps({**GOOD, "camera_id": f"cam-{n}"})])
     refusing = {"on": True}
 
-    def write(database: Database, rows: list[list[Any]]) -> None:
+    def write(database: Any, rows: list[list[Any]]) -> None:
         if refusing["on"]:
             raise OSError(errno.ENOSPC, "No space left on device")
         from lawangjabo.cameras.ledger import _write_outcomes
@@ -124,7 +124,7 @@ def test_a_file_only_the_database_refuses_is_quarantined_after_three_tries(
     spool = tmp_path / "spool"
     _write(spool, "0001.jsonl", [json.dumps({**GOOD, "camera_id": "refused"})])
 
-    def write(database: Database, rows: list[list[Any]]) -> None:
+    def write(database: Any, rows: list[list[Any]]) -> None:
         if rows[0][0] == "refused":
             raise ValueError("constraint")
         from lawangjabo.cameras.ledger import _write_outcomes

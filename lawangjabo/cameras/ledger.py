@@ -24,7 +24,7 @@ from typing import Any
 
 from lawangjabo.cameras.poller import Outcome
 from lawangjabo.fileio import write_text_atomic
-from lawangjabo.storage.db import Database
+from lawangjabo.storage.db import Database, Gateway
 from lawangjabo.storage.spool import SpoolIngest, json_lines
 
 log = logging.getLogger(__name__)
@@ -190,7 +190,7 @@ def _read_outcomes(path: Path) -> list[list[Any]]:
     return json_lines(path, outcome_row)
 
 
-def _write_outcomes(db: Database, rows: list[list[Any]]) -> None:
+def _write_outcomes(db: Gateway, rows: list[list[Any]]) -> None:
     placeholders = ", ".join("?" * len(_COLUMNS))
     db.executemany(
         f"INSERT INTO poll_outcomes ({', '.join(_COLUMNS)}) VALUES ({placeholders})", rows

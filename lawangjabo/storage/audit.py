@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lawangjabo.fileio import write_text_atomic
-from lawangjabo.storage.db import Database
+from lawangjabo.storage.db import Gateway
 from lawangjabo.storage.spool import SpoolIngest, json_lines
 
 # Account changes after which the account's open sessions are signed out.
@@ -102,7 +102,7 @@ def bounded_detail(detail: dict[str, Any]) -> dict[str, Any]:
     return bounded if len(text) <= MAX_DETAIL else {"truncated": text[: MAX_DETAIL // 2]}
 
 
-def _write(db: Database, entries: list[AuditEntry]) -> None:
+def _write(db: Gateway, entries: list[AuditEntry]) -> None:
     db.executemany(
         "INSERT INTO audit_log (happened_at, actor, action, detail) VALUES (?, ?, ?, ?)",
         [
@@ -117,12 +117,12 @@ def audit_ingest(folder: Path) -> SpoolIngest[AuditEntry]:
     return SpoolIngest(folder, _read, _write, key_prefix="audit/")
 
 
-def ingest_audit_spool(db: Database, folder: Path) -> list[AuditEntry]:
+def ingest_audit_spool(db: Gateway, folder: Path) -> list[AuditEntry]:
     """Move spooled entries into ``audit_log`` (one transaction per file); returns them."""
     return audit_ingest(folder).run(db)
 
 
-def append(db: Database, when: datetime, actor: str, action: str, detail: dict[str, Any]) -> None:
+def append(db: Gateway, when: datetime, actor: str, action: str, detail: dict[str, Any]) -> None:
     """One entry, its detail bounded (see :func:`bounded_detail`)."""
     db.execute(
         "INSERT INTO audit_log (happened_at, actor, action, detail) VALUES (?, ?, ?, ?)",
@@ -131,7 +131,7 @@ def append(db: Database, when: datetime, actor: str, action: str, detail: dict[s
 
 
 def entries(
-    db: Database, since: datetime, actor: str = "", action: str = "", limit: int = 5000
+    db: Gateway, since: datetime, actor: str = "", action: str = "", limit: int = 5000
 ) -> Any:
     """Entries since ``since`` (newest first) as a DataFrame; ``actor``/``action`` exact."""
     where: list[str] = ["happened_at >= ?"]
@@ -147,12 +147,12 @@ def entries(
     )
 
 
-def prune(db: Database, before: datetime) -> int:
+def prune(db: Gateway, before: datetime) -> int:
     """Delete entries older than ``before`` (the retention); returns how many."""
     return len(db.execute("DELETE FROM audit_log WHERE happened_at < ? RETURNING 1", [before]))
 
 
-def size(db: Database) -> tuple[int, int]:
+def size(db: Gateway) -> tuple[int, int]:
     """(entries, characters stored): how much the audit log holds."""
     row = db.execute(
         "SELECT count(*), coalesce(sum(length(actor) + length(action) + length(detail)), 0) "

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 
@@ -155,6 +155,22 @@ MIGRATIONS: tuple[Migration, ...] = (
         ("ALTER TABLE poll_outcomes ADD COLUMN picture_at TIMESTAMPTZ",),
     ),
 )
+
+
+class Gateway(Protocol):
+    """What a table owner needs from a database, embedded (:class:`Database`) or PostgreSQL
+    (``storage.pg.PgDatabase``): ``?`` placeholders, rows fully fetched, one transaction per
+    ``work``."""
+
+    def execute(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> list[tuple[Any, ...]]: ...
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    def frame(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any: ...
+
+    def transaction(self, work: Callable[[Any], None]) -> None: ...
 
 
 class Database:

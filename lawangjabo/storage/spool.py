@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from lawangjabo.fileio import write_text_atomic
-from lawangjabo.storage.db import Database
+from lawangjabo.storage.db import Gateway
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -108,7 +108,7 @@ class SpoolIngest(Generic[T]):
         self,
         folder: Path,
         read: Callable[[Path], list[T]],
-        write: Callable[[Database, list[T]], None],
+        write: Callable[[Gateway, list[T]], None],
         key_prefix: str = "",
     ) -> None:
         self.folder, self.read, self.write, self.key_prefix = folder, read, write, key_prefix
@@ -138,12 +138,12 @@ class SpoolIngest(Generic[T]):
             self._stuck.add(path.name)
             log.warning("ingested %s but cannot remove it: %s", path.name, exc)
 
-    def run(self, db: Database) -> list[T]:
+    def run(self, db: Gateway) -> list[T]:
         """One pass over the folder; returns every item moved into the database."""
         with self._lock:
             return self._run(db)
 
-    def _run(self, db: Database) -> list[T]:
+    def _run(self, db: Gateway) -> list[T]:
         moved: list[T] = []
         refused: list[tuple[Path, str]] = []
         wrote = False
@@ -173,7 +173,7 @@ class SpoolIngest(Generic[T]):
                 self._set_aside(path, f"unreadable: {why}"[:400])
                 continue
 
-            def work(database: Database, items: list[T] = items, key: str = key) -> None:
+            def work(database: Gateway, items: list[T] = items, key: str = key) -> None:
                 if items:
                     self.write(database, items)
                 database.execute(

@@ -1,0 +1,165 @@
+"""The PostgreSQL gateway for cluster mode: the same calls as :class:`storage.db.Database`.
+
+Cluster mode keeps the system of record in PostgreSQL 15 (Debian's package) so several app
+replicas and pollers share it. This gateway offers what the table owners use — ``execute``,
+``executemany``, ``frame``, ``transaction`` — over a psycopg 3 connection pool, with the same
+``?`` placeholders as DuckDB (translated to psycopg's ``%s``), and versioned migrations kept in
+``schema_migrations`` exactly like the embedded database. A transaction holds one pooled
+connection for the calling thread; other threads keep using the pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pandas as pd
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from lawangjabo.storage.db import Migration
+
+log = logging.getLogger(__name__)
+
+# The tables both backends share so far (versioned; a new version is appended, never edited).
+PG_MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "spool bookkeeping and the audit log",
+        (
+            """CREATE TABLE ingested_files (
+                   name TEXT PRIMARY KEY,
+                   rows INTEGER NOT NULL,
+                   ingested_at TIMESTAMPTZ NOT NULL DEFAULT now()
+               )""",
+            """CREATE TABLE audit_log (
+                   happened_at TIMESTAMPTZ NOT NULL,
+                   actor TEXT NOT NULL,
+                   action TEXT NOT NULL,
+                   detail TEXT
+               )""",
+            "CREATE INDEX audit_log_time ON audit_log (happened_at)",
+        ),
+    ),
+)
+
+
+def to_pg(sql: str) -> str:
+    """DuckDB-style ``?`` placeholders as psycopg's ``%s`` (a literal ``%`` doubled first)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class PgDatabase:
+    """A PostgreSQL database reached through a pool; use it from any thread."""
+
+    def __init__(
+        self,
+        url: str,
+        migrations: Sequence[Migration] = PG_MIGRATIONS,
+        max_size: int = 8,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.url = url
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_size,
+            timeout=timeout_s,
+            kwargs={"autocommit": True, "connect_timeout": int(timeout_s)},
+            open=True,
+        )
+        self._local = threading.local()  # the connection of a transaction in progress
+        self._migrate(migrations)
+
+    def _run(
+        self, call: Callable[[psycopg.Connection[Any]], list[tuple[Any, ...]]]
+    ) -> list[tuple[Any, ...]]:
+        held: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if held is not None:
+            return call(held)
+        with self._pool.connection() as conn:
+            return call(conn)
+
+    def execute(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> list[tuple[Any, ...]]:
+        """Run one statement with parameters and return all its rows (none for writes)."""
+
+        def call(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+            cursor = conn.execute(to_pg(sql), params)
+            return cursor.fetchall() if cursor.description else []
+
+        return self._run(call)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        def call(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+            with conn.cursor() as cursor:
+                cursor.executemany(to_pg(sql), rows)
+            return []
+
+        self._run(call)
+
+    def frame(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        """One query's rows as a pandas DataFrame."""
+
+        def call(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+            cursor = conn.execute(to_pg(sql), params)
+            names = [c.name for c in cursor.description or []]
+            return [(names, cursor.fetchall())]
+
+        ((names, rows),) = self._run(call)
+        return pd.DataFrame(rows, columns=names)
+
+    def transaction(self, work: Callable[[Any], None]) -> None:
+        """Run ``work`` in one transaction on one connection; roll back on error."""
+        with self._pool.connection() as conn, conn.transaction():
+            self._local.conn = conn
+            try:
+                work(self)
+            finally:
+                self._local.conn = None
+
+    def schema_version(self) -> int:
+        return int(self.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0])
+
+    def _migrate(self, migrations: Sequence[Migration]) -> None:
+        self.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   version INTEGER PRIMARY KEY,
+                   description TEXT NOT NULL,
+                   applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+               )"""
+        )
+
+        def apply_all(db: Any) -> None:
+            # One migrator at a time across replicas: a transaction-scoped advisory lock.
+            db.execute("SELECT pg_advisory_xact_lock(7310)")
+            current = int(
+                db.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0]
+            )
+            for migration in sorted(migrations, key=lambda m: m.version):
+                if migration.version <= current:
+                    continue
+                for statement in migration.statements:
+                    db.execute(statement)
+                db.execute(
+                    "INSERT INTO schema_migrations (version, description) VALUES (?, ?)",
+                    [migration.version, migration.description],
+                )
+                log.info("postgresql migrated to version %d", migration.version)
+
+        self.transaction(apply_all)
+
+    def status(self) -> dict[str, Any]:
+        """A health summary: reachable, schema version, server version (no address)."""
+        try:
+            version = self.schema_version()
+            server = self.execute("SHOW server_version")[0][0]
+        except (psycopg.Error, OSError) as exc:
+            return {"status": "error", "error": type(exc).__name__}
+        return {"status": "ok", "schema_version": version, "engine": f"postgresql {server}"}
+
+    def close(self) -> None:
+        self._pool.close()

@@ -1,0 +1,75 @@
+"""The same store tests against both backends: the embedded DuckDB file and PostgreSQL 15 (a
+throwaway cluster). So far the audit log and the spool bookkeeping (issue 12, step 2)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lawangjabo.storage import audit
+from lawangjabo.storage.db import Database
+
+from .pg import pg_url  # noqa: F401 - the session fixture
+
+T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def gateway(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "duckdb":
+        db: Any = Database(tmp_path / "lj.duckdb")
+    else:
+        from lawangjabo.storage.pg import PgDatabase
+
+        url = request.getfixturevalue("pg_url")
+        db = PgDatabase(url)
+        db.execute("TRUNCATE audit_log, ingested_files")  # one cluster for the session
+    yield db
+    db.close()
+
+
+def test_the_audit_log_appends_filters_and_bounds(gateway: Any) -> None:
+    for n in range(5):
+        audit.append(gateway, T0 + timedelta(minutes=n), f"op{n % 2}", "snapshot_view",
+                     {"camera": f"cam-{n}", "at": "x" * 10_000})  # fmt: skip
+    frame = audit.entries(gateway, T0, actor="op1")
+    assert list(frame["actor"]) == ["op1", "op1"]
+    assert frame["happened_at"].iloc[0] > frame["happened_at"].iloc[1]  # newest first
+    detail = json.loads(frame["detail"].iloc[0])
+    assert detail["camera"] == "cam-3" and len(detail["at"]) <= 257
+    rows, chars = audit.size(gateway)
+    assert rows == 5 and chars < 5 * 400
+    assert audit.prune(gateway, T0 + timedelta(minutes=2)) == 2
+    assert audit.size(gateway)[0] == 3
+
+
+def test_spooled_audit_entries_go_in_once_and_poison_is_set_aside(
+    gateway: Any, tmp_path: Path
+) -> None:
+    folder = tmp_path / "audit-spool"
+    written = audit.spool_entry(folder, "cli:root", "user_added", {"user": "ops1"}, T0)
+    copy = written.read_bytes()
+    (folder / "0000-poison.jsonl").write_text("[1]\n")
+    moved = audit.audit_ingest(folder).run(gateway)
+    assert [e.action for e in moved] == ["user_added"]
+    assert (folder / "quarantine" / "0000-poison.jsonl").exists()
+    written.write_bytes(copy)  # the same file again (the app died before removing it)
+    assert audit.audit_ingest(folder).run(gateway) == []
+    assert audit.size(gateway)[0] == 1 and not written.exists()
+
+
+def test_migrations_are_versioned_and_idempotent(gateway: Any) -> None:
+    version = gateway.schema_version()
+    assert version >= 1
+    assert gateway.status()["status"] == "ok"
+    if type(gateway).__name__ == "PgDatabase":
+        from lawangjabo.storage.pg import PgDatabase
+
+        again = PgDatabase(gateway.url)  # a second replica starting: nothing re-applied
+        assert again.schema_version() == version
+        again.close()
