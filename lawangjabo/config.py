@@ -248,6 +248,10 @@ class StorageConfig(StrictModel):
     min_free_mb: Annotated[float, Field(ge=0)] = 500.0
     # Audit entries older than this are deleted (once a day); 0 keeps them forever.
     audit_retention_days: Annotated[int, Field(ge=0, le=36_500)] = 400
+    # Cluster mode (in progress): a PostgreSQL URL, e.g. postgresql://lj@db.local/lawangjabo.
+    # Set, sign-in sessions live there, so every app replica honours a sign-in or sign-out
+    # at once. Unset (the default), everything stays in this one process.
+    postgres_url: str | None = None
 
 
 class PathsConfig(StrictModel):

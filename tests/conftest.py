@@ -12,6 +12,8 @@ from lawangjabo.geo.districts import approximate_districts
 from lawangjabo.incidents.store import Enricher, IncidentStore
 from lawangjabo.storage.db import Database
 
+from .pg import pg_url  # noqa: F401 - a throwaway PostgreSQL cluster, for any test
+
 SHARED = PROJECT_ROOT.parent / "shared"
 BIG_KECAMATAN = SHARED / "data" / "palembang_kecamatan_BIG2023.geojson"
 DATA = Path(__file__).parent / "data"

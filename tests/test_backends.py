@@ -14,8 +14,6 @@ import pytest
 from lawangjabo.storage import audit
 from lawangjabo.storage.db import Database
 
-from .pg import pg_url  # noqa: F401 - the session fixture
-
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 
 

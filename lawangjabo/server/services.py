@@ -93,9 +93,7 @@ class Services:
         self._seed_lock = threading.Lock()
         self._seeded = False
         self.started_at = datetime.now(UTC)
-        self.sessions = SessionStore(
-            settings.auth.idle_minutes * 60, settings.auth.absolute_hours * 3600
-        )
+        self.sessions = self._session_store(settings)
         self.auth = Auth(
             UserStore(settings.paths.users_file),
             self.sessions,
@@ -103,6 +101,17 @@ class Services:
             FailureLimiter(settings.auth.failures_per_address, settings.auth.failure_window_s),
             settings.city.language,
         )
+
+    @staticmethod
+    def _session_store(settings: Settings) -> SessionStore:
+        """In this process (embedded), or in PostgreSQL shared by every replica (cluster)."""
+        idle_s, absolute_s = settings.auth.idle_minutes * 60, settings.auth.absolute_hours * 3600
+        if settings.storage.postgres_url is None:
+            return SessionStore(idle_s, absolute_s)
+        from lawangjabo.auth.shared_sessions import SharedSessionStore
+        from lawangjabo.storage.pg import PgDatabase
+
+        return SharedSessionStore(PgDatabase(settings.storage.postgres_url), idle_s, absolute_s)
 
     @property
     def db(self) -> Database | None:

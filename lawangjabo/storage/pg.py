@@ -43,6 +43,22 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX audit_log_time ON audit_log (happened_at)",
         ),
     ),
+    Migration(
+        2,
+        "sessions shared by the replicas",
+        (
+            """CREATE TABLE sessions (
+                   key TEXT PRIMARY KEY,
+                   username TEXT NOT NULL,
+                   role TEXT NOT NULL,
+                   agencies TEXT NOT NULL,
+                   created DOUBLE PRECISION NOT NULL,
+                   last_seen DOUBLE PRECISION NOT NULL,
+                   csrf TEXT NOT NULL
+               )""",
+            "CREATE INDEX sessions_user ON sessions (username)",
+        ),
+    ),
 )
 
 

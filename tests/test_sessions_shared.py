@@ -1,0 +1,102 @@
+"""Sessions on both stores: in memory (the embedded default) and in PostgreSQL (cluster mode),
+where two replicas share them: a revocation on one is honoured by the other at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from lawangjabo.auth.access import SessionStore
+from lawangjabo.auth.shared_sessions import SharedSessionStore
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["memory", "postgresql"])
+def stores(request: pytest.FixtureRequest) -> Iterator[tuple[SessionStore, SessionStore, Clock]]:
+    """Two 'replicas' (the same store in memory; two stores on one database in PostgreSQL)."""
+    clock = Clock()
+    if request.param == "memory":
+        store = SessionStore(idle_s=600, absolute_s=3600, clock=clock)
+        yield store, store, clock
+        return
+    from lawangjabo.storage.pg import PgDatabase
+
+    url = request.getfixturevalue("pg_url")
+    one, two = PgDatabase(url), PgDatabase(url)
+    one.execute("TRUNCATE sessions")
+    yield (
+        SharedSessionStore(one, idle_s=600, absolute_s=3600, clock=clock),
+        SharedSessionStore(two, idle_s=600, absolute_s=3600, clock=clock),
+        clock,
+    )
+    one.close()
+    two.close()
+
+
+def test_a_session_made_on_one_replica_works_on_the_other(stores: Any) -> None:
+    first, second, _ = stores
+    sid = first.create("ops1", "operator", ("dishub",))
+    seen = second.get(sid)
+    assert seen is not None and seen.user == "ops1" and seen.agencies == ("dishub",)
+    assert seen.csrf == first.get(sid).csrf  # one token for both replicas
+    assert second.get("forged") is None
+
+
+def test_revocation_on_one_replica_is_honoured_by_the_other_at_once(stores: Any) -> None:
+    first, second, _ = stores
+    a, b = first.create("ops1", "operator"), first.create("ops2", "operator")
+    second.revoke_user("ops1")
+    assert first.get(a) is None and first.get(b) is not None
+    first.revoke(b)
+    assert second.get(b) is None
+
+
+def test_idle_and_absolute_limits_and_background_reads(stores: Any) -> None:
+    first, second, clock = stores
+    sid = first.create("ops1", "operator")
+    for _ in range(3):  # a person acting every 5 min keeps it alive
+        clock.now += 300
+        assert second.get(sid, touch=True) is not None
+    clock.now += 400
+    assert first.get(sid, touch=False) is not None  # 400 s idle < 600 s
+    clock.now += 300
+    assert first.get(sid, touch=False) is None  # background reads did not count: 700 s idle
+    other = first.create("ops2", "operator")
+    for _ in range(8):
+        clock.now += 500
+        still = second.get(other, touch=True)
+    assert still is None  # 4,000 s > the 3,600 s absolute limit, however active
+
+
+def test_two_app_replicas_share_sign_ins_through_postgresql(pg_url: str, tmp_path: Any) -> None:
+    """Two Services (two replicas, each its own state folder) on one PostgreSQL: a session
+    made by one is valid on the other, and a sign-out on the other ends it for both."""
+    from lawangjabo.config import PathsConfig, StorageConfig, load_settings
+    from lawangjabo.server.services import Services
+
+    replicas = [
+        Services(
+            load_settings(
+                paths=PathsConfig(state_dir=tmp_path / name),
+                storage=StorageConfig(postgres_url=pg_url),
+            )
+        )
+        for name in ("a", "b")
+    ]
+    a, b = replicas
+    assert isinstance(a.sessions, SharedSessionStore)
+    sid = a.sessions.create("ops1", "operator")
+    assert b.sessions.get(sid) is not None
+    b.sessions.revoke(sid)
+    assert a.sessions.get(sid) is None
+    for services in replicas:
+        services.close()
