@@ -59,6 +59,20 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX sessions_user ON sessions (username)",
         ),
     ),
+    Migration(
+        3,
+        "camera schedule with poller leases",
+        (
+            """CREATE TABLE camera_schedule (
+                   camera_id TEXT PRIMARY KEY,
+                   zone TEXT NOT NULL,
+                   next_due DOUBLE PRECISION NOT NULL,
+                   lease_owner TEXT,
+                   lease_until DOUBLE PRECISION
+               )""",
+            "CREATE INDEX camera_schedule_due ON camera_schedule (zone, next_due)",
+        ),
+    ),
 )
 
 
