@@ -14,7 +14,7 @@ from lawangjabo.cameras.synthetic import synthetic_registry
 from lawangjabo.config import load_settings
 from lawangjabo.geo.districts import import_boundaries, load_district_layer
 from lawangjabo.i18n import LANGUAGES
-from lawangjabo.storage.audit import cli_actor, spool_entry
+from lawangjabo.storage.audit import SIGN_OUT_AFTER, cli_actor, spool_entry
 
 log = logging.getLogger("lawangjabo.cli")
 
@@ -230,14 +230,17 @@ def _users(args: argparse.Namespace) -> int:
     the account out of the running app within seconds."""
     import os
 
-    from lawangjabo.auth.access import UserStore
-
     settings = load_settings(args.config)
-    users = UserStore(settings.paths.users_file)
+    from lawangjabo.server.services import account_stores, cluster_database
+
+    shared = cluster_database(settings)
+    users, sessions = account_stores(settings, shared)
     password = os.environ.get(args.password_env) if args.password_env else None
 
     def audit(action: str, **detail: Any) -> None:
         spool_entry(settings.paths.audit_spool, cli_actor(), action, {"user": args.name, **detail})
+        if shared is not None and action in SIGN_OUT_AFTER:
+            sessions.revoke_user(args.name)  # every replica, at once
 
     try:
         if args.action == "list":

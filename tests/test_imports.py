@@ -100,6 +100,7 @@ OWNERS: dict[str, set[str]] = {
     "schema_migrations": {"lawangjabo.storage.db"},
     "sessions": {"lawangjabo.auth.shared_sessions"},  # cluster mode only
     "camera_schedule": {"lawangjabo.cameras.leases"},  # cluster mode only
+    "accounts": {"lawangjabo.auth.shared_accounts"},  # cluster mode only
 }
 # The database gateways create the tables (migrations) for both backends.
 GATEWAYS = {"storage/db.py", "storage/pg.py"}

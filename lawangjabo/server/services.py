@@ -93,25 +93,15 @@ class Services:
         self._seed_lock = threading.Lock()
         self._seeded = False
         self.started_at = datetime.now(UTC)
-        self.sessions = self._session_store(settings)
+        self.shared = cluster_database(settings)  # PostgreSQL in cluster mode, else None
+        users, self.sessions = account_stores(settings, self.shared)
         self.auth = Auth(
-            UserStore(settings.paths.users_file),
+            users,
             self.sessions,
             self.audit,
             FailureLimiter(settings.auth.failures_per_address, settings.auth.failure_window_s),
             settings.city.language,
         )
-
-    @staticmethod
-    def _session_store(settings: Settings) -> SessionStore:
-        """In this process (embedded), or in PostgreSQL shared by every replica (cluster)."""
-        idle_s, absolute_s = settings.auth.idle_minutes * 60, settings.auth.absolute_hours * 3600
-        if settings.storage.postgres_url is None:
-            return SessionStore(idle_s, absolute_s)
-        from lawangjabo.auth.shared_sessions import SharedSessionStore
-        from lawangjabo.storage.pg import PgDatabase
-
-        return SharedSessionStore(PgDatabase(settings.storage.postgres_url), idle_s, absolute_s)
 
     @property
     def db(self) -> Database | None:
@@ -446,6 +436,8 @@ class Services:
         }
 
     def close(self) -> None:
+        if self.shared is not None:
+            self.shared.close()
         if self.runtime is not None:
             self.runtime.stop()
             self.runtime = None
@@ -453,6 +445,27 @@ class Services:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+
+
+def cluster_database(settings: Settings) -> Any:
+    """The shared PostgreSQL database in cluster mode (``storage.postgres_url``), else None."""
+    if settings.storage.postgres_url is None:
+        return None
+    from lawangjabo.storage.pg import PgDatabase
+
+    return PgDatabase(settings.storage.postgres_url)
+
+
+def account_stores(settings: Settings, shared: Any) -> tuple[UserStore, SessionStore]:
+    """Accounts and sessions: in a file and this process (embedded), or in the shared
+    PostgreSQL database, where every replica and the CLI see the same ones (cluster)."""
+    idle_s, absolute_s = settings.auth.idle_minutes * 60, settings.auth.absolute_hours * 3600
+    if shared is None:
+        return UserStore(settings.paths.users_file), SessionStore(idle_s, absolute_s)
+    from lawangjabo.auth.shared_accounts import SharedUserStore
+    from lawangjabo.auth.shared_sessions import SharedSessionStore
+
+    return SharedUserStore(shared), SharedSessionStore(shared, idle_s, absolute_s)
 
 
 _registry_lock = threading.Lock()

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
@@ -71,6 +72,19 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
                    lease_until DOUBLE PRECISION
                )""",
             "CREATE INDEX camera_schedule_due ON camera_schedule (zone, next_due)",
+        ),
+    ),
+    Migration(
+        4,
+        "accounts shared by the replicas and the CLI",
+        (
+            """CREATE TABLE accounts (
+                   name TEXT PRIMARY KEY,
+                   role TEXT NOT NULL,
+                   hash TEXT NOT NULL,
+                   agencies TEXT NOT NULL,
+                   language TEXT
+               )""",
         ),
     ),
 )
@@ -142,14 +156,21 @@ class PgDatabase:
         ((names, rows),) = self._run(call)
         return pd.DataFrame(rows, columns=names)
 
-    def transaction(self, work: Callable[[Any], None]) -> None:
-        """Run ``work`` in one transaction on one connection; roll back on error."""
+    @contextmanager
+    def begin(self) -> Iterator[PgDatabase]:
+        """One transaction on one connection for this thread's calls inside the block;
+        committed at its end, rolled back if it raises."""
         with self._pool.connection() as conn, conn.transaction():
             self._local.conn = conn
             try:
-                work(self)
+                yield self
             finally:
                 self._local.conn = None
+
+    def transaction(self, work: Callable[[Any], None]) -> None:
+        """Run ``work`` in one transaction on one connection; roll back on error."""
+        with self.begin():
+            work(self)
 
     def schema_version(self) -> int:
         return int(self.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0])
