@@ -100,3 +100,26 @@ def test_two_app_replicas_share_sign_ins_through_postgresql(pg_url: str, tmp_pat
     assert a.sessions.get(sid) is None
     for services in replicas:
         services.close()
+
+
+def test_exactly_one_replica_runs_the_duties_and_another_takes_over(
+    pg_url: str, tmp_path: Any
+) -> None:
+    """Alert rules, webhooks and retention run on one replica; when it goes away (its
+    connection closes, as when the process is killed) the next replica to ask takes over."""
+    from lawangjabo.config import PathsConfig, StorageConfig, load_settings
+    from lawangjabo.server.services import Services
+
+    a, b = (
+        Services(load_settings(paths=PathsConfig(state_dir=tmp_path / name),
+                               storage=StorageConfig(postgres_url=pg_url)))
+        for name in ("a", "b")
+    )  # fmt: skip
+    assert a.runs_duties() is True
+    assert b.runs_duties() is False and a.runs_duties() is True  # stable, not taken turns
+    a.close()  # the leader's process ends (kill -9 closes its connection the same way)
+    assert b.runs_duties() is True
+    b.close()
+    embedded = Services(load_settings(paths=PathsConfig(state_dir=tmp_path / "c")))
+    assert embedded.runs_duties() is True  # one process: it always runs them
+    embedded.close()

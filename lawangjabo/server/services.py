@@ -94,6 +94,7 @@ class Services:
         self._seeded = False
         self.started_at = datetime.now(UTC)
         self.shared = cluster_database(settings)  # PostgreSQL in cluster mode, else None
+        self.leadership = duty_leadership(settings)
         users, self.sessions = account_stores(settings, self.shared)
         self.auth = Auth(
             users,
@@ -181,6 +182,11 @@ class Services:
             "audit_log": audit_rows,
             "audit_chars": audit_chars,
         }
+
+    def runs_duties(self) -> bool:
+        """Does this process run the once-only duties (alert rules, webhooks, retention)?
+        Always in the embedded default; in a cluster only the replica holding the lock."""
+        return self.leadership is None or bool(self.leadership.held())
 
     def prune_audit(self, now: datetime | None = None) -> int:
         """Delete audit entries past the retention (at most once an hour); returns rows gone."""
@@ -436,6 +442,8 @@ class Services:
         }
 
     def close(self) -> None:
+        if self.leadership is not None:
+            self.leadership.release()
         if self.shared is not None:
             self.shared.close()
         if self.runtime is not None:
@@ -454,6 +462,18 @@ def cluster_database(settings: Settings) -> Any:
     from lawangjabo.storage.pg import PgDatabase
 
     return PgDatabase(settings.storage.postgres_url)
+
+
+DUTIES_LOCK = 73101  # the advisory lock whose holder runs the once-only duties
+
+
+def duty_leadership(settings: Settings) -> Any:
+    """In cluster mode, the lock that picks the one replica running alerts and retention."""
+    if settings.storage.postgres_url is None:
+        return None
+    from lawangjabo.storage.pg import Leadership
+
+    return Leadership(settings.storage.postgres_url, DUTIES_LOCK)
 
 
 def account_stores(settings: Settings, shared: Any) -> tuple[UserStore, SessionStore]:

@@ -329,7 +329,8 @@ async def _ingest_forever(services: Services) -> None:
         await asyncio.sleep(1.0)
         try:
             await run_in_threadpool(services.ingest)
-            await run_in_threadpool(services.prune_audit)
+            if await run_in_threadpool(services.runs_duties):
+                await run_in_threadpool(services.prune_audit)
         except Exception:
             log.exception("ledger ingest failed")
 
@@ -339,6 +340,8 @@ async def _alerts_forever(services: Services) -> None:
     while True:
         await asyncio.sleep(every)
         try:
+            if not await run_in_threadpool(services.runs_duties):
+                continue  # another replica evaluates and sends (cluster mode)
             result = await run_in_threadpool(services.evaluate_alerts)
             if result.get("opened") or result.get("resolved") or result.get("dead"):
                 log.info("alerts: %s", result)

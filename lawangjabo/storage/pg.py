@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import pandas as pd
@@ -214,3 +214,45 @@ class PgDatabase:
 
     def close(self) -> None:
         self._pool.close()
+
+
+class Leadership:
+    """Which replica runs the duties that must run once (alert rules and webhooks, retention):
+    the one holding a PostgreSQL advisory lock on a connection of its own. If that replica dies,
+    its connection closes, the lock goes with it, and the next replica that asks takes over."""
+
+    def __init__(self, url: str, key: int) -> None:
+        self.url, self.key = url, key
+        self._conn: psycopg.Connection[Any] | None = None
+        self._leading = False
+        self._lock = threading.Lock()
+
+    def held(self) -> bool:
+        """True if this process leads now (taking the lead when it is free)."""
+        with self._lock:
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+                    self._leading = False
+                if self._leading:
+                    self._conn.execute("SELECT 1")  # the connection, and so the lock, lives
+                    return True
+                row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", [self.key]).fetchone()
+                self._leading = bool(row and row[0])
+                if self._leading:
+                    log.info("this replica now runs the once-only duties (lock %d)", self.key)
+                return self._leading
+            except (psycopg.Error, OSError):
+                self._drop()
+                return False
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with suppress(psycopg.Error):
+                self._conn.close()
+        self._conn, self._leading = None, False
+
+    def release(self) -> None:
+        """Give the lead up (shutting down): another replica takes it at its next ask."""
+        with self._lock:
+            self._drop()
