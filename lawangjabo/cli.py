@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from lawangjabo.cameras.synthetic import synthetic_registry
 from lawangjabo.config import load_settings
 from lawangjabo.geo.districts import import_boundaries, load_district_layer
 from lawangjabo.i18n import LANGUAGES
+from lawangjabo.storage import audit as audit_log
 from lawangjabo.storage.audit import SIGN_OUT_AFTER, cli_actor, spool_entry
 
 log = logging.getLogger("lawangjabo.cli")
@@ -238,8 +240,12 @@ def _users(args: argparse.Namespace) -> int:
     password = os.environ.get(args.password_env) if args.password_env else None
 
     def audit(action: str, **detail: Any) -> None:
-        spool_entry(settings.paths.audit_spool, cli_actor(), action, {"user": args.name, **detail})
-        if shared is not None and action in SIGN_OUT_AFTER:
+        entry = {"user": args.name, **detail}
+        if shared is None:  # the app holds the database: leave the entry for it
+            spool_entry(settings.paths.audit_spool, cli_actor(), action, entry)
+            return
+        audit_log.append(shared, datetime.now(UTC), cli_actor(), action, entry)
+        if action in SIGN_OUT_AFTER:
             sessions.revoke_user(args.name)  # every replica, at once
 
     try:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -99,5 +100,8 @@ def test_the_cli_writes_accounts_that_every_replica_sees(pg_url: str, tmp_path: 
     account = b.auth.users.get("clusterop")
     assert account is not None and account.role == "planner"
     assert not (tmp_path / "cli" / "users.json").exists()  # nothing went to a file
+    changes = a.audit_entries(datetime(2026, 1, 1, tzinfo=UTC), action="user_role_set")
+    assert "clusterop" in " ".join(changes["detail"])  # one audit log, in PostgreSQL
+    assert not list((tmp_path / "cli" / "audit-spool").glob("*.jsonl"))  # no spool needed
     for services in replicas:
         services.close()

@@ -158,7 +158,7 @@ class Services:
         if db is None:
             return 0
         with self._ingest_lock:
-            for entry in self._audits.run(db):
+            for entry in self._audits.run(self.audit_db()):
                 if entry.action in SIGN_OUT_AFTER and entry.detail.get("user"):
                     self.sessions.revoke_user(str(entry.detail["user"]))
                     log.info("signed out %s after %s", entry.detail["user"], entry.action)
@@ -175,7 +175,7 @@ class Services:
         store = self.incidents()
         if db is None or store is None:
             return {}
-        audit_rows, audit_chars = audit_log.size(db)
+        audit_rows, audit_chars = audit_log.size(self.audit_db())
         return {
             "incidents": store.count(),
             "poll_outcomes": poll_count(db),
@@ -191,7 +191,7 @@ class Services:
     def prune_audit(self, now: datetime | None = None) -> int:
         """Delete audit entries past the retention (at most once an hour); returns rows gone."""
         days = self.settings.storage.audit_retention_days
-        db = self.db
+        db = self.audit_db()
         if not days or db is None or time.monotonic() - self._last_retention < 3600:
             return 0
         self._last_retention = time.monotonic()
@@ -320,9 +320,14 @@ class Services:
         return time.monotonic() - started < self.settings.cameras.timeout_s + 1
 
     # -- audit --------------------------------------------------------------------------------
+    def audit_db(self) -> Any:
+        """Where the audit log lives: this process's database, or PostgreSQL in a cluster
+        (one audit log for every replica and the CLI)."""
+        return self.shared if self.shared is not None else self.db
+
     def audit(self, actor: str, action: str, detail: dict[str, Any]) -> None:
         """Append to the audit log (never raises: a failing log must not block a login)."""
-        db = self.db
+        db = self.audit_db()
         now = datetime.now(UTC)
         actor, action = actor[:MAX_ACTOR], action[:MAX_ACTOR]
         detail = bounded_detail(detail)
@@ -341,7 +346,7 @@ class Services:
         self, since: datetime, actor: str = "", action: str = "", limit: int = 5000
     ) -> Any:
         """Audit entries since ``since`` (newest first) as a DataFrame; filters are exact."""
-        db = self.db
+        db = self.audit_db()
         if db is None:
             return None
         return audit_log.entries(db, since, actor, action, limit)
@@ -392,6 +397,10 @@ class Services:
         database = db.status() if db else {"status": "error", "error": "unavailable"}
         if database["status"] != "ok":
             add("database", f"database {database.get('error', 'error')}")
+        if self.shared is not None:
+            cluster = self.shared.status()
+            if cluster["status"] != "ok":
+                add("database", f"cluster database {cluster.get('error', 'error')}")
         for name, ingest in (("poll outcomes", self._outcomes), ("audit entries", self._audits)):
             if ingest.error:
                 add("ingest", f"{name} not stored: the database refuses them", ingest.error_since)
