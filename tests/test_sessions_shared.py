@@ -123,3 +123,52 @@ def test_exactly_one_replica_runs_the_duties_and_another_takes_over(
     embedded = Services(load_settings(paths=PathsConfig(state_dir=tmp_path / "c")))
     assert embedded.runs_duties() is True  # one process: it always runs them
     embedded.close()
+
+
+def test_a_replica_starts_and_refuses_calmly_while_postgresql_is_away(tmp_path: Any) -> None:
+    """PostgreSQL unreachable: the replica still starts, /api/health names the fault, requests
+    are refused with 503 (not a crash, not a hang) and a sign-in is refused, not a 500."""
+    import asyncio
+    import socket
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from starlette.applications import Starlette
+
+    from lawangjabo.auth.access import AuthGate
+    from lawangjabo.config import PathsConfig, StorageConfig, load_settings
+    from lawangjabo.server.services import Services
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    started = time.monotonic()
+    services = Services(
+        load_settings(paths=PathsConfig(state_dir=tmp_path / "s"),
+                      storage=StorageConfig(postgres_url=f"postgresql://x@127.0.0.1:{port}/db"))
+    )  # fmt: skip
+    kinds = {p["kind"]: p["message"] for p in services.problems()}
+    assert "cluster database" in kinds["database"] and "unreachable" in kinds["accounts"]
+    assert services.auth.users.verify("ops1", "a-long-password") is None  # refused, no raise
+    assert services.runs_duties() is False
+    gate = AuthGate(Starlette(), lambda: services.sessions)
+    sent: list[dict[str, Any]] = []
+
+    async def call() -> None:
+        scope = {"type": "http", "method": "GET", "path": "/alerts", "query_string": b"",
+                 "headers": [(b"cookie", b"lj_session=abc")], "client": ("127.0.0.1", 1),
+                 "scheme": "http", "server": ("x", 80)}  # fmt: skip
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: Any) -> None:
+            sent.append(dict(message))
+
+        await gate(scope, receive, send)
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, call()).result(timeout=60)
+    assert sent[0]["status"] == 503
+    assert time.monotonic() - started < 40  # bounded waits, no hang
+    services.close()

@@ -111,6 +111,10 @@ class Session:
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
 
+class SessionsUnavailableError(RuntimeError):
+    """The session store cannot be reached (a shared database away): requests are refused."""
+
+
 class SessionStore:
     """Server-side sessions, kept by the hash of their id (the id itself is only in the cookie)."""
 
@@ -787,6 +791,24 @@ class AuthGate:
             await self.app(scope, receive, send)
             return
         cookie = _cookie(scope, COOKIE)
+        try:
+            await self._gate(scope, receive, send, path, method, cookie)
+            return
+        except SessionsUnavailableError:  # raised before anything was sent: fail closed
+            log.error("sessions unavailable: refusing %s %s", method, path)
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1011})
+            return
+        await JSONResponse(
+            {"error": "sign-in is unavailable: its database cannot be reached"},
+            status_code=503,
+            headers=SECURITY_HEADERS,
+        )(scope, receive, send)
+
+    async def _gate(
+        self, scope: Scope, receive: Receive, send: Send, path: str, method: str,
+        cookie: str | None,
+    ) -> None:  # fmt: skip
         if scope["type"] == "websocket":
             origin = _header(scope, b"origin")
             session = self.sessions().get(cookie, touch=False)
@@ -841,7 +863,10 @@ class AuthGate:
                     await send({"type": "websocket.close", "code": 1008})
 
         def alive(touch: bool = False) -> bool:
-            return self.sessions().get(cookie, touch=touch) is not None
+            try:
+                return self.sessions().get(cookie, touch=touch) is not None
+            except SessionsUnavailableError:
+                return False  # cannot tell: close rather than stream on
 
         async def guarded_receive() -> Message:
             nonlocal pending

@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lawangjabo.auth.access import UserStore
+import psycopg
+
+from lawangjabo.auth.access import AccountsUnreadableError, UserStore
 from lawangjabo.storage.db import Gateway
 from lawangjabo.storage.pg import PgDatabase
 
@@ -41,10 +43,17 @@ class SharedUserStore(UserStore):
         return {"users": users}
 
     def _read(self, writing: bool = False) -> dict[str, Any]:
-        return self._load(self.db)
+        try:
+            return self._load(self.db)
+        except psycopg.Error as exc:  # sign-ins fail closed; health says why
+            raise AccountsUnreadableError(f"accounts database unreachable ({exc})") from exc
 
     def trouble(self) -> str | None:
-        return None if self._read()["users"] else "no accounts: nobody can sign in"
+        try:
+            users = self._read()["users"]
+        except AccountsUnreadableError:
+            return "accounts database unreachable: nobody can sign in"
+        return None if users else "no accounts: nobody can sign in"
 
     @contextmanager
     def _writing(self) -> Iterator[dict[str, Any]]:

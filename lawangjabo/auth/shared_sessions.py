@@ -12,7 +12,16 @@ import secrets
 import time
 from collections.abc import Callable
 
-from lawangjabo.auth.access import ABSOLUTE_S, IDLE_S, Role, Session, SessionStore
+import psycopg
+
+from lawangjabo.auth.access import (
+    ABSOLUTE_S,
+    IDLE_S,
+    Role,
+    Session,
+    SessionStore,
+    SessionsUnavailableError,
+)
 from lawangjabo.storage.db import Gateway
 
 TOUCH_EVERY_S = 5.0  # last_seen is written at most this often per session (fewer writes)
@@ -43,6 +52,12 @@ class SharedSessionStore(SessionStore):
         return session_id
 
     def get(self, session_id: object, touch: bool = True) -> Session | None:
+        try:
+            return self._get(session_id, touch)
+        except psycopg.Error as exc:
+            raise SessionsUnavailableError(type(exc).__name__) from exc
+
+    def _get(self, session_id: object, touch: bool) -> Session | None:
         if not isinstance(session_id, str) or not session_id:
             return None
         key = self._key(session_id)

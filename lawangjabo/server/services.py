@@ -415,7 +415,10 @@ class Services:
             for message in status.get("problems") or []:
                 add("poller", str(message)[:200])
         if settings.auth.enabled:
-            trouble = self.auth.users.trouble()
+            try:
+                trouble = self.auth.users.trouble()
+            except Exception as exc:  # the accounts' database is away (cluster mode)
+                trouble = f"accounts unavailable: {type(exc).__name__}"
             if trouble:
                 add("accounts", trouble)
         snap = self.snapshot()

@@ -103,19 +103,41 @@ class PgDatabase:
         url: str,
         migrations: Sequence[Migration] = PG_MIGRATIONS,
         max_size: int = 8,
-        timeout_s: float = 10.0,
+        timeout_s: float = 3.0,
     ) -> None:
         self.url = url
+        # Opening the pool does not wait for the server: a replica starts (and says it is
+        # degraded) while PostgreSQL is away, and connects when it is back.
         self._pool = ConnectionPool(
             url,
             min_size=1,
             max_size=max_size,
             timeout=timeout_s,
-            kwargs={"autocommit": True, "connect_timeout": int(timeout_s)},
+            kwargs={"autocommit": True, "connect_timeout": max(1, int(timeout_s))},
             open=True,
         )
         self._local = threading.local()  # the connection of a transaction in progress
-        self._migrate(migrations)
+        self._migrations = migrations
+        self._migrated = False
+        self._migrate_lock = threading.Lock()
+        try:
+            self._ensure_schema()
+        except psycopg.Error as exc:
+            log.error("postgresql unreachable at start (will retry on use): %s", exc)
+
+    def _ensure_schema(self) -> None:
+        """Apply the migrations once, on first use that reaches the server."""
+        if self._migrated or getattr(self._local, "migrating", False):
+            return
+        with self._migrate_lock:
+            if self._migrated:
+                return
+            self._local.migrating = True  # the migration's own statements pass straight on
+            try:
+                self._migrate(self._migrations)
+                self._migrated = True
+            finally:
+                self._local.migrating = False
 
     def _run(
         self, call: Callable[[psycopg.Connection[Any]], list[tuple[Any, ...]]]
@@ -123,6 +145,7 @@ class PgDatabase:
         held: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
         if held is not None:
             return call(held)
+        self._ensure_schema()
         with self._pool.connection() as conn:
             return call(conn)
 
@@ -160,6 +183,7 @@ class PgDatabase:
     def begin(self) -> Iterator[PgDatabase]:
         """One transaction on one connection for this thread's calls inside the block;
         committed at its end, rolled back if it raises."""
+        self._ensure_schema()
         with self._pool.connection() as conn, conn.transaction():
             self._local.conn = conn
             try:
@@ -206,6 +230,7 @@ class PgDatabase:
     def status(self) -> dict[str, Any]:
         """A health summary: reachable, schema version, server version (no address)."""
         try:
+            self._ensure_schema()
             version = self.schema_version()
             server = self.execute("SHOW server_version")[0][0]
         except (psycopg.Error, OSError) as exc:
