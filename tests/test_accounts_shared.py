@@ -3,9 +3,7 @@ CLI and every replica share them and a CLI role change signs the account out eve
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,7 +13,8 @@ from typing import Any
 import pytest
 
 from lawangjabo.auth.access import UserStore
-from lawangjabo.config import PROJECT_ROOT
+
+from .test_cli import run
 
 
 @pytest.fixture(params=["file", "postgresql"])
@@ -70,17 +69,9 @@ def test_the_cli_writes_accounts_that_every_replica_sees(pg_url: str, tmp_path: 
     from lawangjabo.config import PathsConfig, StorageConfig, load_settings
     from lawangjabo.server.services import Services
 
-    env = {
-        **os.environ,
-        "LAWANGJABO_STORAGE__POSTGRES_URL": pg_url,
-        "LAWANGJABO_PATHS__STATE_DIR": str(tmp_path / "cli"),
-        "PW": "cluster-password",
-    }
-
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "lawangjabo", "users", *args],
-                              cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
-                              timeout=120, check=False)  # fmt: skip
+        return run("users", *args, state=tmp_path / "cli", PW="cluster-password",
+                   LAWANGJABO_STORAGE__POSTGRES_URL=pg_url)  # fmt: skip
 
     cli("remove", "clusterop")  # from an earlier run of this session's cluster, if any
     added = cli("add", "clusterop", "--role", "operator", "--password-env", "PW")

@@ -249,26 +249,8 @@ def test_a_leader_signing_in_lands_on_the_glance(
     body = urlencode(
         {"username": "who", "password": "a-long-password", "csrf": "t" * 24, "next": next_path}
     ).encode()
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/login",
-        "query_string": b"",
-        "headers": [
-            (b"content-type", b"application/x-www-form-urlencoded"),
-            (b"cookie", b"lj_csrf=" + b"t" * 24),
-        ],
-        "client": ("127.0.0.1", 5000),
-        "scheme": "http",
-        "server": ("cc.local", 80),
-    }
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    # Its own thread: a browser test's Playwright may already run a loop on this one.
-    with ThreadPoolExecutor(1) as pool:
-        reply = pool.submit(asyncio.run, auth.login(Request(scope, receive))).result()
+    scope, receive = _login_scope(body)
+    reply = _run(auth.login(Request(scope, receive)))
     assert reply.status_code == 303 and reply.headers["location"] == lands
 
 

@@ -18,8 +18,9 @@ from .conftest import DATA
 BAD = DATA / "registries"
 
 
-def run(*args: str, state: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LAWANGJABO_PATHS__STATE_DIR": str(state)}
+def run(*args: str, state: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    """``python -m lawangjabo ARGS`` with its own state folder (and ``extra`` environment)."""
+    env = {**os.environ, "LAWANGJABO_PATHS__STATE_DIR": str(state), **extra}
     return subprocess.run(  # noqa: PLW1510 - the exit code is what is tested
         [sys.executable, "-m", "lawangjabo", *args],
         capture_output=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,17 @@ from typing import Any
 import pytest
 
 from lawangjabo import fileio
-from lawangjabo.cameras.ledger import SpoolWriter, outcome_ingest, poll_count
+from lawangjabo.cameras.ledger import (
+    SpoolWriter,
+    _read_outcomes,
+    _write_outcomes,
+    outcome_ingest,
+    poll_count,
+)
 from lawangjabo.cameras.poller import Outcome
 from lawangjabo.storage.audit import audit_ingest, bounded_detail, spool_entry
 from lawangjabo.storage.db import Database
-from lawangjabo.storage.spool import quarantined, requeue
+from lawangjabo.storage.spool import SpoolIngest, quarantined, requeue
 
 T0 = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
 GOOD = {
@@ -86,6 +93,20 @@ def test_a_requeued_file_goes_in_once_fixed(tmp_path: Path) -> None:
     db.close()
 
 
+def _ledger_ingest(
+    spool: Path, refusal: Callable[[list[list[Any]]], Exception | None]
+) -> SpoolIngest[list[Any]]:
+    """The poll spool's consumer, its database write refused when ``refusal`` says why."""
+
+    def write(database: Any, rows: list[list[Any]]) -> None:
+        error = refusal(rows)
+        if error is not None:
+            raise error
+        _write_outcomes(database, rows)
+
+    return SpoolIngest(spool, _read_outcomes, write)
+
+
 def test_a_refusing_database_is_retried_not_blamed(tmp_path: Path) -> None:
     """A database that refuses everything (away, full) quarantines nothing; once it takes
     files again all of them go in, and the error clears."""
@@ -95,17 +116,10 @@ def test_a_refusing_database_is_retried_not_blamed(tmp_path: Path) -> None:
         _write(spool, f"{n:04d}.jsonl", [json.dumps({**GOOD, "camera_id": f"cam-{n}"})])
     refusing = {"on": True}
 
-    def write(database: Any, rows: list[list[Any]]) -> None:
-        if refusing["on"]:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        from lawangjabo.cameras.ledger import _write_outcomes
+    def refuse(rows: list[list[Any]]) -> Exception | None:
+        return OSError(errno.ENOSPC, "No space left on device") if refusing["on"] else None
 
-        _write_outcomes(database, rows)
-
-    from lawangjabo.cameras.ledger import _read_outcomes
-    from lawangjabo.storage.spool import SpoolIngest
-
-    ingest = SpoolIngest(spool, _read_outcomes, write)
+    ingest = _ledger_ingest(spool, refuse)
     for _ in range(5):
         assert ingest.run(db) == []
     assert ingest.error is not None and "No space" in ingest.error
@@ -124,17 +138,9 @@ def test_a_file_only_the_database_refuses_is_quarantined_after_three_tries(
     spool = tmp_path / "spool"
     _write(spool, "0001.jsonl", [json.dumps({**GOOD, "camera_id": "refused"})])
 
-    def write(database: Any, rows: list[list[Any]]) -> None:
-        if rows[0][0] == "refused":
-            raise ValueError("constraint")
-        from lawangjabo.cameras.ledger import _write_outcomes
-
-        _write_outcomes(database, rows)
-
-    from lawangjabo.cameras.ledger import _read_outcomes
-    from lawangjabo.storage.spool import SpoolIngest
-
-    ingest = SpoolIngest(spool, _read_outcomes, write)
+    ingest = _ledger_ingest(
+        spool, lambda rows: ValueError("constraint") if rows[0][0] == "refused" else None
+    )
     for n in range(3):
         _write(spool, f"{n + 2:04d}.jsonl", [json.dumps(GOOD)])
         assert len(ingest.run(db)) == 1

@@ -378,10 +378,17 @@ class Services:
                 self._seeded = True
         return store
 
-    def problems(self) -> list[dict[str, Any]]:
+    def _database_status(self) -> dict[str, Any]:
+        db = self.db
+        return db.status() if db else {"status": "error", "error": "unavailable"}
+
+    def problems(
+        self, database: dict[str, Any] | None = None, poller: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         """What is wrong now, for ``/api/health`` and the operators' banner: each with a
         ``kind`` (disk, database, ingest, quarantine, poller, accounts, registry), a message
-        without file paths, and since when (if known)."""
+        without file paths, and since when (if known). ``database`` and ``poller``: their
+        statuses when the caller has them already."""
         found: list[dict[str, Any]] = []
 
         def add(kind: str, message: str, since: datetime | None = None) -> None:
@@ -393,8 +400,7 @@ class Services:
         free = free_mb(settings.paths.state)
         if free < settings.storage.min_free_mb:
             add("disk", f"state disk nearly full: {free:.0f} MB free")
-        db = self.db
-        database = db.status() if db else {"status": "error", "error": "unavailable"}
+        database = database or self._database_status()
         if database["status"] != "ok":
             add("database", f"database {database.get('error', 'error')}")
         if self.shared is not None:
@@ -408,17 +414,14 @@ class Services:
         if held:
             add("quarantine", f"{held} spool file(s) quarantined (unreadable); an admin must look")
         if settings.cameras.poller != "off":
-            status = self.poller_status()
+            status = poller or self.poller_status()
             if not status["alive"]:
                 age = status["age_s"]
                 add("poller", "camera poller silent" + (f" for {age:.0f} s" if age else ""))
             for message in status.get("problems") or []:
                 add("poller", str(message)[:200])
         if settings.auth.enabled:
-            try:
-                trouble = self.auth.users.trouble()
-            except Exception as exc:  # the accounts' database is away (cluster mode)
-                trouble = f"accounts unavailable: {type(exc).__name__}"
+            trouble = self.auth.users.trouble()
             if trouble:
                 add("accounts", trouble)
         snap = self.snapshot()
@@ -428,9 +431,8 @@ class Services:
 
     def health(self) -> dict[str, Any]:
         snap = self.snapshot()
-        db = self.db
-        database = db.status() if db else {"status": "error", "error": "unavailable"}
-        problems = self.problems()
+        database, poller = self._database_status(), self.poller_status()
+        problems = self.problems(database, poller)
         return {
             "status": "degraded" if problems else "ok",
             "problems": problems,
@@ -447,9 +449,7 @@ class Services:
             },
             "database": database,
             "poller": {
-                k: v
-                for k, v in self.poller_status().items()
-                if k in ("mode", "alive", "age_s", "simulated")
+                k: v for k, v in poller.items() if k in ("mode", "alive", "age_s", "simulated")
             },
         }
 

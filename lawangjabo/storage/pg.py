@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import psycopg
@@ -23,6 +23,7 @@ from psycopg_pool import ConnectionPool
 from lawangjabo.storage.db import Migration
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 # The tables both backends share so far (versioned; a new version is appended, never edited).
 PG_MIGRATIONS: tuple[Migration, ...] = (
@@ -139,9 +140,7 @@ class PgDatabase:
             finally:
                 self._local.migrating = False
 
-    def _run(
-        self, call: Callable[[psycopg.Connection[Any]], list[tuple[Any, ...]]]
-    ) -> list[tuple[Any, ...]]:
+    def _run(self, call: Callable[[psycopg.Connection[Any]], R]) -> R:
         held: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
         if held is not None:
             return call(held)
@@ -161,23 +160,21 @@ class PgDatabase:
         return self._run(call)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        def call(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+        def call(conn: psycopg.Connection[Any]) -> None:
             with conn.cursor() as cursor:
                 cursor.executemany(to_pg(sql), rows)
-            return []
 
         self._run(call)
 
     def frame(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         """One query's rows as a pandas DataFrame."""
 
-        def call(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+        def call(conn: psycopg.Connection[Any]) -> pd.DataFrame:
             cursor = conn.execute(to_pg(sql), params)
             names = [c.name for c in cursor.description or []]
-            return [(names, cursor.fetchall())]
+            return pd.DataFrame(cursor.fetchall(), columns=names)
 
-        ((names, rows),) = self._run(call)
-        return pd.DataFrame(rows, columns=names)
+        return self._run(call)
 
     @contextmanager
     def begin(self) -> Iterator[PgDatabase]:

@@ -217,22 +217,15 @@ def test_an_open_wall_goes_dark_within_seconds_of_a_role_change(
 ) -> None:
     """An operator's wall is open and streaming; the CLI demotes the account: the server closes
     the page's websocket within seconds and sends it nothing more (no reconnect either)."""
-    import os
-    import subprocess
-    import sys
     import time
 
-    from lawangjabo.config import PROJECT_ROOT
-
+    from ..test_cli import run
     from .conftest import sign_in, signed_in_page
     from .test_browser import IDLE
 
-    env = {**os.environ, "LAWANGJABO_PATHS__STATE_DIR": str(server.log.parent),
-           "WALL_PASSWORD": "wall-watch-password"}  # fmt: skip
-
     def cli(*args: str) -> None:
-        subprocess.run([sys.executable, "-m", "lawangjabo", *args], cwd=PROJECT_ROOT, env=env,
-                       check=True, capture_output=True, timeout=60)  # fmt: skip
+        done = run(*args, state=server.log.parent, WALL_PASSWORD="wall-watch-password")
+        assert done.returncode == 0, done.stdout + done.stderr
 
     cli("users", "add", "wallwatch", "--role", "operator", "--password-env", "WALL_PASSWORD")
     cookie = sign_in(server.url, "wallwatch", "wall-watch-password")

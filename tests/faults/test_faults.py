@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -28,9 +27,8 @@ from typing import Any
 
 import pytest
 
-from lawangjabo.config import PROJECT_ROOT
-
 from ..e2e.conftest import ARTIFACTS, Server, csrf_token, sign_in, start_server, stop
+from ..test_cli import run
 
 TABLE = ARTIFACTS / "faults.json"
 MIN_FREE_MB = 6
@@ -122,16 +120,7 @@ def _wait(check: Callable[[], Any], timeout_s: float, what: str) -> float:
 
 
 def _cli(state: Path, *args: str, password: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LAWANGJABO_PATHS__STATE_DIR": str(state), "FAULT_PASSWORD": password}
-    return subprocess.run(
-        [sys.executable, "-m", "lawangjabo", *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run(*args, state=state, FAULT_PASSWORD=password)
 
 
 def _record(fault: str, seen: str, recovered_s: float, lost: int) -> None:
