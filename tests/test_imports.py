@@ -91,6 +91,7 @@ def test_the_contract_can_fail() -> None:
 OWNERS: dict[str, set[str]] = {
     "incidents": {"lawangjabo.incidents.store", "lawangjabo.incidents.analytics"},
     "incident_events": {"lawangjabo.incidents.store"},
+    "incident_category_codes": {"lawangjabo.incidents.store", "lawangjabo.incidents.analytics"},
     "poll_outcomes": {"lawangjabo.cameras.ledger"},
     "ingested_files": {"lawangjabo.storage.spool"},
     "audit_log": {"lawangjabo.storage.audit"},

@@ -17,6 +17,7 @@ from lawangjabo.config import PROJECT_ROOT, Settings
 from lawangjabo.incidents.analytics import (
     Filters,
     by_district,
+    daily,
     heatmap,
     hotspots,
     hour_weekday,
@@ -49,6 +50,48 @@ def test_migrates_from_the_previous_schema_version(tmp_path: Path) -> None:
     assert db.execute("SELECT count(*) FROM poll_outcomes") == [(1,)]  # data kept
     assert db.execute("SELECT count(*) FROM incidents") == [(0,)]
     db.close()
+
+
+def test_category_codes_are_filled_in_when_an_older_file_migrates(
+    store: IncidentStore, settings: Settings
+) -> None:
+    """Version 7 gives every stored category a small-integer code (analytics filter on it);
+    rows stored before it get theirs, and the category filter finds the same incidents."""
+    old, path = store.db, store.db.path
+    store.bulk_load(generate(settings, NOW, 30, seed=2), "demo")
+    for undo in (  # back to a version-6 file: incidents without codes
+        "ALTER TABLE incidents DROP COLUMN category_code",
+        "DROP TABLE incident_category_codes",
+        "DELETE FROM schema_migrations WHERE version >= 7",
+    ):
+        old.execute(undo)
+    by_text = old.execute("SELECT category, count(*) FROM incidents GROUP BY ALL ORDER BY 1")
+    old.close()
+    db = Database(path)
+    codes = db.execute("SELECT category, code FROM incident_category_codes ORDER BY code")
+    assert [c for c, _ in codes] == sorted(c for c, _ in by_text)
+    assert [n for _, n in codes] == list(range(1, len(codes) + 1))
+    assert db.execute("SELECT count(*) FROM incidents WHERE category_code IS NULL") == [(0,)]
+    for category, n in by_text:
+        assert total(db, Filters(NOW - timedelta(days=60), NOW, (category,))) == n
+    db.close()
+
+
+def test_a_new_category_gets_the_next_code_and_an_unstored_one_matches_nothing(
+    store: IncidentStore,
+) -> None:
+    store.create(NewIncident(NOW, "kebakaran", "P1", -2.98819, 104.76045), "op")
+    store.create(NewIncident(NOW, "banjir_genangan", "P2", -2.98819, 104.76045), "op")
+    store.create(NewIncident(NOW, "kebakaran", "P3", -2.98819, 104.76045), "op")
+    assert store.db.execute("SELECT category, code FROM incident_category_codes ORDER BY code") == [
+        ("kebakaran", 1),
+        ("banjir_genangan", 2),
+    ]
+    window = (NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+    assert total(store.db, Filters(*window, ("kebakaran",))) == 2
+    assert total(store.db, Filters(*window, ("kebakaran", "banjir_genangan"))) == 3
+    assert total(store.db, Filters(*window, ("kemacetan",))) == 0
+    assert len(store.listing(Filters(*window, ("banjir_genangan",)), ["id"])) == 1
 
 
 def test_create_derives_columns_and_proposes_the_lead_agency(store: IncidentStore) -> None:
@@ -187,6 +230,10 @@ def test_aggregations_equal_a_pandas_reference(store: IncidentStore, settings: S
     matrix = hour_weekday(store.db, filters)
     for (dow, hour), n in ref.groupby(["local_dow", "local_hour"]).size().items():
         assert matrix[int(dow)][int(hour)] == n
+    wib_days = (ref.occurred_at.dt.tz_convert("Asia/Jakarta").dt.date).value_counts()
+    assert {d["day"]: d["count"] for d in daily(store.db, filters, "Asia/Jakarta")} == dict(
+        wib_days.items()
+    )  # a WIB day, not a UTC one: 17:00 UTC is the next day's 00:00 WIB
     top = hotspots(store.db, filters, 1)[0]
     assert top["count"] == ref.groupby("h3_r9").size().max()
     playback = Filters(filters.start, filters.end, filters.categories, hours=(8,))

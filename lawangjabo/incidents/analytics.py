@@ -5,6 +5,7 @@ Every query takes the same :class:`Filters` and builds its WHERE clause with par
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,16 @@ from typing import Any
 from lawangjabo.storage.db import Database
 
 HEX_COLUMN = {7: "h3_r7", 8: "h3_r8", 9: "h3_r9"}
+
+
+def category_codes(db: Database) -> list[tuple[str, int]]:
+    """(category, code) of every category ever stored; codes never change once given."""
+    rows = db.execute("SELECT category, code FROM incident_category_codes")
+    return [(category, int(code)) for category, code in rows]
+
+
+def _where(db: Database, filters: Filters) -> tuple[str, list[Any]]:
+    return filters.where(dict(category_codes(db)) if filters.categories else None)
 
 
 @dataclass(frozen=True)
@@ -26,11 +37,19 @@ class Filters:
     weekdays: tuple[int, ...] = ()  # 0 = Monday
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def where(self) -> tuple[str, list[Any]]:
+    def where(self, codes: Mapping[str, int] | None = None) -> tuple[str, list[Any]]:
+        """The WHERE clause and its parameters. Given the category ``codes`` (see
+        :func:`category_codes`) categories are matched on the small-integer column, which
+        DuckDB filters faster than text."""
         clauses = ["occurred_at >= ?", "occurred_at < ?"]
         params: list[Any] = [self.start, self.end]
+        if codes is not None and self.categories:
+            known = [codes[c] for c in self.categories if c in codes]
+            marks = ", ".join("?" * len(known))
+            clauses.append(f"category_code IN ({marks})" if known else "false")
+            params.extend(known)
         for column, values in (
-            ("category", self.categories),
+            ("category", () if codes is not None else self.categories),
             ("lead_agency", self.agencies),
             ("priority", self.priorities),
             ("status", self.statuses),
@@ -59,7 +78,7 @@ class Filters:
 
 def heatmap(db: Database, filters: Filters, resolution: int = 8) -> list[dict[str, Any]]:
     """Incident counts per H3 cell, as ``H3HexagonLayer`` wants them (hex id strings)."""
-    where, params = filters.where()
+    where, params = _where(db, filters)
     column = HEX_COLUMN[resolution]
     rows = db.execute(
         f"SELECT printf('%x', cell), n FROM (SELECT {column} AS cell, count(*) AS n "
@@ -70,7 +89,7 @@ def heatmap(db: Database, filters: Filters, resolution: int = 8) -> list[dict[st
 
 
 def by_district(db: Database, filters: Filters) -> dict[str, int]:
-    where, params = filters.where()
+    where, params = _where(db, filters)
     rows = db.execute(
         f"SELECT kecamatan, count(*) FROM incidents WHERE {where} AND kecamatan IS NOT NULL "
         "GROUP BY ALL",
@@ -99,7 +118,7 @@ def choropleth(db: Database, filters: Filters, areas_km2: dict[str, float]) -> l
 
 def hour_weekday(db: Database, filters: Filters) -> list[list[int]]:
     """A 7 × 24 matrix of counts (Monday first, local hours)."""
-    where, params = filters.where()
+    where, params = _where(db, filters)
     matrix = [[0] * 24 for _ in range(7)]
     for dow, hour, n in db.execute(
         f"SELECT local_dow, local_hour, count(*) FROM incidents WHERE {where} GROUP BY ALL", params
@@ -110,7 +129,7 @@ def hour_weekday(db: Database, filters: Filters) -> list[list[int]]:
 
 def hotspots(db: Database, filters: Filters, limit: int = 10) -> list[dict[str, Any]]:
     """The busiest resolution-9 cells (~0.1 km²) with their commonest category and kecamatan."""
-    where, params = filters.where()
+    where, params = _where(db, filters)
     rows = db.execute(
         f"SELECT printf('%x', h3_r9) AS hex, count(*) AS n, mode(category), mode(kecamatan), "
         f"avg(lat), avg(lon) FROM incidents WHERE {where} GROUP BY h3_r9 ORDER BY n DESC "
@@ -130,12 +149,13 @@ def hotspots(db: Database, filters: Filters, limit: int = 10) -> list[dict[str, 
     ]
 
 
-def daily(db: Database, filters: Filters) -> list[dict[str, Any]]:
-    where, params = filters.where()
+def daily(db: Database, filters: Filters, timezone: str = "UTC") -> list[dict[str, Any]]:
+    """Incidents per calendar day in ``timezone`` (a city's days, not UTC's)."""
+    where, params = _where(db, filters)
     rows = db.execute(
-        f"SELECT CAST(occurred_at AS DATE) AS day, count(*) FROM incidents WHERE {where} "
-        "GROUP BY ALL ORDER BY day",
-        params,
+        f"SELECT CAST(timezone(?, occurred_at) AS DATE) AS day, count(*) FROM incidents "
+        f"WHERE {where} GROUP BY ALL ORDER BY day",
+        [timezone, *params],
     )
     return [{"day": d, "count": int(n)} for d, n in rows]
 
@@ -144,7 +164,7 @@ def points(
     db: Database, filters: Filters, limit: int = 2_000_000
 ) -> tuple[list[float], list[float]]:
     """Incident positions for server-side computations (coverage), never for the browser."""
-    where, params = filters.where()
+    where, params = _where(db, filters)
     cursor_rows = db.execute(
         f"SELECT lon, lat FROM incidents WHERE {where} LIMIT ?", [*params, limit]
     )
@@ -152,7 +172,7 @@ def points(
 
 
 def total(db: Database, filters: Filters) -> int:
-    where, params = filters.where()
+    where, params = _where(db, filters)
     return int(db.execute(f"SELECT count(*) FROM incidents WHERE {where}", params)[0][0])
 
 

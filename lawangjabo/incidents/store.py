@@ -22,7 +22,7 @@ from pyproj import Transformer
 from lawangjabo.cameras.registry import Camera
 from lawangjabo.config import Settings
 from lawangjabo.geo.districts import DistrictLayer
-from lawangjabo.incidents.analytics import Filters
+from lawangjabo.incidents.analytics import Filters, category_codes
 from lawangjabo.incidents.history import History
 from lawangjabo.storage.db import Database
 
@@ -88,6 +88,17 @@ def _agency_scope(agencies: tuple[str, ...]) -> tuple[str, list[Any]]:
     if not agencies:
         return "", []
     return f" AND lead_agency IN ({', '.join('?' * len(agencies))})", list(agencies)
+
+
+def assign_category_codes(db: Database, categories: set[str]) -> dict[str, int]:
+    """The small-integer code of each category (analytics filters on it), assigning the next
+    free code to a category never stored before. Run inside the inserting transaction."""
+    known = dict(category_codes(db))
+    for category in sorted(categories - known.keys()):
+        code = max(known.values(), default=0) + 1
+        db.execute("INSERT INTO incident_category_codes VALUES (?, ?)", [category, code])
+        known[category] = code
+    return known
 
 
 class IncidentError(ValueError):
@@ -262,12 +273,14 @@ class IncidentStore:
         ids: list[int] = []
 
         def work(db: Database) -> None:
-            placeholders = ", ".join("?" * len(COLUMNS))
+            codes = assign_category_codes(db, {row[2] for row in rows})
+            columns = (*COLUMNS, "category_code")
+            placeholders = ", ".join("?" * len(columns))
             for row in rows:
                 new_id = db.execute(
-                    f"INSERT INTO incidents ({', '.join(COLUMNS)}) VALUES ({placeholders}) "
+                    f"INSERT INTO incidents ({', '.join(columns)}) VALUES ({placeholders}) "
                     "RETURNING id",
-                    row,
+                    [*row, codes[row[2]]],
                 )[0][0]
                 ids.append(int(new_id))
                 db.execute(
@@ -315,8 +328,10 @@ class IncidentStore:
                         "updated_at": now,
                     }
                 )
+                codes = assign_category_codes(db, set(frame["category"].unique()))
+                frame["category_code"] = frame["category"].map(codes).astype("uint16")
                 first = int(db.execute("SELECT coalesce(max(id), 0) FROM incidents")[0][0])
-                db.insert_frame("incidents", COLUMNS, frame)
+                db.insert_frame("incidents", (*COLUMNS, "category_code"), frame)
                 db.execute(
                     "INSERT INTO incident_events (incident_id, happened_at, kind, to_status, "
                     "agency, actor) SELECT id, reported_at, 'created', status, lead_agency, "
@@ -419,7 +434,7 @@ class IncidentStore:
         unknown = set(columns) - {"id", *COLUMNS}
         if unknown:
             raise ValueError(f"unknown incident columns {sorted(unknown)}")
-        where, params = filters.where()
+        where, params = filters.where(dict(category_codes(self.db)) if filters.categories else None)
         order = "DESC" if newest_first else "ASC"
         sql = (
             f"SELECT {', '.join(columns)} FROM incidents WHERE {where} ORDER BY occurred_at {order}"

@@ -154,6 +154,26 @@ MIGRATIONS: tuple[Migration, ...] = (
         "when each polled picture was first seen (a frozen feed's true age)",
         ("ALTER TABLE poll_outcomes ADD COLUMN picture_at TIMESTAMPTZ",),
     ),
+    Migration(
+        7,
+        "a small-integer code per incident category (analytics filter on it, not on text)",
+        (
+            """CREATE TABLE incident_category_codes (
+                   category VARCHAR PRIMARY KEY,
+                   code USMALLINT NOT NULL UNIQUE
+               )""",
+            "INSERT INTO incident_category_codes SELECT category, "
+            "row_number() OVER (ORDER BY category) FROM (SELECT DISTINCT category FROM incidents)",
+            "ALTER TABLE incidents ADD COLUMN category_code USMALLINT",
+            "UPDATE incidents SET category_code = c.code FROM incident_category_codes c "
+            "WHERE c.category = incidents.category",
+        ),
+    ),
+    Migration(
+        8,  # DuckDB refuses a constraint in the transaction that filled the column
+        "every incident has its category code",
+        ("ALTER TABLE incidents ALTER COLUMN category_code SET NOT NULL",),
+    ),
 )
 
 

@@ -133,7 +133,7 @@ def planner_view(
         cells=cells,
         districts=districts,
         matrix=hour_weekday(db, filters),
-        days=daily(db, filters),
+        days=daily(db, filters, settings.city.timezone),
         hotspots=hotspots(db, filters),
         coverage=cov,
         suggestions=sites,
