@@ -50,6 +50,7 @@ with st.sidebar:
     else:
         st.warning(_("Sign-in is disabled in this configuration."))
 uikit.page_style()
+uikit.frontend_texts()
 uikit.status_strip(uikit.services(), session)
 try:
     navigation.run()

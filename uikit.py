@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import html
+import json
 import logging
 import secrets
 import tempfile
@@ -217,6 +218,18 @@ def page_style() -> None:
     st.html(PAGE_STYLE)
 
 
+FRONTEND_TEXTS_JS = (Path(__file__).parent / "assets" / "frontend-texts.js").read_text()
+
+
+def frontend_texts() -> None:
+    """Streamlit's hard-coded English widget texts in this session's language: a small script
+    of ours (no user input in it) swaps them in the browser as they appear."""
+    texts = json.dumps(tr().frontend_texts(), ensure_ascii=False).replace("</", "<\\/")
+    script = FRONTEND_TEXTS_JS.replace("__TEXTS__", texts)
+    with st.sidebar:
+        st.html(f"<script>{script}</script>", unsafe_allow_javascript=True)
+
+
 def _chip(kind: str, text: str) -> str:
     return f"<span class='lj-chip {kind}'>{html.escape(text)}</span>"
 
@@ -356,7 +369,9 @@ def column_label(key: str) -> str:
     return tr().gettext(COLUMN_LABELS.get(key, key))
 
 
-TRANSLATED_VALUES = frozenset({"status", "from_status", "to_status", "kind", "reason"})
+TRANSLATED_VALUES = frozenset(
+    {"status", "from_status", "to_status", "kind", "reason", "confidence"}
+)
 
 
 def labelled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -365,7 +380,7 @@ def labelled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     t = tr()
     svc = services()
     names: dict[str, dict[str, str]] = {
-        "category": {c.id: c.name for c in svc.settings.incident_categories},
+        "category": svc.settings.category_names(t.lang),
         "agency": {a.id: a.name for a in svc.settings.agencies},
         "camera": camera_names(),
     }
@@ -629,6 +644,7 @@ def incident_form(svc: Services, store: IncidentStore, actor: str, cameras: list
     settings = svc.settings
     state = st.session_state
     categories = {c.id: c for c in settings.incident_categories}
+    category_names = settings.category_names(tr().lang)
     sites = {s.id: s for s in settings.city.sites}
     by_id = {c.id: c for c in cameras}
     agencies = {a.id: a.name for a in settings.agencies}
@@ -654,7 +670,7 @@ def incident_form(svc: Services, store: IncidentStore, actor: str, cameras: list
         st.success(logged)
     with st.form(f"new-incident-{state.get('incident-form', 0)}", clear_on_submit=True):
         category = st.selectbox(
-            _("Category"), list(categories), format_func=lambda c: categories[c].name
+            _("Category"), list(categories), format_func=category_names.__getitem__
         )
         st.caption(_("The lead agency follows the category (it can be changed after)."))
         priority = st.radio(_("Priority"), PRIORITIES, index=1, horizontal=True)
@@ -697,7 +713,7 @@ def incident_form(svc: Services, store: IncidentStore, actor: str, cameras: list
                 "Log this one too?"
             ).format(
                 id=first["id"],
-                category=categories[item.category].name,
+                category=category_names[item.category],
                 metres=first["metres"],
                 when=tr().when(first["occurred_at"]),
             ),

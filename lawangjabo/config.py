@@ -174,7 +174,8 @@ class SimulatorConfig(StrictModel):
 
 class IncidentCategory(StrictModel):
     id: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
-    name: str
+    name: str  # in the city's language
+    names: dict[Literal["id", "en"], str] = {}  # in the other UI languages
     lead: str
     support: list[str] = []
     rate_per_day: Annotated[float, Field(ge=0)] = 0.0
@@ -337,6 +338,13 @@ class Settings(BaseSettings):
                 if agency not in ids:
                     raise ValueError(f"category {category.id}: unknown agency {agency!r}")
         return self
+
+    def category_names(self, lang: str) -> dict[str, str]:
+        """Each incident category's name in ``lang`` (the city file's name where it has none)."""
+        return {
+            c.id: next((name for key, name in c.names.items() if key == lang), c.name)
+            for c in self.incident_categories
+        }
 
     def category(self, category_id: str) -> IncidentCategory | None:
         return next((c for c in self.incident_categories if c.id == category_id), None)

@@ -49,6 +49,52 @@ def catalog(lang: str) -> gettext.NullTranslations:
     return gettext.GNUTranslations(compiled)
 
 
+# Texts Streamlit's frontend hard-codes in English (no API sets them). The pages translate
+# them in the browser (``Translator.frontend_texts`` → uikit's text shim): exact texts here,
+# texts with a number or a list in ``FRONTEND_PATTERNS``.
+FRONTEND_TEXTS = (
+    N_("No results"),
+    N_("Select all"),
+    N_("Clear all"),
+    N_("Choose an option"),
+    N_("Choose options"),
+    N_("No options to select"),
+    N_("Drag and drop a file here"),
+    N_("Drag and drop files here"),
+    N_("Upload"),
+    N_("Remove file"),
+    N_("Download as CSV"),
+    N_("Search"),
+    N_("Fullscreen"),
+    N_("Close fullscreen"),
+    N_("Running..."),
+    N_("Stop"),
+    N_("Connection error"),
+    N_(
+        "Is Streamlit still running? If you accidentally stopped Streamlit, just restart it in your terminal:"  # noqa: E501
+    ),
+    N_("Copied to clipboard"),
+    N_("Date range"),
+    N_("Select..."),
+    N_("Quick select a date range"),
+    N_("Choose date"),
+    N_("Choose date range"),
+    N_("Clear date"),
+    N_("Clear dates"),
+    N_("Past Week"),
+    N_("Past Month"),
+    N_("Past 3 Months"),
+    N_("Past 6 Months"),
+    N_("Past Year"),
+    N_("Past 2 Years"),
+    N_("Previous month"),
+    N_("Next month"),
+    N_("Streamlit server is not responding. Are you connected to the internet?"),
+)
+# (a JavaScript regular expression over a whole text, its translation with $1 … groups)
+FRONTEND_PATTERNS = ((r"^(\S+) per file$", N_("$1 per file")),)
+
+
 @dataclass(frozen=True)
 class Translator:
     """One language and time zone: translated strings, times, dates and numbers."""
@@ -147,6 +193,17 @@ class Translator:
                 "currency": ["", ""],
             },
         }
+
+    def frontend_texts(self) -> dict[str, Any]:
+        """Streamlit's own English texts in this language (exact texts and patterns), and the
+        locale its calendar and number widgets should use instead of the browser's."""
+        locale = "en-GB" if self.lang == SOURCE_LANGUAGE else f"{self.lang}-ID"
+        if self.lang == SOURCE_LANGUAGE:
+            return {"words": {}, "patterns": [], "locale": locale}
+        words = {text: self.gettext(text) for text in FRONTEND_TEXTS}
+        patterns = [[source, self.gettext(text)] for source, text in FRONTEND_PATTERNS]
+        return {"words": {k: v for k, v in words.items() if k != v}, "patterns": patterns,
+                "locale": locale}  # fmt: skip
 
     @property
     def language_name(self) -> str:

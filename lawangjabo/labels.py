@@ -45,6 +45,7 @@ COLUMN_LABELS: dict[str, str] = {
     "scope": N_("scope"),
     "confidence": N_("confidence"),
     "verified": N_("verified"),
+    "has_stream": N_("has a stream"),
     "per_km2": N_("per km²"),
     "previous": N_("previous period"),
     "change_pct": N_("change %"),

@@ -1,6 +1,7 @@
 """Analytics (planners): where and when incidents cluster, district trends, where cameras miss."""
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import altair as alt
 import pandas as pd
@@ -18,9 +19,10 @@ st.subheader(_("Incident analytics"))
 if svc.incidents() is None:
     st.error(_("The incident database is unavailable."))
     st.stop()
-categories = {c.id: c.name for c in settings.incident_categories}
+categories = settings.category_names(uikit.tr().lang)
 agencies = {a.id: a.name for a in settings.agencies}
-today = datetime.now(UTC).date()
+city_tz = ZoneInfo(settings.city.timezone)  # a planner's days are WIB days
+today = datetime.now(city_tz).date()
 with st.sidebar:
     period = st.date_input(
         _("Period"), value=(today - timedelta(days=90), today), format="DD/MM/YYYY"
@@ -46,8 +48,8 @@ start, end = (
     (period[0], period[1]) if isinstance(period, tuple) and len(period) == 2 else (today, today)
 )
 filters = Filters(
-    datetime.combine(start, time(), UTC),
-    datetime.combine(end, time(), UTC) + timedelta(days=1),
+    datetime.combine(start, time(), city_tz),
+    datetime.combine(end, time(), city_tz) + timedelta(days=1),
     tuple(chosen),
     tuple(lead),
     tuple(priority),

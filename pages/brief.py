@@ -10,7 +10,7 @@ session = uikit.require_page("brief")
 svc = uikit.services()
 t = uikit.tr()
 cameras = uikit.visible_cameras(session)
-brief = build_brief(svc, cameras, session.agencies)
+brief = build_brief(svc, cameras, session.agencies, lang=uikit.tr().lang)
 
 st.subheader(_("Brief · {city}").format(city=svc.settings.city.name))
 st.caption(_("As of {when}").format(when=t.when(brief.at)))

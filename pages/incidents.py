@@ -18,7 +18,6 @@ st.subheader(_("Incidents"))
 if store is None:
     st.error(_("The incident database is unavailable."))
     st.stop()
-categories = {c.id: c for c in settings.incident_categories}
 agencies = {a.id: a.name for a in settings.agencies}
 agency_ids: list[str] = list(agencies)
 cameras = {c.id: c for c in uikit.visible_cameras(session)}
@@ -57,7 +56,9 @@ if incident is not None and session.agencies and incident["lead_agency"] not in 
     incident = None  # outside this account's agencies
 if incident is not None:
     with st.container(border=True, key="incident-detail"):
-        uikit.incident_header(incident, categories[incident["category"]].name, agencies)
+        uikit.incident_header(
+            incident, settings.category_names(uikit.tr().lang)[incident["category"]], agencies
+        )
         buttons = st.columns(max(1, len(next_statuses(incident["status"]))))
         for column, target in zip(buttons, next_statuses(incident["status"]), strict=False):
             if column.button(_(target), key=f"to-{target}"):

@@ -64,7 +64,9 @@ def test_brief_numbers(services: Services) -> None:
     ).minute
     if local_midnight_minutes >= 3:  # all three happened after local midnight
         assert brief.today == 3 and brief.usual_today == 2.0
-    assert [p["category"] for p in brief.p1_open] == ["Kebakaran (fire)"]
+    assert [p["category"] for p in brief.p1_open] == ["Kebakaran"]  # the city's language
+    english = build_brief(services, cameras, now=now, lang="en")
+    assert [p["category"] for p in english.p1_open] == ["Fire"]
     assert [t.camera_id for t in brief.outages] == [down.id]
     assert {t.camera_id for t in brief.strategic} == {
         c.id for c in cameras if "strategic-2017" in c.props.tags

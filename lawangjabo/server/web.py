@@ -229,7 +229,8 @@ def _glance_view(request: Request) -> tuple[Services, Brief, Translator, str]:
     translator = Translator(
         lang or services.settings.city.language, services.settings.city.timezone
     )
-    return services, build_brief(services, cameras, agencies), translator, user
+    brief = build_brief(services, cameras, agencies, lang=translator.lang)
+    return services, brief, translator, user
 
 
 async def glance(request: Request) -> Response:

@@ -70,7 +70,7 @@ def incidents_today(
 
 
 def open_incidents(
-    services: Services, now: datetime, agencies: tuple[str, ...] = ()
+    services: Services, now: datetime, agencies: tuple[str, ...] = (), lang: str | None = None
 ) -> tuple[dict[str, int], list[dict[str, Any]]]:
     """Open incidents by priority, and the open P1s (newest first, at most 10)."""
     store = services.incidents()
@@ -78,7 +78,7 @@ def open_incidents(
         return dict.fromkeys(PRIORITIES, 0), []
     counts, rows = store.open_summary(agencies, limit=10)
     keys = ("id", "category", "kecamatan", "status", "reported_at", "agency")
-    names = {c.id: c.name for c in services.settings.incident_categories}
+    names = services.settings.category_names(lang or services.settings.city.language)
     p1 = [dict(zip(keys, r, strict=True)) for r in rows]
     for row in p1:
         row["category"] = names.get(row["category"], row["category"])  # the name people know
@@ -116,6 +116,7 @@ def build_brief(
     cameras: list[Camera],
     agencies: tuple[str, ...] = (),
     now: datetime | None = None,
+    lang: str | None = None,
 ) -> Brief:
     """The brief for an account that sees ``cameras`` and (if limited) ``agencies``."""
     now = now or datetime.now(UTC)
@@ -134,7 +135,7 @@ def build_brief(
     )
     strategic_ids = {c.id for c in cameras if STRATEGIC_TAG in c.props.tags}
     today, usual = incidents_today(services, now, agencies)
-    by_priority, p1 = open_incidents(services, now, agencies)
+    by_priority, p1 = open_incidents(services, now, agencies, lang)
     book = services.alerts()
     alerts = visible_alerts(book.active() if book else [], agencies, {c.id: c for c in cameras})
     return Brief(

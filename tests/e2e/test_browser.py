@@ -311,3 +311,40 @@ def test_changing_a_filter_changes_the_heatmap(server: Server, browser: Any) -> 
     assert np.abs(before - after).mean() > 1.0, "the heatmap did not change"
     page.screenshot(path=str(ARTIFACTS / "analytics.png"), full_page=True)
     page.close()
+
+
+def test_streamlits_own_texts_follow_the_ui_language(server: Server, browser: Any) -> None:
+    """Drop-downs, the calendar and the uploader in Indonesian, in an English browser."""
+    from .test_brief import _set_language
+
+    _set_language(server, "e2e", "id")  # the admin's account; a new session reads it
+    page = signed_in_page(browser, server)
+    try:
+        _open(page, f"{server.url}/analytics", with_map=False)
+        page.wait_for_selector("text=Analitik insiden", timeout=30_000)
+        page.locator("[data-testid='stMultiSelect']").first.click()
+        page.get_by_text("Pilih semua").wait_for(timeout=10_000)
+        assert page.get_by_text("Select all", exact=True).count() == 0
+        page.keyboard.type("zzzz")
+        page.get_by_text("Tidak ada hasil").wait_for(timeout=10_000)
+        page.keyboard.press("Escape")
+
+        page.locator("[data-testid='stDateInput'] button").first.click()
+        page.get_by_text("Rentang tanggal").wait_for(timeout=10_000)
+        grid = page.locator("[role='grid']").first
+        heads = grid.locator("th").all_inner_texts()
+        assert "".join(h.strip() for h in heads) == "MSSRKJS", heads  # Minggu … Sabtu
+        assert "Date range" not in page.inner_text("body")
+        page.keyboard.press("Escape")
+
+        _open(page, f"{server.url}/registry", with_map=False)
+        uploader = page.locator("[data-testid='stFileUploader']").first
+        page.wait_for_function(
+            "el => el.innerText.includes('per berkas')", arg=uploader.element_handle()
+        )
+        text = uploader.inner_text()
+        assert "Unggah" in text and "per file" not in text, text
+        page.screenshot(path=str(ARTIFACTS / "frontend-texts-id.png"))
+    finally:
+        _set_language(server, "e2e", "en")
+        page.close()
