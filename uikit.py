@@ -241,6 +241,7 @@ FAULT_HEADLINES = {
     "quarantine": N_("Unreadable files set aside"),
     "poller": N_("Camera poller in trouble"),
     "accounts": N_("Accounts file problem"),
+    "config": N_("City settings file not reloaded"),
 }
 FAULT_HELP = {
     "disk": N_("The server's disk is almost full; old pictures are being removed to make room."),
@@ -249,6 +250,7 @@ FAULT_HELP = {
     "quarantine": N_("Some files could not be read and were set aside; an admin must look."),
     "poller": N_("The poller keeps working but cannot save everything; see the details."),
     "accounts": N_("Sign-in may fail for everyone until the accounts file is restored."),
+    "config": N_("An edit broke the city settings file; the last good version stays in use."),
 }
 
 

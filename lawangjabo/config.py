@@ -9,10 +9,12 @@ Unknown keys are rejected everywhere.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import re
 import threading
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,6 +26,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "palembang.toml"
 CONFIG_ENV = "LAWANGJABO_CONFIG"
@@ -396,9 +399,42 @@ def current_settings() -> Settings:
     key = (str(path), mtime, env)
     with _settings_lock:
         cached = _settings_cache.get(key)
+        last_good = next(iter(_settings_cache.values()), None)
     if cached is None:
-        cached = load_settings(path)
+        try:
+            cached = load_settings(path)
+        except (OSError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+            if last_good is None:
+                raise  # nothing to fall back on: the server cannot start on it
+            _note_settings_problem(key, exc)
+            return last_good  # an edit that broke the file does not take the city down
         with _settings_lock:
             _settings_cache.clear()  # the old key's settings are stale now
             _settings_cache[key] = cached
+            _settings_problem.clear()
     return cached
+
+
+_settings_problem: dict[str, Any] = {}
+
+
+def _note_settings_problem(key: tuple[Any, ...], exc: Exception) -> None:
+    with _settings_lock:
+        if _settings_problem.get("key") == key:
+            return  # already said, once per broken version of the file
+        first = str(exc).splitlines()
+        _settings_problem.update(
+            key=key,
+            message=f"city file not reloaded ({' '.join(first[:3])[:200]}); still using the last "
+            "good version",
+            since=datetime.now(UTC),
+        )
+    log.error("city file %s not reloaded, keeping the last good settings: %s", key[0], exc)
+
+
+def settings_problem() -> tuple[str, datetime] | None:
+    """Why the city file on disk is not the one in use (an edit broke it), and since when."""
+    with _settings_lock:
+        if not _settings_problem:
+            return None
+        return str(_settings_problem["message"]), _settings_problem["since"]

@@ -97,3 +97,32 @@ def test_settings_are_parsed_once_and_again_when_the_file_or_environment_changes
     os.utime(city, ns=(city.stat().st_mtime_ns + 10**9,) * 2)
     third = current_settings()
     assert third is not second and third.city.language == "en"
+
+
+def test_a_broken_edit_keeps_the_last_good_settings_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A running command center does not go down because someone saved a typo in the city
+    file: the last good settings stay in use, health names the problem, a fix is picked up."""
+    from lawangjabo.config import current_settings, settings_problem
+
+    city = tmp_path / "city.toml"
+    good = DEFAULT_CONFIG.read_text(encoding="utf-8")
+    city.write_text(good, encoding="utf-8")
+    monkeypatch.setenv("LAWANGJABO_CONFIG", str(city))
+    first = current_settings()
+    assert settings_problem() is None
+
+    def save(text: str) -> None:
+        city.write_text(text, encoding="utf-8")
+        os.utime(city, ns=(city.stat().st_mtime_ns + 10**9,) * 2)
+
+    save(good.replace('language = "id"', 'language = "klingon"'))
+    assert current_settings() is first
+    problem = settings_problem()
+    assert problem is not None and "language" in problem[0] and str(tmp_path) not in problem[0]
+    save(good.replace("[city]", "[city"))  # not even TOML
+    assert current_settings() is first and settings_problem() is not None
+    save(good.replace('language = "id"', 'language = "en"'))
+    fixed = current_settings()
+    assert fixed.city.language == "en" and settings_problem() is None

@@ -37,7 +37,7 @@ from lawangjabo.cameras.poller import Outcome
 from lawangjabo.cameras.registry import Camera, RegistryLoad, load_registry
 from lawangjabo.cameras.runtime import PollerRuntime, request_refresh, snapshot_store
 from lawangjabo.cameras.snapshots import SnapshotStore
-from lawangjabo.config import Settings, current_settings
+from lawangjabo.config import Settings, current_settings, settings_problem
 from lawangjabo.fileio import free_mb
 from lawangjabo.geo.districts import DistrictLayer, load_district_layer
 from lawangjabo.incidents.history import generate
@@ -397,6 +397,9 @@ class Services:
             )
 
         settings = self.settings
+        broken = settings_problem()
+        if broken is not None:
+            add("config", *broken)
         free = free_mb(settings.paths.state)
         if free < settings.storage.min_free_mb:
             add("disk", f"state disk nearly full: {free:.0f} MB free")
