@@ -218,7 +218,9 @@ def page_style() -> None:
     st.html(PAGE_STYLE)
 
 
-FRONTEND_TEXTS_JS = (Path(__file__).parent / "assets" / "frontend-texts.js").read_text()
+FRONTEND_TEXTS_JS = (Path(__file__).parent / "assets" / "frontend-texts.js").read_text(
+    encoding="utf-8"
+)
 
 
 def frontend_texts() -> None:
