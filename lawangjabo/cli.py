@@ -12,7 +12,7 @@ from typing import Any
 
 from lawangjabo.cameras.registry import Camera, import_cameras, load_registry
 from lawangjabo.cameras.synthetic import synthetic_registry
-from lawangjabo.config import load_settings
+from lawangjabo.config import Settings, load_settings
 from lawangjabo.geo.districts import import_boundaries, load_district_layer
 from lawangjabo.i18n import LANGUAGES
 from lawangjabo.storage import audit as audit_log
@@ -23,6 +23,10 @@ log = logging.getLogger("lawangjabo.cli")
 
 def _out(line: str = "") -> None:
     sys.stdout.write(line + "\n")
+
+
+def _err(line: str) -> None:
+    sys.stderr.write(line + "\n")
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -154,6 +158,8 @@ def _poller(args: argparse.Namespace) -> int:
     registry = load_registry(settings.paths.registry_file, settings, districts)
     for reject in registry.rejects:
         log.warning("registry: rejected %s", reject)
+    if args.zone:
+        return _zone_poller(settings, registry.cameras, args.zone, args.id)
     seen = [_mtime_ns(settings.paths.registry_file)]
     current = [registry.cameras]
 
@@ -179,6 +185,45 @@ def _poller(args: argparse.Namespace) -> int:
     )
     done.wait()
     runtime.stop()
+    return 0
+
+
+def _zone_poller(settings: Settings, cameras: list[Camera], zone: str, name: str | None) -> int:
+    """Cluster mode: poll one zone's cameras through the leases in PostgreSQL, storing and
+    forwarding when the center is unreachable."""
+    import os
+    import signal
+    import socket
+    import threading
+
+    from lawangjabo.cameras.runtime import poll_targets, simulated_cameras
+    from lawangjabo.cameras.simulator import CameraSimulator
+    from lawangjabo.cameras.zones import build_zone_poller, camera_zone
+    from lawangjabo.storage.pg import PgDatabase
+
+    url = settings.storage.postgres_url
+    if url is None:
+        _err("a zone poller needs cluster mode: set LAWANGJABO_STORAGE__POSTGRES_URL")
+        return 2
+    mine = [c for c in cameras if camera_zone(settings, c) == zone]
+    if not mine:
+        _err(f"no camera of the registry is in zone {zone!r}")
+        return 2
+    simulator = None
+    if settings.cameras.simulate:
+        simulator = CameraSimulator(simulated_cameras(settings, mine)).start()
+    poller_id = name or f"{zone}-{socket.gethostname()}-{os.getpid()}"
+    zone_poller = build_zone_poller(
+        settings, PgDatabase(url), zone, poller_id, poll_targets(mine, simulator)
+    ).start()
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    _out(f"zone {zone}: poller {poller_id} polling {len(mine)} cameras. Ctrl-C stops.")
+    done.wait()
+    zone_poller.stop()
+    if simulator is not None:
+        simulator.stop()
     return 0
 
 
@@ -359,6 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
     users.set_defaults(run=_users)
 
     poll = commands.add_parser("poller", help="run the snapshot poller as its own process")
+    poll.add_argument(
+        "--zone", help="cluster mode: poll this zone's cameras (e.g. dishub) via PostgreSQL"
+    )
+    poll.add_argument("--id", help="this zone poller's name (default: zone-host-pid)")
     poll.set_defaults(run=_poller)
 
     gen = commands.add_parser("generate-registry", help="synthetic registry for benchmarks")

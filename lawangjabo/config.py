@@ -162,6 +162,9 @@ class CamerasConfig(StrictModel):
     history_every_s: Annotated[float, Field(ge=0)] = 60.0
     history_per_camera: Annotated[int, Field(ge=1)] = 240
     history_total_mb: Annotated[int, Field(ge=1)] = 512
+    # Cluster mode: the zone (agency network with its own pollers) of each owner agency whose
+    # cameras are not polled in a zone of its own name.
+    zones: dict[str, str] = {}
 
 
 SimFault = Literal["dead", "hang", "frozen", "dark"]
@@ -252,6 +255,8 @@ class StorageConfig(StrictModel):
     min_free_mb: Annotated[float, Field(ge=0)] = 500.0
     # Audit entries older than this are deleted (once a day); 0 keeps them forever.
     audit_retention_days: Annotated[int, Field(ge=0, le=36_500)] = 400
+    # Cluster mode: whole days of the poll ledger older than this are dropped (hourly check).
+    ledger_retention_days: Annotated[int, Field(ge=1, le=36_500)] = 400
     # Cluster mode (in progress): a PostgreSQL URL, e.g. postgresql://lj@db.local/lawangjabo.
     # Set, sign-in sessions live there, so every app replica honours a sign-in or sign-out
     # at once. Unset (the default), everything stays in this one process.

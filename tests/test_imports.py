@@ -101,6 +101,8 @@ OWNERS: dict[str, set[str]] = {
     "schema_migrations": {"lawangjabo.storage.db"},
     "sessions": {"lawangjabo.auth.shared_sessions"},  # cluster mode only
     "camera_schedule": {"lawangjabo.cameras.leases"},  # cluster mode only
+    "pollers": {"lawangjabo.cameras.zones"},  # cluster mode only
+    "poll_outcomes_other": {"lawangjabo.cameras.ledger"},  # the ledger's default partition
     "accounts": {"lawangjabo.auth.shared_accounts"},  # cluster mode only
 }
 # The database gateways create the tables (migrations) for both backends.

@@ -51,6 +51,28 @@ class LeaseBook:
 
         self.db.transaction(work)
 
+    def sync_zone(self, zone: str, camera_ids: list[str]) -> None:
+        """Make ``zone``'s part of the schedule hold exactly these cameras (a poller knows its
+        own zone from the registry); other zones are left alone."""
+        now = self.clock()
+
+        def work(db: Gateway) -> None:
+            db.execute(
+                "DELETE FROM camera_schedule WHERE zone = ? AND NOT (camera_id = ANY(?))",
+                [zone, camera_ids],
+            )
+            db.executemany(
+                "INSERT INTO camera_schedule (camera_id, zone, next_due) VALUES (?, ?, ?) "
+                "ON CONFLICT (camera_id) DO UPDATE SET zone = excluded.zone, "
+                "lease_owner = CASE WHEN camera_schedule.zone = excluded.zone "
+                "THEN camera_schedule.lease_owner END, "
+                "lease_until = CASE WHEN camera_schedule.zone = excluded.zone "
+                "THEN camera_schedule.lease_until END",
+                [[cid, zone, now] for cid in camera_ids],
+            )
+
+        self.db.transaction(work)
+
     def claim(self, zone: str, owner: str, limit: int, lease_s: float) -> list[str]:
         """Take up to ``limit`` due cameras of ``zone`` that nobody holds (or whose lease ran
         out), most overdue first; they are ``owner``'s for ``lease_s`` seconds."""
@@ -86,6 +108,16 @@ class LeaseBook:
             [next_due, camera_id, owner, self.clock()],
         )
         return bool(rows)
+
+    def release_all(self, owner: str) -> int:
+        """``owner`` stops cleanly: its cameras are free for the zone's other pollers now,
+        not when the leases run out."""
+        rows = self.db.execute(
+            "UPDATE camera_schedule SET lease_owner = NULL, lease_until = NULL "
+            "WHERE lease_owner = ? RETURNING 1",
+            [owner],
+        )
+        return len(rows)
 
     def holders(self, zone: str) -> dict[str, int]:
         """Live leases per owner in ``zone`` (for the health page: who polls what)."""

@@ -18,7 +18,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +200,66 @@ def _write_outcomes(db: Gateway, rows: list[list[Any]]) -> None:
 def outcome_ingest(spool: Path) -> SpoolIngest[list[Any]]:
     """The poll spool's consumer (keep one per process: it remembers refusals)."""
     return SpoolIngest(spool, _read_outcomes, _write_outcomes)
+
+
+# --- cluster mode: the ledger in PostgreSQL, one partition per UTC day ----------------------
+
+PARTITION_LOCK = 7311  # one partition maker at a time across pollers and replicas
+
+
+def day_partition(day: date) -> str:
+    return f"poll_outcomes_{day:%Y%m%d}"
+
+
+def ensure_day_partitions(db: Gateway, days: set[date]) -> None:
+    """Create the day partitions of ``poll_outcomes`` that do not exist yet (inside the
+    caller's transaction; serialised by an advisory lock, so two pollers never race)."""
+    missing = [d for d in sorted(days) if not _exists(db, day_partition(d))]
+    if not missing:
+        return
+    db.execute("SELECT pg_advisory_xact_lock(?)", [PARTITION_LOCK])
+    for day in missing:
+        if _exists(db, day_partition(day)):
+            continue
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        end = start + timedelta(days=1)  # DDL takes no parameters: both are our own dates
+        db.execute(
+            f"CREATE TABLE {day_partition(day)} PARTITION OF poll_outcomes "
+            f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
+        )
+
+
+def _exists(db: Gateway, table: str) -> bool:
+    return db.execute("SELECT to_regclass(?) IS NOT NULL", [table])[0][0] is True
+
+
+def _write_outcomes_partitioned(db: Gateway, rows: list[list[Any]]) -> None:
+    ensure_day_partitions(db, {row[1].astimezone(UTC).date() for row in rows})
+    _write_outcomes(db, rows)
+
+
+def forwarding_ingest(spool: Path, poller_id: str) -> SpoolIngest[list[Any]]:
+    """A remote poller's forwarder: its spool files into the central PostgreSQL ledger, each
+    exactly once (``ingested_files`` keyed by poller), whenever the link allows."""
+    return SpoolIngest(spool, _read_outcomes, _write_outcomes_partitioned, f"{poller_id}/")
+
+
+def drop_days_before(db: Gateway, first_kept: date) -> list[str]:
+    """Retention: drop whole day partitions older than ``first_kept`` (instant, no vacuum) and
+    strays in the default partition; returns the partitions dropped."""
+    children = db.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = 'poll_outcomes'::regclass"
+    )
+    dropped = []
+    for (name,) in children:
+        suffix = str(name).removeprefix("poll_outcomes_")
+        if suffix.isdigit() and len(suffix) == 8 and suffix < f"{first_kept:%Y%m%d}":
+            db.execute(f"DROP TABLE {name}")
+            dropped.append(str(name))
+    cutoff = datetime(first_kept.year, first_kept.month, first_kept.day, tzinfo=UTC)
+    db.execute("DELETE FROM poll_outcomes_other WHERE polled_at < ?", [cutoff])
+    return dropped
 
 
 def ingest_spool(db: Database, spool: Path) -> int:

@@ -350,6 +350,34 @@ class Poller:
         with self._lock:
             (stats if stats is not None else self._round).count(outcome)
 
+    def submit(self, camera_ids: list[str]) -> dict[str, Future[None]]:
+        """Poll these cameras now on the sweep pool (a zone poller's claimed cameras); those
+        already in flight or unknown are skipped."""
+        futures = {}
+        for camera_id in camera_ids:
+            with self._lock:
+                state = self._states.get(camera_id)
+                if state is None or state.in_flight:
+                    continue
+                state.in_flight = True
+            futures[camera_id] = self._sweep_pool.submit(self._run_one, camera_id)
+        return futures
+
+    def due_now(self) -> list[str]:
+        """The cameras due now by this poller's own cadence (not in flight), failing ones first."""
+        return self._due(self.clock())[0]
+
+    def next_due(self, camera_id: str) -> float:
+        """When this camera is due again (its cadence, or its backoff after failures)."""
+        with self._lock:
+            state = self._states.get(camera_id)
+            return state.next_due if state is not None else self.clock() + self.interval_s
+
+    def busy(self) -> int:
+        """Captures in flight now."""
+        with self._lock:
+            return sum(1 for s in self._states.values() if s.in_flight)
+
     def sweep(self, wait: bool = True) -> SweepStats:
         """Submit every due camera (bounded by the pool); ``wait``: return when all finished."""
         stats = SweepStats(started=self.clock())

@@ -28,6 +28,7 @@ from lawangjabo.auth.access import (
 from lawangjabo.cameras.ledger import (
     CameraHealth,
     current_health,
+    drop_days_before,
     outages,
     outcome_ingest,
     poll_count,
@@ -37,6 +38,7 @@ from lawangjabo.cameras.poller import Outcome
 from lawangjabo.cameras.registry import Camera, RegistryLoad, load_registry
 from lawangjabo.cameras.runtime import PollerRuntime, request_refresh, snapshot_store
 from lawangjabo.cameras.snapshots import SnapshotStore
+from lawangjabo.cameras.zones import out_of_contact, zone_contacts
 from lawangjabo.config import Settings, current_settings, settings_problem
 from lawangjabo.fileio import free_mb
 from lawangjabo.geo.districts import DistrictLayer, load_district_layer
@@ -189,17 +191,33 @@ class Services:
         return self.leadership is None or bool(self.leadership.held())
 
     def prune_audit(self, now: datetime | None = None) -> int:
-        """Delete audit entries past the retention (at most once an hour); returns rows gone."""
-        days = self.settings.storage.audit_retention_days
-        db = self.audit_db()
-        if not days or db is None or time.monotonic() - self._last_retention < 3600:
+        """Retention, at most once an hour: delete audit entries past theirs (returns how many)
+        and, in a cluster, drop the poll ledger's day partitions past theirs."""
+        if time.monotonic() - self._last_retention < 3600:
             return 0
         self._last_retention = time.monotonic()
-        cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
-        removed = audit_log.prune(db, cutoff)
-        if removed:
-            log.info("audit retention (%d days): deleted %d entries", days, removed)
+        moment = now or datetime.now(UTC)
+        removed = 0
+        days, db = self.settings.storage.audit_retention_days, self.audit_db()
+        if days and db is not None:
+            removed = audit_log.prune(db, moment - timedelta(days=days))
+            if removed:
+                log.info("audit retention (%d days): deleted %d entries", days, removed)
+        if self.shared is not None:
+            keep = self.settings.storage.ledger_retention_days
+            first_kept = (moment - timedelta(days=keep)).date()
+            try:
+                self.shared.transaction(
+                    lambda db: self._log_dropped(drop_days_before(db, first_kept))
+                )
+            except Exception as exc:  # the database away: the next hour tries again
+                log.warning("poll ledger retention skipped: %s", exc)
         return removed
+
+    @staticmethod
+    def _log_dropped(dropped: list[str]) -> None:
+        if dropped:
+            log.info("poll ledger retention: dropped %s", ", ".join(dropped))
 
     def camera_health(self, camera_ids: list[str] | None = None) -> dict[str, CameraHealth]:
         """State of every registry camera (or of ``camera_ids``) now (pending until polled)."""
@@ -410,6 +428,9 @@ class Services:
             cluster = self.shared.status()
             if cluster["status"] != "ok":
                 add("database", f"cluster database {cluster.get('error', 'error')}")
+            else:  # the pollers in the agencies' networks: silent zones
+                for message in out_of_contact(zone_contacts(self.shared)):
+                    add("poller", message)
         for name, ingest in (("poll outcomes", self._outcomes), ("audit entries", self._audits)):
             if ingest.error:
                 add("ingest", f"{name} not stored: the database refuses them", ingest.error_since)

@@ -24,6 +24,7 @@ from lawangjabo.storage.db import Migration
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
+RECONNECT_GIVE_UP_S = 5.0
 
 # The tables both backends share so far (versioned; a new version is appended, never edited).
 PG_MIGRATIONS: tuple[Migration, ...] = (
@@ -88,6 +89,38 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
                )""",
         ),
     ),
+    Migration(
+        5,
+        "the poll ledger, partitioned by day, and the pollers' heartbeats",
+        (
+            """CREATE TABLE poll_outcomes (
+                   camera_id TEXT NOT NULL,
+                   polled_at TIMESTAMPTZ NOT NULL,
+                   ok BOOLEAN NOT NULL,
+                   error_kind TEXT,
+                   latency_ms DOUBLE PRECISION,
+                   lane TEXT NOT NULL,
+                   dark BOOLEAN,
+                   low_detail BOOLEAN,
+                   frozen BOOLEAN,
+                   mean_luma DOUBLE PRECISION,
+                   detail DOUBLE PRECISION,
+                   dhash NUMERIC(20, 0),
+                   picture_at TIMESTAMPTZ
+               ) PARTITION BY RANGE (polled_at)""",
+            # A day's partition is made before its first row; this one only catches strays.
+            "CREATE TABLE poll_outcomes_other PARTITION OF poll_outcomes DEFAULT",
+            "CREATE INDEX poll_outcomes_camera_time ON poll_outcomes (camera_id, polled_at)",
+            """CREATE TABLE pollers (
+                   poller_id TEXT PRIMARY KEY,
+                   zone TEXT NOT NULL,
+                   started_at TIMESTAMPTZ NOT NULL,
+                   last_seen TIMESTAMPTZ NOT NULL,
+                   cameras INTEGER NOT NULL,
+                   backlog_files INTEGER NOT NULL
+               )""",
+        ),
+    ),
 )
 
 
@@ -116,6 +149,10 @@ class PgDatabase:
             timeout=timeout_s,
             kwargs={"autocommit": True, "connect_timeout": max(1, int(timeout_s))},
             open=True,
+            # The pool's reconnection backs off 1, 2, 4, 8 … s without bound: after a minute's
+            # outage the next try could come half a minute after the server is back. Giving up
+            # after a few seconds instead makes the next use try afresh, at once.
+            reconnect_timeout=RECONNECT_GIVE_UP_S,
         )
         self._local = threading.local()  # the connection of a transaction in progress
         self._migrations = migrations
