@@ -146,11 +146,13 @@ class CamerasConfig(StrictModel):
     """Snapshot polling and health.
 
     ``poller``: ``embedded`` runs it in the app process, ``external`` expects
-    ``python -m lawangjabo poller`` (for 500+ cameras), ``off`` polls nothing.
+    ``python -m lawangjabo poller`` (for 500+ cameras), ``zones`` (cluster mode) expects
+    ``python -m lawangjabo poller --zone Z`` in the agencies' networks, reporting through
+    PostgreSQL, ``off`` polls nothing.
     """
 
     simulate: bool = False
-    poller: Literal["embedded", "external", "off"] = "embedded"
+    poller: Literal["embedded", "external", "zones", "off"] = "embedded"
     interval_s: Annotated[float, Field(ge=1, le=3600)] = 30.0
     timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
     workers: Annotated[int, Field(ge=1, le=256)] = 32

@@ -103,6 +103,8 @@ OWNERS: dict[str, set[str]] = {
     "camera_schedule": {"lawangjabo.cameras.leases"},  # cluster mode only
     "pollers": {"lawangjabo.cameras.zones"},  # cluster mode only
     "poll_outcomes_other": {"lawangjabo.cameras.ledger"},  # the ledger's default partition
+    "camera_state": {"lawangjabo.cameras.ledger"},  # cluster mode only
+    "refresh_requests": {"lawangjabo.cameras.zones"},  # cluster mode only
     "accounts": {"lawangjabo.auth.shared_accounts"},  # cluster mode only
 }
 # The database gateways create the tables (migrations) for both backends.

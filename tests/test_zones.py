@@ -326,3 +326,61 @@ def test_a_silent_zone_is_a_problem_on_the_centers_health(
         services.close()
     assert "zone dishub: no contact for 7 min" in poller_problems
     assert not any("polda" in m for m in poller_problems)  # heard from just now
+
+
+def test_the_center_shows_what_the_zone_pollers_saw_and_passes_clicks_on(
+    pg_url: str, center: Any, tmp_path: Path
+) -> None:
+    """An app replica in ``zones`` mode polls nothing itself: its camera states come from the
+    zone pollers through PostgreSQL, and an operator's refresh reaches the right poller."""
+    from lawangjabo.cameras.runtime import poll_targets, simulated_cameras
+    from lawangjabo.cameras.zones import build_zone_poller, camera_zone
+    from lawangjabo.config import CamerasConfig, PathsConfig, StorageConfig, load_settings
+    from lawangjabo.server.services import Services
+    from lawangjabo.storage.pg import PgDatabase
+
+    settings = load_settings(
+        paths=PathsConfig(state_dir=tmp_path / "replica"),
+        storage=StorageConfig(postgres_url=pg_url),
+        cameras=CamerasConfig(poller="zones", simulate=True, interval_s=3),
+    )
+    services = Services(settings)
+    cameras = services.snapshot().registry.cameras
+    assert {camera_zone(settings, c) for c in cameras} == {"diskominfo"}
+    assert {h.state for h in services.camera_health().values()} == {"pending"}  # none yet
+    sim = CameraSimulator(simulated_cameras(settings, cameras)).start()
+    zone_poller = build_zone_poller(
+        settings, PgDatabase(pg_url), "diskominfo", "kominfo-a", poll_targets(cameras, sim)
+    ).start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            states = services.camera_health()
+            if "pending" not in {h.state for h in states.values()}:
+                break
+            time.sleep(0.5)
+        faults = settings.simulator.faults  # the demo's scripted dead, hanging, dark, frozen
+        healthy = [c.id for c in cameras if c.id not in faults]
+        assert all(states[c].state == "online" for c in healthy), states
+        assert all(states[c].state in ("offline", "dark", "frozen", "online") for c in faults)
+        camera = healthy[0]
+        asked = datetime.now(UTC)
+        services.start_refresh(camera)
+        assert services.refreshing(camera)
+        deadline = time.monotonic() + 10
+        fast: list[Any] = []
+        while time.monotonic() < deadline and not fast:
+            fast = center.execute(
+                "SELECT polled_at FROM poll_outcomes WHERE camera_id = ? AND lane = 'fast' "
+                "AND polled_at >= ?",
+                [camera, asked],
+            )
+            time.sleep(0.2)
+        assert fast, "the click never reached the zone poller"
+        _report("click_to_zone_capture_stored_s",
+                round((fast[0][0] - asked).total_seconds(), 2))  # fmt: skip
+        assert not [p for p in services.problems() if p["kind"] == "poller"]
+    finally:
+        zone_poller.stop()
+        sim.stop()
+        services.close()

@@ -236,6 +236,65 @@ def _exists(db: Gateway, table: str) -> bool:
 def _write_outcomes_partitioned(db: Gateway, rows: list[list[Any]]) -> None:
     ensure_day_partitions(db, {row[1].astimezone(UTC).date() for row in rows})
     _write_outcomes(db, rows)
+    _update_states(db, rows)
+
+
+def _update_states(db: Gateway, rows: list[list[Any]]) -> None:
+    """Keep ``camera_state`` (one row per camera: what the center's map reads) in step with
+    the ledger. A late batch (a backlog after a cut link) never overwrites newer news."""
+    latest: dict[str, list[Any]] = {}
+    latest_ok: dict[str, list[Any]] = {}
+    for row in rows:  # columns as _COLUMNS: camera_id, polled_at, ok, error_kind, latency_ms …
+        camera_id, polled_at, ok = row[0], row[1], row[2]
+        if camera_id not in latest or polled_at >= latest[camera_id][1]:
+            latest[camera_id] = row
+        if ok and (camera_id not in latest_ok or polled_at >= latest_ok[camera_id][1]):
+            latest_ok[camera_id] = row
+    newer = "excluded.last_poll >= s.last_poll"
+    newer_ok = (
+        "excluded.last_ok IS NOT NULL AND (s.last_ok IS NULL OR excluded.last_ok >= s.last_ok)"
+    )
+    db.executemany(
+        f"""INSERT INTO camera_state AS s (camera_id, last_poll, last_error, latency_ms, last_ok,
+                                           ok_dark, ok_frozen)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (camera_id) DO UPDATE SET
+                last_poll = greatest(s.last_poll, excluded.last_poll),
+                last_error = CASE WHEN {newer} THEN excluded.last_error ELSE s.last_error END,
+                latency_ms = CASE WHEN {newer} THEN excluded.latency_ms ELSE s.latency_ms END,
+                last_ok = greatest(s.last_ok, excluded.last_ok),
+                ok_dark = CASE WHEN {newer_ok} THEN excluded.ok_dark ELSE s.ok_dark END,
+                ok_frozen = CASE WHEN {newer_ok} THEN excluded.ok_frozen ELSE s.ok_frozen END""",
+        [
+            [cid, row[1], row[3], row[4], *(
+                (latest_ok[cid][1], latest_ok[cid][6], latest_ok[cid][8])
+                if cid in latest_ok else (None, None, None)
+            )]
+            for cid, row in latest.items()
+        ],
+    )  # fmt: skip
+
+
+def cluster_health(
+    db: Gateway,
+    now: datetime,
+    interval_s: float,
+    offline_after_s: float,
+    camera_ids: list[str] | None = None,
+) -> dict[str, CameraHealth]:
+    """:func:`current_health` in cluster mode: from ``camera_state``, one row per camera."""
+    rows = db.execute(
+        "SELECT camera_id, last_poll, last_ok, last_error, ok_dark, ok_frozen, latency_ms "
+        "FROM camera_state" + (" WHERE camera_id = ANY(?)" if camera_ids is not None else ""),
+        [camera_ids] if camera_ids is not None else [],
+    )
+    result = {}
+    for cid, last_poll, last_ok, last_error, ok_dark, ok_frozen, latency in rows:
+        state = classify(
+            now, interval_s, last_poll, last_ok, bool(ok_dark), bool(ok_frozen), offline_after_s
+        )
+        result[cid] = CameraHealth(cid, state, last_poll, last_ok, last_error, latency)
+    return result
 
 
 def forwarding_ingest(spool: Path, poller_id: str) -> SpoolIngest[list[Any]]:

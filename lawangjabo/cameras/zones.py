@@ -76,6 +76,18 @@ def out_of_contact(contacts: list[ZoneContact], after_s: float = NO_CONTACT_AFTE
     return found
 
 
+REFRESH_FRESH_FOR_S = 60  # an operator's click older than this (a zone out of contact) is moot
+
+
+def request_refresh(db: Gateway, camera_id: str) -> None:
+    """An operator clicked a camera: its zone's poller captures it at its next tick."""
+    db.execute(
+        "INSERT INTO refresh_requests (camera_id, requested_at) VALUES (?, now()) "
+        "ON CONFLICT (camera_id) DO UPDATE SET requested_at = now()",
+        [camera_id],
+    )
+
+
 class ZonePoller:
     """One poller process's zone work: claims, captures, leases, heartbeat, forwarding."""
 
@@ -157,10 +169,22 @@ class ZonePoller:
             self.alone_polls += len(self.poller.submit(self.poller.due_now()))
             return None
         self._regained()
+        self._take_refresh_requests()
         for camera_id, future in self.poller.submit(claimed).items():
             future.add_done_callback(self._finisher(camera_id))
         self.claimed_polls += len(claimed)
         return claimed
+
+    def _take_refresh_requests(self) -> None:
+        """Operators' clicks on this zone's cameras, through the database: the fast lane."""
+        rows = self.db.execute(
+            "DELETE FROM refresh_requests WHERE camera_id = ANY(?) "
+            f"RETURNING camera_id, requested_at > now() - interval '{REFRESH_FRESH_FOR_S} s'",
+            [sorted(self.poller.targets)],
+        )
+        for camera_id, fresh in rows:
+            if fresh:
+                self.poller.refresh(camera_id)
 
     def _finisher(self, camera_id: str) -> Callable[[Future[None]], None]:
         return lambda _done: self._finish(camera_id)

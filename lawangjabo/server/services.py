@@ -27,6 +27,8 @@ from lawangjabo.auth.access import (
 )
 from lawangjabo.cameras.ledger import (
     CameraHealth,
+    classify,
+    cluster_health,
     current_health,
     drop_days_before,
     outages,
@@ -39,6 +41,7 @@ from lawangjabo.cameras.registry import Camera, RegistryLoad, load_registry
 from lawangjabo.cameras.runtime import PollerRuntime, request_refresh, snapshot_store
 from lawangjabo.cameras.snapshots import SnapshotStore
 from lawangjabo.cameras.zones import out_of_contact, zone_contacts
+from lawangjabo.cameras.zones import request_refresh as zone_refresh
 from lawangjabo.config import Settings, current_settings, settings_problem
 from lawangjabo.fileio import free_mb
 from lawangjabo.geo.districts import DistrictLayer, load_district_layer
@@ -86,6 +89,7 @@ class Services:
         self._outcomes = outcome_ingest(settings.paths.spool)
         self._audits = audit_ingest(settings.paths.audit_spool)
         self._last_retention = 0.0
+        self._last_zone_health: dict[str, CameraHealth] = {}  # cluster mode, last read
         self.store: SnapshotStore = snapshot_store(settings)
         self.runtime: PollerRuntime | None = None  # set when the poller runs in this process
         self._refreshes: dict[str, tuple[float, Future[Outcome] | None]] = {}
@@ -225,7 +229,9 @@ class Services:
         cams = self.settings.cameras
         known: dict[str, CameraHealth] = {}
         db = self.db
-        if db is not None:
+        if cams.poller == "zones" and self.shared is not None:
+            known = self._zone_health(camera_ids)
+        elif db is not None:
             known = current_health(
                 db, datetime.now(UTC), cams.interval_s, cams.offline_after_s, camera_ids
             )
@@ -242,10 +248,32 @@ class Services:
                 result[camera.id] = CameraHealth(camera.id, state, None, None, None, None)
         return result
 
+    def _zone_health(self, camera_ids: list[str] | None) -> dict[str, CameraHealth]:
+        """Cluster mode: the states the zone pollers reported. With the database away, the
+        last ones read, classified now: their ages keep growing, nothing looks fresher."""
+        cams, now = self.settings.cameras, datetime.now(UTC)
+        try:
+            read = cluster_health(self.shared, now, cams.interval_s, cams.offline_after_s)
+        except Exception as exc:  # reported on /api/health as the cluster database
+            log.debug("camera states unreadable: %s", exc)
+            read = {
+                cid: CameraHealth(cid, classify(now, cams.interval_s, h.last_poll, h.last_ok,
+                                                h.state == "dark", h.state == "frozen",
+                                                cams.offline_after_s),
+                                  h.last_poll, h.last_ok, h.last_error, h.latency_ms)
+                for cid, h in self._last_zone_health.items()
+            }  # fmt: skip
+        else:
+            self._last_zone_health = read
+        return read if camera_ids is None else {c: read[c] for c in camera_ids if c in read}
+
     def poller_status(self) -> dict[str, Any]:
         """Is anybody polling? Age of the poller's heartbeat, its mode and last round."""
-        beat = read_heartbeat(self.settings.paths.heartbeat_file)
         mode = self.settings.cameras.poller
+        if mode == "zones":  # no poller here: the zones' silences are problems of their own
+            return {"mode": mode, "alive": True, "age_s": None, "simulated": False,
+                    "problems": []}  # fmt: skip
+        beat = read_heartbeat(self.settings.paths.heartbeat_file)
         # In this process the poller's own faults are known first hand (its heartbeat may be
         # the very file the full disk refuses).
         problems = self.runtime.problems() if self.runtime is not None else None
@@ -304,8 +332,16 @@ class Services:
                     return None
                 self._refreshes[camera_id] = (time.monotonic(), future)
             return future
-        if self.settings.cameras.poller == "external" and not self.refreshing(camera_id):
-            request_refresh(self.settings.paths.refresh_requests, camera_id)
+        mode = self.settings.cameras.poller
+        if mode in ("external", "zones") and not self.refreshing(camera_id):
+            if mode == "zones" and self.shared is not None:
+                try:
+                    zone_refresh(self.shared, camera_id)
+                except Exception as exc:  # the database away: said on /api/health
+                    log.warning("refresh of %s not passed on: %s", camera_id, exc)
+                    return None
+            else:
+                request_refresh(self.settings.paths.refresh_requests, camera_id)
             with self._lock:
                 self._refreshes[camera_id] = (time.monotonic(), None)
         return None

@@ -121,6 +121,25 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
                )""",
         ),
     ),
+    Migration(
+        6,
+        "each camera's latest state, and operators' refresh requests for the zone pollers",
+        (
+            """CREATE TABLE camera_state (
+                   camera_id TEXT PRIMARY KEY,
+                   last_poll TIMESTAMPTZ NOT NULL,
+                   last_error TEXT,
+                   latency_ms DOUBLE PRECISION,
+                   last_ok TIMESTAMPTZ,
+                   ok_dark BOOLEAN,
+                   ok_frozen BOOLEAN
+               )""",
+            """CREATE TABLE refresh_requests (
+                   camera_id TEXT PRIMARY KEY,
+                   requested_at TIMESTAMPTZ NOT NULL
+               )""",
+        ),
+    ),
 )
 
 
