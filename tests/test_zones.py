@@ -115,7 +115,10 @@ def center(pg_url: str) -> Iterator[Any]:
     from lawangjabo.storage.pg import PgDatabase
 
     db = PgDatabase(pg_url)
-    db.execute("TRUNCATE camera_schedule, pollers, poll_outcomes, ingested_files")
+    db.execute(
+        "TRUNCATE camera_schedule, pollers, poll_outcomes, ingested_files, camera_state, "
+        "refresh_requests"
+    )
     yield db
     db.close()
 
