@@ -212,6 +212,7 @@ def _zone_poller(settings: Settings, cameras: list[Camera], zone: str, name: str
     simulator = None
     if settings.cameras.simulate:
         simulator = CameraSimulator(simulated_cameras(settings, mine)).start()
+        simulator.wait_hls_ready()
     poller_id = name or f"{zone}-{socket.gethostname()}-{os.getpid()}"
     zone_poller = build_zone_poller(
         settings, PgDatabase(url), zone, poller_id, poll_targets(mine, simulator)

@@ -105,6 +105,7 @@ OWNERS: dict[str, set[str]] = {
     "poll_outcomes_other": {"lawangjabo.cameras.ledger"},  # the ledger's default partition
     "camera_state": {"lawangjabo.cameras.ledger"},  # cluster mode only
     "refresh_requests": {"lawangjabo.cameras.zones"},  # cluster mode only
+    "camera_pictures": {"lawangjabo.cameras.pictures"},  # cluster mode only
     "accounts": {"lawangjabo.auth.shared_accounts"},  # cluster mode only
 }
 # The database gateways create the tables (migrations) for both backends.

@@ -352,6 +352,7 @@ def test_the_center_shows_what_the_zone_pollers_saw_and_passes_clicks_on(
     assert {camera_zone(settings, c) for c in cameras} == {"diskominfo"}
     assert {h.state for h in services.camera_health().values()} == {"pending"}  # none yet
     sim = CameraSimulator(simulated_cameras(settings, cameras)).start()
+    sim.wait_hls_ready()
     zone_poller = build_zone_poller(
         settings, PgDatabase(pg_url), "diskominfo", "kominfo-a", poll_targets(cameras, sim)
     ).start()
@@ -366,6 +367,12 @@ def test_the_center_shows_what_the_zone_pollers_saw_and_passes_clicks_on(
         healthy = [c.id for c in cameras if c.id not in faults]
         assert all(states[c].state == "online" for c in healthy), states
         assert all(states[c].state in ("offline", "dark", "frozen", "online") for c in faults)
+        for camera_id in healthy:  # their pictures, mirrored into the replica's own store
+            here = services.store.meta(camera_id)
+            there = zone_poller.poller.store.meta(camera_id)
+            assert here is not None and there is not None, camera_id
+            assert here.taken_at <= there.taken_at  # the poller may hold a newer one by now
+            assert services.store.latest_path(camera_id, thumb=True) is not None
         camera = healthy[0]
         asked = datetime.now(UTC)
         services.start_refresh(camera)

@@ -28,6 +28,7 @@ from typing import Any
 from lawangjabo.cameras.capture import CaptureSource, grab
 from lawangjabo.cameras.leases import LeaseBook
 from lawangjabo.cameras.ledger import SpoolWriter, forwarding_ingest
+from lawangjabo.cameras.pictures import upload_latest
 from lawangjabo.cameras.poller import Poller, Target
 from lawangjabo.cameras.registry import Camera
 from lawangjabo.cameras.snapshots import SnapshotStore
@@ -118,6 +119,9 @@ class ZonePoller:
         self._threads: list[threading.Thread] = []
         self._last_beat = 0.0
         self._renewed = 0.0
+        self._pictures_lock = threading.Lock()
+        self._sent_pictures: dict[str, datetime] = {}
+        self._unsent_pictures: set[str] = set()
 
     # -- contact with the center ------------------------------------------------------------
     def _lost(self, exc: BaseException) -> None:
@@ -194,6 +198,31 @@ class ZonePoller:
             self.book.finish(camera_id, self.poller_id, self.poller.next_due(camera_id))
         except Exception as exc:  # the lease runs out by itself; the camera is claimed again
             self._lost(exc)
+        self._send_picture(camera_id)
+
+    def _send_picture(self, camera_id: str) -> None:
+        """The camera's latest good picture to the center, if it is newer than the last sent;
+        while the center is away only the newest per camera waits (not every one missed)."""
+        try:
+            meta = self.poller.store.meta(camera_id)
+            if meta is None or self._sent_pictures.get(camera_id) == meta.taken_at:
+                return
+            sent = upload_latest(self.db, self.poller.store, camera_id)
+        except Exception as exc:
+            with self._pictures_lock:
+                self._unsent_pictures.add(camera_id)
+            self._lost(exc)
+            return
+        with self._pictures_lock:
+            self._unsent_pictures.discard(camera_id)
+            if sent is not None:
+                self._sent_pictures[camera_id] = sent
+
+    def _send_unsent_pictures(self) -> None:
+        with self._pictures_lock:
+            waiting = sorted(self._unsent_pictures)
+        for camera_id in waiting:
+            self._send_picture(camera_id)
 
     def forward_once(self) -> int:
         """Deliver spooled outcomes to the center; returns how many went in."""
@@ -216,6 +245,7 @@ class ZonePoller:
 
     def _forward_and_beat(self) -> None:
         self.forward_once()  # refusals are kept by the ingest (error, error_since)
+        self._send_unsent_pictures()
         if self.clock() - self._last_beat >= HEARTBEAT_EVERY_S:
             try:
                 self.beat()

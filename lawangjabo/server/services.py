@@ -36,6 +36,7 @@ from lawangjabo.cameras.ledger import (
     poll_count,
     read_heartbeat,
 )
+from lawangjabo.cameras.pictures import mirror
 from lawangjabo.cameras.poller import Outcome
 from lawangjabo.cameras.registry import Camera, RegistryLoad, load_registry
 from lawangjabo.cameras.runtime import PollerRuntime, request_refresh, snapshot_store
@@ -90,6 +91,7 @@ class Services:
         self._audits = audit_ingest(settings.paths.audit_spool)
         self._last_retention = 0.0
         self._last_zone_health: dict[str, CameraHealth] = {}  # cluster mode, last read
+        self._pictures_seen: datetime | None = None  # cluster mode: newest picture mirrored
         self.store: SnapshotStore = snapshot_store(settings)
         self.runtime: PollerRuntime | None = None  # set when the poller runs in this process
         self._refreshes: dict[str, tuple[float, Future[Outcome] | None]] = {}
@@ -159,11 +161,17 @@ class Services:
 
     # -- cameras: health, snapshots, refresh -------------------------------------------------
     def ingest(self) -> int:
-        """Move poll outcomes from the spool into the ledger (one thread at a time)."""
+        """Move poll outcomes from the spool into the ledger (one thread at a time); in a
+        cluster, mirror the zone pollers' new pictures into this replica's store."""
         db = self.db
         if db is None:
             return 0
         with self._ingest_lock:
+            if self.settings.cameras.poller == "zones" and self.shared is not None:
+                try:
+                    self._pictures_seen = mirror(self.shared, self.store, self._pictures_seen)
+                except Exception as exc:  # the database away: said on /api/health
+                    log.debug("pictures not mirrored: %s", exc)
             for entry in self._audits.run(self.audit_db()):
                 if entry.action in SIGN_OUT_AFTER and entry.detail.get("user"):
                     self.sessions.revoke_user(str(entry.detail["user"]))

@@ -140,6 +140,21 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
                )""",
         ),
     ),
+    Migration(
+        7,
+        "each camera's latest good picture, from the zone pollers to every replica",
+        (
+            """CREATE TABLE camera_pictures (
+                   camera_id TEXT PRIMARY KEY,
+                   taken_at TIMESTAMPTZ NOT NULL,
+                   picture BYTEA NOT NULL,
+                   thumb BYTEA NOT NULL,
+                   meta TEXT NOT NULL,
+                   stored_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+               )""",
+            "CREATE INDEX camera_pictures_stored ON camera_pictures (stored_at)",
+        ),
+    ),
 )
 
 
