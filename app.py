@@ -17,7 +17,7 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from lawangjabo.auth.access import AuthGate, forwarded_allow_ips
 from lawangjabo.server.services import get_services
-from lawangjabo.server.web import api_routes, lifespan
+from lawangjabo.server.web import PageLocale, api_routes, lifespan
 
 # home.py navigates with st.navigation. Streamlit 1.67 would still treat the first run in a fresh
 # process as a legacy pages/ app (it only learns otherwise when st.navigation first runs), so a
@@ -64,6 +64,7 @@ def person_acting(data: bytes) -> bool:
 # Streamlit leaves its static files (3.4 MB of scripts) uncompressed, which suits a LAN but
 # not the mayor's phone: compress text responses (scripts, styles, pages, JSON; not pictures).
 # Then every request and the websocket pass the sign-in gate (unless auth is disabled).
+# Innermost, Streamlit's page learns the person's UI locale before its scripts run.
 middleware = [Middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)]
 if get_services().settings.auth.enabled:
     middleware.append(
@@ -71,4 +72,5 @@ if get_services().settings.auth.enabled:
             AuthGate, sessions=lambda: get_services().sessions, websocket_activity=person_acting
         )
     )
+middleware.append(Middleware(PageLocale))
 app = st.App("home.py", routes=api_routes(), lifespan=lifespan, middleware=middleware)

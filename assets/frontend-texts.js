@@ -46,26 +46,29 @@
       else fixElement(node);
     }
   };
-  window.__ljFrontendTexts = {
-    set(next) {
-      words = next.words;
-      locale = next.locale;
-      patterns = next.patterns.map(([source, replacement]) => [new RegExp(source), replacement]);
-      fixTree(document.body);
-    },
-  };
-  new MutationObserver((changes) => {
+  const observer = new MutationObserver((changes) => {
     for (const change of changes) {
       if (change.type === "characterData") fixText(change.target);
       else if (change.type === "attributes") fixElement(change.target);
       else change.addedNodes.forEach(fixTree);
     }
-  }).observe(document.body, {
-    subtree: true,
-    childList: true,
-    characterData: true,
-    attributes: true,
-    attributeFilter: ATTRIBUTES,
   });
+  window.__ljFrontendTexts = {
+    set(next) {
+      words = next.words;
+      locale = next.locale;
+      patterns = next.patterns.map(([source, replacement]) => [new RegExp(source), replacement]);
+      observer.disconnect();
+      if (!Object.keys(words).length && !patterns.length) return; // English: nothing to do
+      observer.observe(document.body, {
+        subtree: true,
+        childList: true,
+        characterData: true,
+        attributes: true,
+        attributeFilter: ATTRIBUTES,
+      });
+      fixTree(document.body);
+    },
+  };
   window.__ljFrontendTexts.set(texts);
 })();

@@ -178,3 +178,43 @@ def test_map_tooltips_made_in_the_core_are_translated(settings: Any) -> None:
     assert "lokasi strategis" in joined and "BELUM DIPANTAU" in joined and "perkiraan" in joined
     for english in ("site ·", "NOT POLLED", "approx.", "heritage", "market"):
         assert english not in joined, english
+
+
+def test_streamlits_page_starts_in_the_ui_locale() -> None:
+    """PageLocale puts the locale script at the top of Streamlit's page, plain or gzipped (the
+    outer GZip compresses again), and leaves our own CSP-guarded pages alone."""
+    import asyncio
+    import gzip
+    from types import SimpleNamespace
+
+    from lawangjabo.server.web import PageLocale
+
+    page = b"<!doctype html><html lang='en'><head><title>x</title></head><body></body></html>"
+    fake = SimpleNamespace(
+        settings=SimpleNamespace(city=SimpleNamespace(language="id")),
+        auth=SimpleNamespace(users=SimpleNamespace(lookup=lambda name: None)),
+    )
+
+    def served(body: bytes, *headers: tuple[bytes, bytes]) -> tuple[dict[bytes, bytes], bytes]:
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-type", b"text/html; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()), *headers]})  # fmt: skip
+            await send({"type": "http.response.body", "body": body})
+
+        sent: list[Any] = []
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": "/analytics"}
+        asyncio.run(PageLocale(app, services=lambda: fake)(scope, None, send))
+        return dict(sent[0]["headers"]), b"".join(m.get("body", b"") for m in sent[1:])
+
+    plain_headers, plain = served(page)
+    assert b'const l="id-ID"' in plain and plain.index(b"<script>") < plain.index(b"<title>")
+    assert int(plain_headers[b"content-length"]) == len(plain)
+    zipped_headers, unzipped = served(gzip.compress(page), (b"content-encoding", b"gzip"))
+    assert b"content-encoding" not in zipped_headers and unzipped == plain
+    _, ours = served(page, (b"content-security-policy", b"default-src 'none'"))
+    assert ours == page  # our own pages run no inline script

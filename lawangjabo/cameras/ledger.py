@@ -191,10 +191,30 @@ def _read_outcomes(path: Path) -> list[list[Any]]:
 
 
 def _write_outcomes(db: Gateway, rows: list[list[Any]]) -> None:
+    if isinstance(db, Database):  # DuckDB takes a columnar batch ~10x faster than row inserts
+        db.insert_frame("poll_outcomes", _COLUMNS, _columns(rows))
+        return
     placeholders = ", ".join("?" * len(_COLUMNS))
     db.executemany(
         f"INSERT INTO poll_outcomes ({', '.join(_COLUMNS)}) VALUES ({placeholders})", rows
     )
+
+
+def _columns(rows: list[list[Any]]) -> Any:
+    """Ledger rows as an Arrow table with the ledger's types (dhash is unsigned 64-bit)."""
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    moment = pa.timestamp("us", tz="UTC")
+    types = {"camera_id": pa.string(), "polled_at": moment, "ok": pa.bool_(),
+             "error_kind": pa.string(), "latency_ms": pa.float64(), "lane": pa.string(),
+             "dark": pa.bool_(), "low_detail": pa.bool_(), "frozen": pa.bool_(),
+             "mean_luma": pa.float64(), "detail": pa.float64(), "dhash": pa.uint64(),
+             "picture_at": moment}  # fmt: skip
+    columns = {
+        name: pa.array([row[i] for row in rows], type=types[name])
+        for i, name in enumerate(_COLUMNS)
+    }
+    return pa.table(columns)
 
 
 def outcome_ingest(spool: Path) -> SpoolIngest[list[Any]]:

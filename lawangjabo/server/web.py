@@ -7,6 +7,8 @@ auth): they sit behind the app's middleware once auth lands. No response carries
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -377,3 +379,76 @@ async def lifespan(app: Any) -> AsyncIterator[dict[str, Any]]:
             with suppress(asyncio.CancelledError):
                 await task
         await run_in_threadpool(close_all)
+
+
+class PageLocale:
+    """ASGI middleware: Streamlit's page (its ``index.html``) starts in the signed-in person's
+    UI language. Streamlit's frontend formats its calendar and numbers by the browser's
+    ``navigator.language``; a one-line script put at the top of the page answers it with the
+    UI's locale before any of Streamlit's code runs (``assets/frontend-texts.js`` does the same
+    later, when the language is switched in the page). Our own pages (with their strict CSP)
+    are left alone."""
+
+    def __init__(self, app: Any, services: Any = None) -> None:
+        self.app = app
+        self.services = services or get_services
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("method") != "GET":
+            await self.app(scope, receive, send)
+            return
+        start: dict[str, Any] = {}
+        body: list[bytes] = []
+
+        async def hold_html(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = {k.lower(): v for k, v in message.get("headers", [])}
+                html = headers.get(b"content-type", b"").startswith(b"text/html")
+                if not html or b"content-security-policy" in headers:
+                    start["pass"] = True
+                    await send(message)
+                    return
+                start["message"] = message
+                return
+            if start.get("pass"):
+                await send(message)
+                return
+            body.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            page = b"".join(body)
+            original = start["message"].get("headers", [])
+            encoded = any(k.lower() == b"content-encoding" and v == b"gzip" for k, v in original)
+            if encoded:  # Streamlit serves its page gzipped itself; the outer GZip redoes it
+                page = gzip.decompress(page)
+            page = self._with_locale(page, scope)
+            dropped = (b"content-length", b"content-encoding") if encoded else (b"content-length",)
+            kept = [(k, v) for k, v in original if k.lower() not in dropped]
+            kept.append((b"content-length", str(len(page)).encode()))
+            await send({**start["message"], "headers": kept})
+            await send({"type": "http.response.body", "body": page})
+
+        await self.app(scope, receive, hold_html)
+
+    def _with_locale(self, page: bytes, scope: Any) -> bytes:
+        marker = b"<head>"
+        if marker not in page:
+            return page
+        locale = self._locale(scope)
+        script = (
+            "<script>(()=>{const l=" + json.dumps(locale) + ";"
+            "for(const k of ['language','languages'])Object.defineProperty(navigator,k,"
+            "{configurable:true,get:()=>k==='language'?l:[l]});"
+            "document.documentElement.lang=l;})();</script>"
+        )
+        return page.replace(marker, marker + script.encode(), 1)
+
+    def _locale(self, scope: Any) -> str:
+        services = self.services()
+        lang = services.settings.city.language
+        session = scope.get("state", {}).get("session")
+        if session is not None:
+            account = services.auth.users.lookup(session.user)
+            if account is not None and account.language in LANGUAGES:
+                lang = account.language
+        return str(Translator(lang).frontend_texts()["locale"])

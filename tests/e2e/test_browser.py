@@ -329,9 +329,9 @@ def test_streamlits_own_texts_follow_the_ui_language(server: Server, browser: An
         page.get_by_text("Tidak ada hasil").wait_for(timeout=10_000)
         page.keyboard.press("Escape")
 
-        page.locator("[data-testid='stDateInput'] button").first.click()
+        page.locator("[data-testid='stDateInputCalendarButton']").first.click()
         page.get_by_text("Rentang tanggal").wait_for(timeout=10_000)
-        grid = page.locator("[role='grid']").first
+        grid = page.locator("[data-testid='stDateInputCalendar'] [role='grid']").first
         heads = grid.locator("th").all_inner_texts()
         assert "".join(h.strip() for h in heads) == "MSSRKJS", heads  # Minggu … Sabtu
         assert "Date range" not in page.inner_text("body")
