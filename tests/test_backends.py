@@ -71,3 +71,46 @@ def test_migrations_are_versioned_and_idempotent(gateway: Any) -> None:
         again = PgDatabase(gateway.url)  # a second replica starting: nothing re-applied
         assert again.schema_version() == version
         again.close()
+
+
+def test_replicas_starting_together_migrate_an_empty_database_once(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Four replicas (and pollers) starting at the same moment on a new database: the
+    advisory lock lets one migrate, the others wait and find every version applied."""
+    import threading
+
+    import psycopg
+
+    from lawangjabo.storage.pg import PG_MIGRATIONS, PgDatabase
+
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS lj_concurrent")
+        admin.execute("CREATE DATABASE lj_concurrent")
+    url = pg_url.rsplit("/", 1)[0] + "/lj_concurrent"
+    barrier = threading.Barrier(4)
+    opened: list[PgDatabase] = []
+    failures: list[BaseException] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            opened.append(PgDatabase(url))
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    try:
+        assert failures == [] and len(opened) == 4
+        errors = [r for r in caplog.records if r.levelname == "ERROR"]
+        assert errors == []  # no replica's migration failed and was left for later
+        rows = opened[0].execute("SELECT version FROM schema_migrations ORDER BY version")
+        assert [r[0] for r in rows] == [m.version for m in PG_MIGRATIONS]  # each exactly once
+        assert {db.schema_version() for db in opened} == {PG_MIGRATIONS[-1].version}
+    finally:
+        for db in opened:
+            db.close()

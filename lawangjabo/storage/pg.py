@@ -268,17 +268,18 @@ class PgDatabase:
         return int(self.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0])
 
     def _migrate(self, migrations: Sequence[Migration]) -> None:
-        self.execute(
-            """CREATE TABLE IF NOT EXISTS schema_migrations (
-                   version INTEGER PRIMARY KEY,
-                   description TEXT NOT NULL,
-                   applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-               )"""
-        )
-
         def apply_all(db: Any) -> None:
-            # One migrator at a time across replicas: a transaction-scoped advisory lock.
+            # One migrator at a time across replicas: a transaction-scoped advisory lock, taken
+            # before anything is created (two replicas creating even the bookkeeping table at
+            # once collide in PostgreSQL's catalog; a test starts four together).
             db.execute("SELECT pg_advisory_xact_lock(7310)")
+            db.execute(
+                """CREATE TABLE IF NOT EXISTS schema_migrations (
+                       version INTEGER PRIMARY KEY,
+                       description TEXT NOT NULL,
+                       applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+                   )"""
+            )
             current = int(
                 db.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0]
             )
