@@ -308,13 +308,7 @@ def cluster_health(
         "FROM camera_state" + (" WHERE camera_id = ANY(?)" if camera_ids is not None else ""),
         [camera_ids] if camera_ids is not None else [],
     )
-    result = {}
-    for cid, last_poll, last_ok, last_error, ok_dark, ok_frozen, latency in rows:
-        state = classify(
-            now, interval_s, last_poll, last_ok, bool(ok_dark), bool(ok_frozen), offline_after_s
-        )
-        result[cid] = CameraHealth(cid, state, last_poll, last_ok, last_error, latency)
-    return result
+    return _classified(rows, now, interval_s, offline_after_s)
 
 
 def forwarding_ingest(spool: Path, poller_id: str) -> SpoolIngest[list[Any]]:
@@ -391,6 +385,19 @@ def classify(
     return "online"
 
 
+def _classified(
+    rows: list[tuple[Any, ...]], now: datetime, interval_s: float, offline_after_s: float
+) -> dict[str, CameraHealth]:
+    """Rows of (camera, last poll, last good, last error, dark, frozen, latency) as states."""
+    result = {}
+    for cid, last_poll, last_ok, last_error, ok_dark, ok_frozen, latency in rows:
+        state = classify(
+            now, interval_s, last_poll, last_ok, bool(ok_dark), bool(ok_frozen), offline_after_s
+        )
+        result[cid] = CameraHealth(cid, state, last_poll, last_ok, last_error, latency)
+    return result
+
+
 def current_health(
     db: Database,
     now: datetime,
@@ -414,13 +421,7 @@ def current_health(
         """,
         {"ids": camera_ids} if camera_ids is not None else (),
     )
-    result = {}
-    for cid, last_poll, last_ok, last_error, ok_dark, ok_frozen, latency in rows:
-        state = classify(
-            now, interval_s, last_poll, last_ok, bool(ok_dark), bool(ok_frozen), offline_after_s
-        )
-        result[cid] = CameraHealth(cid, state, last_poll, last_ok, last_error, latency)
-    return result
+    return _classified(rows, now, interval_s, offline_after_s)
 
 
 # --- uptime and outages -------------------------------------------------------------------
