@@ -185,6 +185,7 @@ def test_streamlits_page_starts_in_the_ui_locale() -> None:
     outer GZip compresses again), and leaves our own CSP-guarded pages alone."""
     import asyncio
     import gzip
+    from concurrent.futures import ThreadPoolExecutor
     from types import SimpleNamespace
 
     from lawangjabo.server.web import PageLocale
@@ -208,7 +209,9 @@ def test_streamlits_page_starts_in_the_ui_locale() -> None:
             sent.append(message)
 
         scope = {"type": "http", "method": "GET", "path": "/analytics"}
-        asyncio.run(PageLocale(app, services=lambda: fake)(scope, None, send))
+        call = PageLocale(app, services=lambda: fake)(scope, None, send)
+        with ThreadPoolExecutor(1) as pool:  # a browser test's event loop may own this thread
+            pool.submit(asyncio.run, call).result()
         return dict(sent[0]["headers"]), b"".join(m.get("body", b"") for m in sent[1:])
 
     plain_headers, plain = served(page)

@@ -373,6 +373,18 @@ def test_the_center_shows_what_the_zone_pollers_saw_and_passes_clicks_on(
             assert here is not None and there is not None, camera_id
             assert here.taken_at <= there.taken_at  # the poller may hold a newer one by now
             assert services.store.latest_path(camera_id, thumb=True) is not None
+        from lawangjabo.cameras.ledger import cluster_outages
+
+        down = {o.camera_id: o for o in cluster_outages(center)}
+        assert down["plg-cam14-punti-kayu"].reason == "refused"  # the dead one
+        assert down["plg-cam45-sp-bandara"].reason == "dark"
+        assert not set(healthy) & set(down)
+        later = datetime.now(UTC) + timedelta(minutes=settings.alerts.camera_down_minutes + 1)
+        assert services.evaluate_alerts(later)["opened"]  # the rules see the zones' cameras
+        book = services.alerts()
+        assert book is not None
+        subjects = {a.subject for a in book.active()}
+        assert {"plg-cam14-punti-kayu", "plg-cam45-sp-bandara"} <= subjects, subjects
         camera = healthy[0]
         asked = datetime.now(UTC)
         services.start_refresh(camera)

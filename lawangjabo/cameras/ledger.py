@@ -260,39 +260,72 @@ def _write_outcomes_partitioned(db: Gateway, rows: list[list[Any]]) -> None:
 
 
 def _update_states(db: Gateway, rows: list[list[Any]]) -> None:
-    """Keep ``camera_state`` (one row per camera: what the center's map reads) in step with
-    the ledger. A late batch (a backlog after a cut link) never overwrites newer news."""
-    latest: dict[str, list[Any]] = {}
-    latest_ok: dict[str, list[Any]] = {}
+    """Keep ``camera_state`` (one row per camera: what the center's map and alert rules read)
+    in step with the ledger. A late batch (a backlog after a cut link) never overwrites newer
+    news. ``bad_since`` is when the current run of unusable polls began (a frozen picture's run
+    began when the picture was first seen), as :func:`outages` would say."""
+    by_camera: dict[str, list[list[Any]]] = defaultdict(list)
     for row in rows:  # columns as _COLUMNS: camera_id, polled_at, ok, error_kind, latency_ms …
-        camera_id, polled_at, ok = row[0], row[1], row[2]
-        if camera_id not in latest or polled_at >= latest[camera_id][1]:
-            latest[camera_id] = row
-        if ok and (camera_id not in latest_ok or polled_at >= latest_ok[camera_id][1]):
-            latest_ok[camera_id] = row
+        by_camera[row[0]].append(row)
+    existing = {
+        cid: (last_poll, bad_since, bad_reason)
+        for cid, last_poll, bad_since, bad_reason in db.execute(
+            "SELECT camera_id, last_poll, bad_since, bad_reason FROM camera_state "
+            "WHERE camera_id = ANY(?) ORDER BY camera_id FOR UPDATE",
+            [sorted(by_camera)],
+        )
+    }
+    values = []
+    for cid, camera_rows in sorted(by_camera.items()):
+        camera_rows.sort(key=lambda r: r[1])
+        last_poll, bad_since, bad_reason = existing.get(cid, (None, None, None))
+        latest, latest_ok = camera_rows[-1], None
+        for row in camera_rows:
+            polled_at, ok, dark, frozen, picture_at = row[1], row[2], row[6], row[8], row[12]
+            if ok:
+                latest_ok = row
+            if last_poll is not None and polled_at <= last_poll:
+                continue  # late news: the ledger keeps it, the current run is not changed
+            if ok and not dark and not frozen:
+                bad_since, bad_reason = None, None
+                continue
+            start = picture_at if frozen and picture_at is not None else polled_at
+            if bad_since is None:
+                reason = "dark" if ok and dark else "frozen" if ok else (row[3] or "error")
+                bad_since, bad_reason = start, reason
+            elif start < bad_since:
+                bad_since = start
+        ok_part = (latest_ok[1], latest_ok[6], latest_ok[8]) if latest_ok else (None, None, None)
+        values.append([cid, latest[1], latest[3], latest[4], *ok_part, bad_since, bad_reason])
     newer = "excluded.last_poll >= s.last_poll"
     newer_ok = (
         "excluded.last_ok IS NOT NULL AND (s.last_ok IS NULL OR excluded.last_ok >= s.last_ok)"
     )
     db.executemany(
         f"""INSERT INTO camera_state AS s (camera_id, last_poll, last_error, latency_ms, last_ok,
-                                           ok_dark, ok_frozen)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
+                                           ok_dark, ok_frozen, bad_since, bad_reason)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (camera_id) DO UPDATE SET
                 last_poll = greatest(s.last_poll, excluded.last_poll),
                 last_error = CASE WHEN {newer} THEN excluded.last_error ELSE s.last_error END,
                 latency_ms = CASE WHEN {newer} THEN excluded.latency_ms ELSE s.latency_ms END,
                 last_ok = greatest(s.last_ok, excluded.last_ok),
                 ok_dark = CASE WHEN {newer_ok} THEN excluded.ok_dark ELSE s.ok_dark END,
-                ok_frozen = CASE WHEN {newer_ok} THEN excluded.ok_frozen ELSE s.ok_frozen END""",
-        [
-            [cid, row[1], row[3], row[4], *(
-                (latest_ok[cid][1], latest_ok[cid][6], latest_ok[cid][8])
-                if cid in latest_ok else (None, None, None)
-            )]
-            for cid, row in latest.items()
-        ],
-    )  # fmt: skip
+                ok_frozen = CASE WHEN {newer_ok} THEN excluded.ok_frozen ELSE s.ok_frozen END,
+                bad_since = CASE WHEN {newer} THEN excluded.bad_since ELSE s.bad_since END,
+                bad_reason = CASE WHEN {newer} THEN excluded.bad_reason ELSE s.bad_reason END""",
+        values,
+    )
+
+
+def cluster_outages(db: Gateway) -> list[Outage]:
+    """Cluster mode: the cameras without a usable picture now, since when and why (what the
+    alert rules need; the embedded default reads :func:`outages` from its ledger)."""
+    rows = db.execute(
+        "SELECT camera_id, bad_since, coalesce(bad_reason, 'error') FROM camera_state "
+        "WHERE bad_since IS NOT NULL ORDER BY bad_since"
+    )
+    return [Outage(cid, since, None, reason) for cid, since, reason in rows]
 
 
 def cluster_health(

@@ -155,6 +155,14 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX camera_pictures_stored ON camera_pictures (stored_at)",
         ),
     ),
+    Migration(
+        8,
+        "since when each camera has had no usable picture (the alert rules' outages)",
+        (
+            "ALTER TABLE camera_state ADD COLUMN bad_since TIMESTAMPTZ",
+            "ALTER TABLE camera_state ADD COLUMN bad_reason TEXT",
+        ),
+    ),
 )
 
 
