@@ -88,11 +88,13 @@ def sign_in(url: str, user: str, password: str) -> str:
     return session
 
 
-def create_users(state: Path) -> None:
-    env = {**os.environ, "LAWANGJABO_PATHS__STATE_DIR": str(state)}
+def create_users(state: Path, **extra: str) -> None:
+    """The test accounts (in cluster mode, ``extra`` names the shared database: there the
+    second replica finds them made already)."""
+    env = {**os.environ, "LAWANGJABO_PATHS__STATE_DIR": str(state), **extra}
     for user, role in (("e2e", "admin"), ("mayor", "leader")):
         env["E2E_PASSWORD"] = PASSWORDS[user]
-        subprocess.run(
+        made = subprocess.run(
             [
                 sys.executable,
                 "-m",
@@ -107,10 +109,13 @@ def create_users(state: Path) -> None:
             ],
             cwd=PROJECT_ROOT,
             env=env,
-            check=True,
             capture_output=True,
+            text=True,
             timeout=60,
+            check=False,
         )
+        if made.returncode != 0 and f"user {user!r} exists" not in made.stdout:
+            raise RuntimeError(f"users add {user} failed: {(made.stdout + made.stderr)[-1000:]}")
 
 
 def _free_port() -> int:
@@ -131,7 +136,7 @@ def start_server(state: Path, log: Path, **env: str) -> tuple[subprocess.Popen[b
         "LAWANGJABO_CITY__LANGUAGE": "en",
         **env,
     }
-    create_users(state)
+    create_users(state, **env)
     handle = log.open("wb")
     process = subprocess.Popen(
         [

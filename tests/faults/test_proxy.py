@@ -48,6 +48,7 @@ def _config(cert: Path, tls_port: int, plain_port: int, app_port: int) -> str:
         ("bind :443", f"bind 127.0.0.1:{tls_port}"),
         ("bind :80", f"bind 127.0.0.1:{plain_port}"),
         ("127.0.0.1:8501", f"127.0.0.1:{app_port}"),
+        ("127.0.0.1:8502", f"127.0.0.1:{app_port}"),  # one app here: both entries lead to it
     ):
         assert old in text, old  # the sample still has the shape this test relies on
         text = text.replace(old, new)
