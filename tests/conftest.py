@@ -12,6 +12,7 @@ from lawangjabo.geo.districts import approximate_districts
 from lawangjabo.incidents.store import Enricher, IncidentStore
 from lawangjabo.storage.db import Database
 
+from .browser import browser  # noqa: F401 - one Chromium for the session, for any test
 from .pg import pg_url  # noqa: F401 - a throwaway PostgreSQL cluster, for any test
 
 SHARED = PROJECT_ROOT.parent / "shared"

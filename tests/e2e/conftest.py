@@ -28,19 +28,6 @@ from lawangjabo.config import PROJECT_ROOT
 
 from ..webhook import Receiver, receiver
 
-CHROMIUM = os.environ.get("LAWANGJABO_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
 PASSWORDS = {"e2e": "e2e-admin-password", "mayor": "e2e-leader-password"}
 
 
@@ -252,16 +239,3 @@ def signed_in_page(
         ]
     )
     return context.new_page()
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's 'chromium' package")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()

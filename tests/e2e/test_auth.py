@@ -20,7 +20,8 @@ from websockets.typing import Origin, Subprotocol
 from lawangjabo.auth.access import PAGES, PUBLIC_PATHS
 from lawangjabo.server.web import api_routes
 
-from .conftest import ARTIFACTS, PASSWORDS, Server, csrf_token
+from ..browser import ARTIFACTS
+from .conftest import PASSWORDS, Server, csrf_token
 
 SAMPLE = {
     "path": "x.js",

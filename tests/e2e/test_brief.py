@@ -14,7 +14,8 @@ import pytest
 
 from lawangjabo.config import PROJECT_ROOT
 
-from .conftest import ARTIFACTS, Server, signed_in_page
+from ..browser import ARTIFACTS
+from .conftest import Server, signed_in_page
 from .test_browser import IDLE, READY
 
 pytestmark = pytest.mark.e2e

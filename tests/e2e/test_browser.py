@@ -17,7 +17,8 @@ from PIL import Image
 from lawangjabo.cameras.registry import load_registry
 from lawangjabo.config import PROJECT_ROOT, load_settings
 
-from .conftest import ARTIFACTS, Server, signed_in_page
+from ..browser import ARTIFACTS
+from .conftest import Server, signed_in_page
 
 pytestmark = pytest.mark.e2e
 

@@ -19,7 +19,8 @@ import pytest
 from lawangjabo.cameras.registry import load_registry
 from lawangjabo.config import PROJECT_ROOT, load_settings
 
-from .conftest import ARTIFACTS, Server, signed_in_page
+from ..browser import ARTIFACTS
+from .conftest import Server, signed_in_page
 from .test_browser import IDLE, _open, _world_px
 
 pytestmark = pytest.mark.e2e

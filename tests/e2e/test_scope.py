@@ -18,7 +18,8 @@ import pytest
 
 from lawangjabo.config import PROJECT_ROOT
 
-from .conftest import ARTIFACTS, PASSWORDS, Server, sign_in, signed_in_page, start_server, stop
+from ..browser import ARTIFACTS
+from .conftest import PASSWORDS, Server, sign_in, signed_in_page, start_server, stop
 from .test_auth import _attempt
 from .test_browser import IDLE, _open, _record
 

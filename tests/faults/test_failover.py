@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,8 @@ import pytest
 
 from lawangjabo.config import PROJECT_ROOT
 
-from ..e2e.conftest import PASSWORDS, _free_port, start_server, stop
-from .test_proxy import HAPROXY, _request
+from ..e2e.conftest import PASSWORDS, start_server, stop
+from .test_proxy import HAPROXY, start_haproxy
 
 pytestmark = pytest.mark.skipif(
     not Path(HAPROXY).exists() or not shutil.which("openssl"),
@@ -49,39 +48,10 @@ def test_a_killed_replica_costs_a_signed_in_person_seconds_not_a_sign_in(
     for name in ("app1", "app2"):
         (tmp_path / name).mkdir()
         replicas[name] = start_server(tmp_path / name, tmp_path / f"{name}.log", **env)
-    key, crt, pem = tmp_path / "key.pem", tmp_path / "crt.pem", tmp_path / "haproxy.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-         "-out", str(crt), "-days", "1", "-subj", "/CN=127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    pem.write_bytes(crt.read_bytes() + key.read_bytes())
-    tls_port, plain_port = _free_port(), _free_port()
-    config = (PROJECT_ROOT / "docs" / "haproxy.cfg").read_text(encoding="utf-8")
-    for old, new in (
-        ("/etc/haproxy/lawangjabo.pem", str(pem)),
-        ("bind :443", f"bind 127.0.0.1:{tls_port}"),
-        ("bind :80", f"bind 127.0.0.1:{plain_port}"),
-        ("127.0.0.1:8501", replicas["app1"][1].url.removeprefix("http://")),
-        ("127.0.0.1:8502", replicas["app2"][1].url.removeprefix("http://")),
-    ):
-        assert old in config, old
-        config = config.replace(old, new)
-    (tmp_path / "haproxy.cfg").write_text(config, encoding="utf-8")
-    proxy = subprocess.Popen(
-        [HAPROXY, "-f", str(tmp_path / "haproxy.cfg"), "-db"],
-        stdout=(tmp_path / "haproxy.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    ports = tuple(int(replicas[n][1].url.rsplit(":", 1)[1]) for n in ("app1", "app2"))
+    proxy, tls_port = start_haproxy(tmp_path, (ports[0], ports[1]))
     context = browser.new_context(ignore_https_errors=True, viewport={"width": 1440, "height": 900})
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if _request(tls_port, "GET", "/_stcore/health")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
         page = context.new_page()
         base = f"https://127.0.0.1:{tls_port}"
         page.goto(f"{base}/login")

@@ -27,7 +27,8 @@ from typing import Any
 
 import pytest
 
-from ..e2e.conftest import ARTIFACTS, Server, csrf_token, sign_in, start_server, stop
+from ..browser import ARTIFACTS
+from ..e2e.conftest import Server, csrf_token, sign_in, start_server, stop
 from ..test_cli import run
 
 TABLE = ARTIFACTS / "faults.json"

@@ -41,30 +41,53 @@ class Proxied:
     app_port: int
 
 
-def _config(cert: Path, tls_port: int, plain_port: int, app_port: int) -> str:
+def _config(cert: Path, tls_port: int, plain_port: int, app_ports: tuple[int, int]) -> str:
+    """docs/haproxy.cfg with a test certificate, loopback ports and the two replicas' ports."""
     text = (PROJECT_ROOT / "docs" / "haproxy.cfg").read_text(encoding="utf-8")
     for old, new in (
         ("/etc/haproxy/lawangjabo.pem", str(cert)),
         ("bind :443", f"bind 127.0.0.1:{tls_port}"),
         ("bind :80", f"bind 127.0.0.1:{plain_port}"),
-        ("127.0.0.1:8501", f"127.0.0.1:{app_port}"),
-        ("127.0.0.1:8502", f"127.0.0.1:{app_port}"),  # one app here: both entries lead to it
+        ("127.0.0.1:8501", f"127.0.0.1:{app_ports[0]}"),
+        ("127.0.0.1:8502", f"127.0.0.1:{app_ports[1]}"),
     ):
         assert old in text, old  # the sample still has the shape this test relies on
         text = text.replace(old, new)
     return text
 
 
-@pytest.fixture(scope="module")
-def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]:
-    state = tmp_path_factory.mktemp("state-proxy")
-    key, crt, pem = state / "key.pem", state / "crt.pem", state / "haproxy.pem"
+def start_haproxy(folder: Path, app_ports: tuple[int, int]) -> tuple[subprocess.Popen[bytes], int]:
+    """A real HAProxy from docs/haproxy.cfg with a throwaway certificate, in front of
+    ``app_ports``, answering on its TLS port (returned) once the first replica is healthy."""
+    key, crt, pem = folder / "key.pem", folder / "crt.pem", folder / "haproxy.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
          "-out", str(crt), "-days", "1", "-subj", "/CN=127.0.0.1"],
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
     pem.write_bytes(crt.read_bytes() + key.read_bytes())
+    tls_port, plain_port = _free_port(), _free_port()
+    config = folder / "haproxy.cfg"
+    config.write_text(_config(pem, tls_port, plain_port, app_ports), encoding="utf-8")
+    proxy = subprocess.Popen(
+        [HAPROXY, "-f", str(config), "-db"],
+        stdout=(folder / "haproxy.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if _request(tls_port, "GET", "/_stcore/health")[0] == 200:
+                return proxy, tls_port
+        except OSError:
+            time.sleep(0.2)
+    proxy.terminate()
+    raise RuntimeError((folder / "haproxy.log").read_text(errors="replace"))
+
+
+@pytest.fixture(scope="module")
+def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]:
+    state = tmp_path_factory.mktemp("state-proxy")
     process, app = start_server(
         state,
         state / "server.log",
@@ -73,23 +96,7 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]:
         LAWANGJABO_CAMERAS__INTERVAL_S="5",
     )
     app_port = int(app.url.rsplit(":", 1)[1])
-    tls_port, plain_port = _free_port(), _free_port()
-    config = state / "haproxy.cfg"
-    config.write_text(_config(pem, tls_port, plain_port, app_port), encoding="utf-8")
-    proxy = subprocess.Popen(
-        [HAPROXY, "-f", str(config), "-db"],
-        stdout=(state / "haproxy.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if _request(tls_port, "GET", "/_stcore/health")[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        raise RuntimeError((state / "haproxy.log").read_text(errors="replace"))
+    proxy, tls_port = start_haproxy(state, (app_port, app_port))  # one app: both entries
     yield Proxied(app, tls_port, app_port)
     proxy.terminate()
     proxy.wait(timeout=10)
