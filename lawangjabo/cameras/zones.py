@@ -181,13 +181,17 @@ class ZonePoller:
 
     def _take_refresh_requests(self) -> None:
         """Operators' clicks on this zone's cameras, through the database: the fast lane."""
-        rows = self.db.execute(
-            "DELETE FROM refresh_requests WHERE camera_id = ANY(?) "
-            f"RETURNING camera_id, requested_at > now() - interval '{REFRESH_FRESH_FOR_S} s'",
-            [sorted(self.poller.targets)],
-        )
+        try:
+            rows = self.db.execute(
+                "DELETE FROM refresh_requests WHERE camera_id = ANY(?) "
+                f"RETURNING camera_id, requested_at > now() - interval '{REFRESH_FRESH_FOR_S} s'",
+                [sorted(self.poller.targets)],
+            )
+        except Exception as exc:  # the next tick asks again; the requests wait in the table
+            self._lost(exc)
+            return
         for camera_id, fresh in rows:
-            if fresh:
+            if fresh and camera_id in self.poller.targets:
                 self.poller.refresh(camera_id)
 
     def _finisher(self, camera_id: str) -> Callable[[Future[None]], None]:
