@@ -20,7 +20,7 @@ from lawangjabo.alerts.engine import Alert, render
 from lawangjabo.auth.access import COOKIE, HOME_PAGE, PAGES, Session
 from lawangjabo.cameras.capture import error_label
 from lawangjabo.cameras.registry import Camera
-from lawangjabo.i18n import LANGUAGES, N_, Translator
+from lawangjabo.i18n import LANGUAGES, N_, SOURCE_LANGUAGE, Translator
 from lawangjabo.incidents.analytics import Filters
 from lawangjabo.incidents.files import export_incidents, import_incidents, rejects_csv
 from lawangjabo.incidents.store import PRIORITIES, IncidentError, IncidentStore, NewIncident
@@ -226,7 +226,11 @@ FRONTEND_TEXTS_JS = (Path(__file__).parent / "assets" / "frontend-texts.js").rea
 def frontend_texts() -> None:
     """Streamlit's hard-coded English widget texts in this session's language: a small script
     of ours (no user input in it) swaps them in the browser as they appear."""
-    texts = json.dumps(tr().frontend_texts(), ensure_ascii=False).replace("</", "<\\/")
+    t = tr()
+    if t.lang == SOURCE_LANGUAGE and not st.session_state.get("frontend-texts"):
+        return  # English from the start: nothing to swap, and no element on every rerun
+    st.session_state["frontend-texts"] = True  # once installed, a switch to English tells it
+    texts = json.dumps(t.frontend_texts(), ensure_ascii=False).replace("</", "<\\/")
     script = FRONTEND_TEXTS_JS.replace("__TEXTS__", texts)
     with st.sidebar:
         st.html(f"<script>{script}</script>", unsafe_allow_javascript=True)
