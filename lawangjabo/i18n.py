@@ -194,10 +194,15 @@ class Translator:
             },
         }
 
+    @property
+    def browser_locale(self) -> str:
+        """The locale Streamlit's frontend is told to use (24-hour English, or Indonesian)."""
+        return "en-GB" if self.lang == SOURCE_LANGUAGE else f"{self.lang}-ID"
+
     def frontend_texts(self) -> dict[str, Any]:
         """Streamlit's own English texts in this language (exact texts and patterns), and the
         locale its calendar and number widgets should use instead of the browser's."""
-        locale = "en-GB" if self.lang == SOURCE_LANGUAGE else f"{self.lang}-ID"
+        locale = self.browser_locale
         if self.lang == SOURCE_LANGUAGE:
             return {"words": {}, "patterns": [], "locale": locale}
         words = {text: self.gettext(text) for text in FRONTEND_TEXTS}

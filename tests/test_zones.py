@@ -366,6 +366,8 @@ def test_the_center_shows_what_the_zone_pollers_saw_and_passes_clicks_on(
         faults = settings.simulator.faults  # the demo's scripted dead, hanging, dark, frozen
         healthy = [c.id for c in cameras if c.id not in faults]
         assert all(states[c].state == "online" for c in healthy), states
+        one = services.camera_health([healthy[0]])  # a details panel asks for one camera
+        assert list(one) == [healthy[0]] and one[healthy[0]].state == "online"
         assert all(states[c].state in ("offline", "dark", "frozen", "online") for c in faults)
         for camera_id in healthy:  # their pictures, mirrored into the replica's own store
             here = services.store.meta(camera_id)

@@ -168,7 +168,7 @@ class Services:
         if db is None:
             return 0
         with self._ingest_lock:
-            if self.settings.cameras.poller == "zones" and self.shared is not None:
+            if self.zones_mode:
                 try:
                     self._pictures_seen = mirror(self.shared, self.store, self._pictures_seen)
                 except Exception as exc:  # the database away: said on /api/health
@@ -238,7 +238,7 @@ class Services:
         cams = self.settings.cameras
         known: dict[str, CameraHealth] = {}
         db = self.db
-        if cams.poller == "zones" and self.shared is not None:
+        if self.zones_mode:
             known = self._zone_health(camera_ids)
         elif db is not None:
             known = current_health(
@@ -257,24 +257,33 @@ class Services:
                 result[camera.id] = CameraHealth(camera.id, state, None, None, None, None)
         return result
 
+    @property
+    def zones_mode(self) -> bool:
+        """Cluster mode with pollers in the agencies' networks: cameras are theirs to poll,
+        and their states, pictures and outages come through PostgreSQL."""
+        return self.settings.cameras.poller == "zones" and self.shared is not None
+
     def _zone_health(self, camera_ids: list[str] | None) -> dict[str, CameraHealth]:
         """Cluster mode: the states the zone pollers reported. With the database away, the
         last ones read, classified now: their ages keep growing, nothing looks fresher."""
         cams, now = self.settings.cameras, datetime.now(UTC)
-        try:
-            read = cluster_health(self.shared, now, cams.interval_s, cams.offline_after_s)
+        try:  # only the cameras asked for: a details panel asks for one, every second
+            read = cluster_health(
+                self.shared, now, cams.interval_s, cams.offline_after_s, camera_ids
+            )
         except Exception as exc:  # reported on /api/health as the cluster database
             log.debug("camera states unreadable: %s", exc)
-            read = {
+            wanted = self._last_zone_health.keys() if camera_ids is None else camera_ids
+            last = {c: self._last_zone_health[c] for c in wanted if c in self._last_zone_health}
+            return {
                 cid: CameraHealth(cid, classify(now, cams.interval_s, h.last_poll, h.last_ok,
                                                 h.state == "dark", h.state == "frozen",
                                                 cams.offline_after_s),
                                   h.last_poll, h.last_ok, h.last_error, h.latency_ms)
-                for cid, h in self._last_zone_health.items()
+                for cid, h in last.items()
             }  # fmt: skip
-        else:
-            self._last_zone_health = read
-        return read if camera_ids is None else {c: read[c] for c in camera_ids if c in read}
+        self._last_zone_health.update(read)
+        return read
 
     def poller_status(self) -> dict[str, Any]:
         """Is anybody polling? Age of the poller's heartbeat, its mode and last round."""
@@ -312,7 +321,7 @@ class Services:
         poller = self.poller_status()
         if poller["age_s"] is None:  # never heard from: silent since we started
             poller = {**poller, "age_s": (now - self.started_at).total_seconds()}
-        if self.settings.cameras.poller == "zones" and self.shared is not None:
+        if self.zones_mode:
             try:  # the zone pollers' cameras: from the cluster's per-camera state
                 ongoing = cluster_outages(self.shared)
             except Exception as exc:  # unknown is not "all well": resolve nothing, try again

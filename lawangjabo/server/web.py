@@ -451,4 +451,4 @@ class PageLocale:
             account = services.auth.users.lookup(session.user)
             if account is not None and account.language in LANGUAGES:
                 lang = account.language
-        return str(Translator(lang).frontend_texts()["locale"])
+        return Translator(lang).browser_locale
