@@ -3,8 +3,10 @@ aggregation equal to a pandas reference, coverage on hand-built cases."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import h3
 import numpy as np
@@ -14,6 +16,7 @@ from pyproj import Transformer
 
 from lawangjabo.cameras.registry import load_registry
 from lawangjabo.config import PROJECT_ROOT, Settings
+from lawangjabo.geo.districts import approximate_districts
 from lawangjabo.incidents.analytics import (
     Filters,
     by_district,
@@ -27,6 +30,7 @@ from lawangjabo.incidents.coverage import coverage, greedy_sites
 from lawangjabo.incidents.history import generate
 from lawangjabo.incidents.store import (
     TRANSITIONS,
+    Enricher,
     IncidentError,
     IncidentStore,
     NewIncident,
@@ -35,6 +39,32 @@ from lawangjabo.incidents.store import (
 from lawangjabo.storage.db import MIGRATIONS, Database
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def both(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) -> Iterator[Any]:
+    """The same store on each backend: the embedded DuckDB file, or PostgreSQL as the system
+    of record read through this replica's DuckDB copy (cluster mode)."""
+    if request.param == "duckdb":
+        yield request.getfixturevalue("store")
+        return
+    from lawangjabo.incidents.mirror import IncidentMirror
+    from lawangjabo.storage.pg import PgDatabase
+
+    url = request.getfixturevalue("pg_url")
+    shared = PgDatabase(url)
+    shared.execute(
+        "TRUNCATE incidents, incident_events, incident_category_codes RESTART IDENTITY"
+    )  # one cluster for the session
+    districts = approximate_districts(settings.city)
+    cameras = load_registry(PROJECT_ROOT / "cameras.geojson", settings, districts).cameras
+    mirror = IncidentMirror(url, Database(tmp_path / "copy.duckdb"))
+    yield IncidentStore(
+        mirror.local, settings, Enricher(settings, districts, cameras), shared, mirror
+    )
+    mirror.close()
+    mirror.local.close()
+    shared.close()
 
 
 def test_migrates_from_the_previous_schema_version(tmp_path: Path) -> None:
@@ -94,9 +124,9 @@ def test_a_new_category_gets_the_next_code_and_an_unstored_one_matches_nothing(
     assert len(store.listing(Filters(*window, ("banjir_genangan",)), ["id"])) == 1
 
 
-def test_create_derives_columns_and_proposes_the_lead_agency(store: IncidentStore) -> None:
-    new_id = store.create(NewIncident(NOW, "kebakaran", "P1", -2.98819, 104.76045), "op")
-    row = store.get(new_id)
+def test_create_derives_columns_and_proposes_the_lead_agency(both: IncidentStore) -> None:
+    new_id = both.create(NewIncident(NOW, "kebakaran", "P1", -2.98819, 104.76045), "op")
+    row = both.get(new_id)
     assert row is not None
     assert row["lead_agency"] == "damkar" and row["status"] == "new"
     assert row["kecamatan"] == "Bukit Kecil"
@@ -114,25 +144,25 @@ def test_create_derives_columns_and_proposes_the_lead_agency(store: IncidentStor
         (NewIncident(NOW.replace(tzinfo=None), "kebakaran", "P1", -2.98, 104.76), "time zone"),
     ],
 )
-def test_bad_incidents_are_refused(store: IncidentStore, item: NewIncident, message: str) -> None:
+def test_bad_incidents_are_refused(both: IncidentStore, item: NewIncident, message: str) -> None:
     with pytest.raises(IncidentError, match=message):
-        store.create(item, "op")
-    assert store.count() == 0
+        both.create(item, "op")
+    assert both.count() == 0
 
 
-def test_lifecycle_rules_and_a_complete_event_log(store: IncidentStore) -> None:
-    new_id = store.create(NewIncident(NOW, "kecelakaan_lalu_lintas", "P2", -2.976, 104.754), "a")
-    store.transition(new_id, "dispatched", "b")
-    store.assign(new_id, "psc119", "b", "ambulance needed")
-    store.transition(new_id, "on_scene", "c")
-    store.transition(new_id, "resolved", "c")
+def test_lifecycle_rules_and_a_complete_event_log(both: IncidentStore) -> None:
+    new_id = both.create(NewIncident(NOW, "kecelakaan_lalu_lintas", "P2", -2.976, 104.754), "a")
+    both.transition(new_id, "dispatched", "b")
+    both.assign(new_id, "psc119", "b", "ambulance needed")
+    both.transition(new_id, "on_scene", "c")
+    both.transition(new_id, "resolved", "c")
     with pytest.raises(IncidentError, match="cannot go from resolved to new"):
-        store.transition(new_id, "new", "c")
-    store.note(new_id, "road cleared", "c")
-    store.transition(new_id, "closed", "d")
+        both.transition(new_id, "new", "c")
+    both.note(new_id, "road cleared", "c")
+    both.transition(new_id, "closed", "d")
     with pytest.raises(IncidentError):
-        store.transition(new_id, "dispatched", "d")
-    events = store.events(new_id)
+        both.transition(new_id, "dispatched", "d")
+    events = both.events(new_id)
     assert [(e["kind"], e["to_status"]) for e in events] == [
         ("created", "new"),
         ("status", "dispatched"),
@@ -143,7 +173,7 @@ def test_lifecycle_rules_and_a_complete_event_log(store: IncidentStore) -> None:
         ("status", "closed"),
     ]
     assert [e["actor"] for e in events] == ["a", "b", "b", "c", "c", "c", "d"]
-    row = store.get(new_id)
+    row = both.get(new_id)
     assert row is not None and row["status"] == "closed" and row["lead_agency"] == "psc119"
 
 
@@ -191,10 +221,10 @@ def test_synthetic_year_matches_palembang_rates(settings: Settings) -> None:
     assert (again.lat == history.lat).all()  # seeded
 
 
-def test_aggregations_equal_a_pandas_reference(store: IncidentStore, settings: Settings) -> None:
-    store.bulk_load(generate(settings, NOW, 200, seed=5), "demo")
+def test_aggregations_equal_a_pandas_reference(both: IncidentStore, settings: Settings) -> None:
+    both.bulk_load(generate(settings, NOW, 200, seed=5), "demo")
     frame = pd.DataFrame(
-        store.db.execute(
+        both.db.execute(
             "SELECT occurred_at, category, priority, kecamatan, h3_r8, h3_r9, local_hour, "
             "local_dow "
             "FROM incidents"
@@ -222,22 +252,22 @@ def test_aggregations_equal_a_pandas_reference(store: IncidentStore, settings: S
         & frame.category.isin(filters.categories)
         & frame.priority.isin(("P1", "P2"))
     ]
-    assert total(store.db, filters) == len(ref) > 100
-    cells = {c["hex"]: c["count"] for c in heatmap(store.db, filters, 8)}
+    assert total(both.db, filters) == len(ref) > 100
+    cells = {c["hex"]: c["count"] for c in heatmap(both.db, filters, 8)}
     expected = ref.groupby("h3_r8").size()
     assert cells == {format(int(k), "x"): int(v) for k, v in expected.items()}
-    assert by_district(store.db, filters) == ref.groupby("kecamatan").size().to_dict()
-    matrix = hour_weekday(store.db, filters)
+    assert by_district(both.db, filters) == ref.groupby("kecamatan").size().to_dict()
+    matrix = hour_weekday(both.db, filters)
     for (dow, hour), n in ref.groupby(["local_dow", "local_hour"]).size().items():
         assert matrix[int(dow)][int(hour)] == n
     wib_days = (ref.occurred_at.dt.tz_convert("Asia/Jakarta").dt.date).value_counts()
-    assert {d["day"]: d["count"] for d in daily(store.db, filters, "Asia/Jakarta")} == dict(
+    assert {d["day"]: d["count"] for d in daily(both.db, filters, "Asia/Jakarta")} == dict(
         wib_days.items()
     )  # a WIB day, not a UTC one: 17:00 UTC is the next day's 00:00 WIB
-    top = hotspots(store.db, filters, 1)[0]
+    top = hotspots(both.db, filters, 1)[0]
     assert top["count"] == ref.groupby("h3_r9").size().max()
     playback = Filters(filters.start, filters.end, filters.categories, hours=(8,))
-    assert total(store.db, playback) == int(
+    assert total(both.db, playback) == int(
         (
             frame[
                 (frame.occurred_at >= filters.start)
@@ -304,19 +334,19 @@ def test_click_grid_covers_the_city_and_stays_small(settings: Settings) -> None:
     assert spec["layers"][1]["data"] == [{"hex": found}]
 
 
-def test_a_second_report_of_the_same_thing_is_found(store: IncidentStore) -> None:
+def test_a_second_report_of_the_same_thing_is_found(both: IncidentStore) -> None:
     """Same category within 200 m and 10 minutes: a likely duplicate; farther, later or of
     another category: not."""
     t0 = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
-    first = store.create(NewIncident(t0, "kebakaran", "P1", -2.9900, 104.7600), "ops")
-    store.create(NewIncident(t0, "banjir_genangan", "P2", -2.9900, 104.7600), "ops")
-    store.create(NewIncident(t0 - timedelta(minutes=30), "kebakaran", "P1", -2.99, 104.76), "ops")
-    store.create(NewIncident(t0, "kebakaran", "P1", -2.9940, 104.7600), "ops")  # ~440 m south
+    first = both.create(NewIncident(t0, "kebakaran", "P1", -2.9900, 104.7600), "ops")
+    both.create(NewIncident(t0, "banjir_genangan", "P2", -2.9900, 104.7600), "ops")
+    both.create(NewIncident(t0 - timedelta(minutes=30), "kebakaran", "P1", -2.99, 104.76), "ops")
+    both.create(NewIncident(t0, "kebakaran", "P1", -2.9940, 104.7600), "ops")  # ~440 m south
     again = NewIncident(t0 + timedelta(minutes=4), "kebakaran", "P1", -2.9911, 104.7605)
-    found = store.likely_duplicates(again)
+    found = both.likely_duplicates(again)
     assert [d["id"] for d in found] == [first]
     assert 100 < found[0]["metres"] < 200
-    assert store.likely_duplicates(NewIncident(t0, "kemacetan", "P2", -2.99, 104.76)) == []
+    assert both.likely_duplicates(NewIncident(t0, "kemacetan", "P2", -2.99, 104.76)) == []
 
 
 def test_coverage_equals_every_point_against_every_wedge(settings: Settings) -> None:

@@ -202,7 +202,7 @@ def _write_outcomes(db: Gateway, rows: list[list[Any]]) -> None:
 
 def _columns(rows: list[list[Any]]) -> Any:
     """Ledger rows as an Arrow table with the ledger's types (dhash is unsigned 64-bit)."""
-    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow as pa
 
     moment = pa.timestamp("us", tz="UTC")
     types = {"camera_id": pa.string(), "polled_at": moment, "ok": pa.bool_(),

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from lawangjabo.storage.db import Database
+from lawangjabo.storage.db import Database, Gateway
 
 HEX_COLUMN = {7: "h3_r7", 8: "h3_r8", 9: "h3_r9"}
 
 
-def category_codes(db: Database) -> list[tuple[str, int]]:
+def category_codes(db: Gateway) -> list[tuple[str, int]]:
     """(category, code) of every category ever stored; codes never change once given."""
     rows = db.execute("SELECT category, code FROM incident_category_codes")
     return [(category, int(code)) for category, code in rows]

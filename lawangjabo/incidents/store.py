@@ -1,4 +1,8 @@
-"""Incidents in DuckDB: derived spatial columns at ingest, lifecycle with an append-only event log.
+"""Incidents: derived spatial columns at ingest, lifecycle with an append-only event log.
+
+Embedded, one DuckDB file holds them. In cluster mode PostgreSQL is the system of record (every
+write goes there) and each replica reads — analytics included — from its own DuckDB copy kept
+current by :class:`~lawangjabo.incidents.mirror.IncidentMirror`.
 
 Derived columns (kecamatan, H3 cells at resolutions 7–9, nearest camera and its distance, local
 hour and weekday) are computed in Python when an incident enters (shapely, h3, pyproj) — no DuckDB
@@ -8,10 +12,10 @@ extension is downloaded at run time. All SQL goes through the :class:`Database` 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import h3.api.basic_int as h3_int
 import numpy as np
@@ -24,7 +28,10 @@ from lawangjabo.config import Settings
 from lawangjabo.geo.districts import DistrictLayer
 from lawangjabo.incidents.analytics import Filters, category_codes
 from lawangjabo.incidents.history import History
-from lawangjabo.storage.db import Database
+from lawangjabo.storage.db import Database, Gateway
+
+if TYPE_CHECKING:
+    from lawangjabo.incidents.mirror import IncidentMirror
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +97,16 @@ def _agency_scope(agencies: tuple[str, ...]) -> tuple[str, list[Any]]:
     return f" AND lead_agency IN ({', '.join('?' * len(agencies))})", list(agencies)
 
 
-def assign_category_codes(db: Database, categories: set[str]) -> dict[str, int]:
+CODES_LOCK = 7311  # PostgreSQL: one replica at a time assigns category codes
+SEED_LOCK = 7312  # PostgreSQL: one replica seeds the demo history
+UNIQUE_VIOLATION = "23505"
+
+
+def assign_category_codes(db: Gateway, categories: set[str]) -> dict[str, int]:
     """The small-integer code of each category (analytics filters on it), assigning the next
     free code to a category never stored before. Run inside the inserting transaction."""
+    if db.dialect == "postgresql" and categories:
+        db.execute("SELECT pg_advisory_xact_lock(?)", [CODES_LOCK])
     known = dict(category_codes(db))
     for category in sorted(categories - known.keys()):
         code = max(known.values(), default=0) + 1
@@ -205,12 +219,40 @@ class Enricher:
 
 
 class IncidentStore:
-    """Creates, changes and reads incidents; every change also writes an event."""
+    """Creates, changes and reads incidents; every change also writes an event.
 
-    def __init__(self, db: Database, settings: Settings, enricher: Enricher) -> None:
+    ``db`` is where incidents are read (analytics too); ``writer`` where they are written, the
+    same database unless a ``mirror`` copies the writer's incidents into ``db`` (cluster mode:
+    PostgreSQL → this replica's DuckDB). After a write the mirror pulls at once, so whoever
+    wrote reads it back; other replicas see it at their next pull."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        enricher: Enricher,
+        writer: Gateway | None = None,
+        mirror: IncidentMirror | None = None,
+    ) -> None:
         self.db = db
+        self.writer: Gateway = writer if writer is not None else db
+        self.mirror = mirror
         self.settings = settings
         self.enricher = enricher
+
+    def _write(self, work: Callable[[Any], None]) -> None:
+        """Run ``work`` in one transaction of the writer, then let the mirror pull. A second
+        copy of an agency's external id (two imports racing) is refused as a whole."""
+        try:
+            self.writer.transaction(work)
+        except IncidentError:
+            raise
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) == UNIQUE_VIOLATION:
+                raise IncidentError("an incident with this external id is already stored") from exc
+            raise
+        if self.mirror is not None:
+            self.mirror.sync()
 
     def validate(self, item: NewIncident) -> None:
         city = self.settings.city
@@ -272,7 +314,7 @@ class IncidentStore:
         rows = self.rows(items, actor)
         ids: list[int] = []
 
-        def work(db: Database) -> None:
+        def work(db: Gateway) -> None:
             codes = assign_category_codes(db, {row[2] for row in rows})
             columns = (*COLUMNS, "category_code")
             placeholders = ", ".join("?" * len(columns))
@@ -289,7 +331,7 @@ class IncidentStore:
                     [new_id, row[-1], row[4], row[15], None, actor],
                 )
 
-        self.db.transaction(work)
+        self._write(work)
         return ids
 
     def bulk_load(
@@ -297,50 +339,68 @@ class IncidentStore:
     ) -> int:
         """Load a synthetic (or imported) history fast: derived columns in chunks, one
         transaction, one 'created' event per incident."""
+        self._write(lambda db: self._load(db, history, actor, source, chunk))
+        return len(history)
+
+    def seed_if_empty(self, make: Callable[[], History], actor: str = "demo") -> int:
+        """Load ``make()`` if no incident is stored yet — in PostgreSQL under a lock, so that
+        replicas starting together seed once. Returns the incidents loaded."""
+        loaded = 0
+
+        def work(db: Gateway) -> None:
+            nonlocal loaded
+            if db.dialect == "postgresql":
+                db.execute("SELECT pg_advisory_xact_lock(?)", [SEED_LOCK])
+            if int(db.execute("SELECT count(*) FROM incidents")[0][0]) == 0:
+                history = make()
+                self._load(db, history, actor, "import", 1_000_000)
+                loaded = len(history)
+
+        self._write(work)
+        return loaded
+
+    def _load(self, db: Gateway, history: History, actor: str, source: str, chunk: int) -> None:
         import pandas as pd
 
         total = len(history)
         categories = {c.id: c.lead for c in self.settings.incident_categories}
         now = datetime.now(UTC)
-
-        def work(db: Database) -> None:
-            for begin in range(0, total, chunk):
-                part = slice(begin, min(total, begin + chunk))
-                occurred = pd.to_datetime(history.occurred_at[part], unit="s", utc=True)
-                derived = self.enricher.derive(
-                    history.lon[part], history.lat[part], history.occurred_at[part]
-                )
-                frame = pd.DataFrame(
-                    {
-                        "occurred_at": occurred,
-                        "reported_at": occurred,
-                        "category": history.category[part],
-                        "priority": history.priority[part],
-                        "status": history.status[part],
-                        "lat": history.lat[part],
-                        "lon": history.lon[part],
-                        **derived,
-                        "lead_agency": pd.Series(history.category[part]).map(categories).to_numpy(),
-                        "source": source,
-                        "external_id": None,
-                        "description": "synthetic",
-                        "created_by": actor,
-                        "updated_at": now,
-                    }
-                )
-                codes = assign_category_codes(db, set(frame["category"].unique()))
-                frame["category_code"] = frame["category"].map(codes).astype("uint16")
-                first = int(db.execute("SELECT coalesce(max(id), 0) FROM incidents")[0][0])
-                db.insert_frame("incidents", (*COLUMNS, "category_code"), frame)
-                db.execute(
-                    "INSERT INTO incident_events (incident_id, happened_at, kind, to_status, "
-                    "agency, actor) SELECT id, reported_at, 'created', status, lead_agency, "
-                    "created_by FROM incidents WHERE id > ?",
-                    [first],
-                )
-
-        self.db.transaction(work)
-        return total
+        # PostgreSQL: another replica's incident may take an id in between; only ours get events.
+        mine = " AND changed_by_tx = pg_current_xact_id()" if db.dialect == "postgresql" else ""
+        for begin in range(0, total, chunk):
+            part = slice(begin, min(total, begin + chunk))
+            occurred = pd.to_datetime(history.occurred_at[part], unit="s", utc=True)
+            derived = self.enricher.derive(
+                history.lon[part], history.lat[part], history.occurred_at[part]
+            )
+            frame = pd.DataFrame(
+                {
+                    "occurred_at": occurred,
+                    "reported_at": occurred,
+                    "category": history.category[part],
+                    "priority": history.priority[part],
+                    "status": history.status[part],
+                    "lat": history.lat[part],
+                    "lon": history.lon[part],
+                    **derived,
+                    "lead_agency": pd.Series(history.category[part]).map(categories).to_numpy(),
+                    "source": source,
+                    "external_id": None,
+                    "description": "synthetic",
+                    "created_by": actor,
+                    "updated_at": now,
+                }
+            )
+            codes = assign_category_codes(db, set(frame["category"].unique()))
+            frame["category_code"] = frame["category"].map(codes).astype("uint16")
+            first = int(db.execute("SELECT coalesce(max(id), 0) FROM incidents")[0][0])
+            db.insert_frame("incidents", (*COLUMNS, "category_code"), frame)
+            db.execute(
+                "INSERT INTO incident_events (incident_id, happened_at, kind, to_status, "
+                "agency, actor) SELECT id, reported_at, 'created', status, lead_agency, "
+                f"created_by FROM incidents WHERE id > ?{mine}",
+                [first],
+            )
 
     def create(self, item: NewIncident, actor: str) -> int:
         return self.insert([item], actor)[0]
@@ -349,15 +409,18 @@ class IncidentStore:
         self, incident_id: int, to_status: str, actor: str, note: str | None = None
     ) -> None:
         """Move an incident along its lifecycle; refuses what the rules forbid."""
-        rows = self.db.execute("SELECT status FROM incidents WHERE id = ?", [incident_id])
-        if not rows:
-            raise IncidentError(f"no incident {incident_id}")
-        current = rows[0][0]
-        if to_status not in TRANSITIONS.get(current, ()):
-            raise IncidentError(f"cannot go from {current} to {to_status}")
         now = datetime.now(UTC)
 
-        def work(db: Database) -> None:
+        def work(db: Gateway) -> None:
+            # Read under a row lock in PostgreSQL: two replicas moving one incident at once
+            # take turns, and the second is judged against the first one's result.
+            lock = " FOR UPDATE" if db.dialect == "postgresql" else ""
+            rows = db.execute(f"SELECT status FROM incidents WHERE id = ?{lock}", [incident_id])
+            if not rows:
+                raise IncidentError(f"no incident {incident_id}")
+            current = rows[0][0]
+            if to_status not in TRANSITIONS.get(current, ()):
+                raise IncidentError(f"cannot go from {current} to {to_status}")
             db.execute(
                 "UPDATE incidents SET status = ?, updated_at = ? WHERE id = ?",
                 [to_status, now, incident_id],
@@ -368,14 +431,14 @@ class IncidentStore:
                 [incident_id, now, current, to_status, note, actor],
             )
 
-        self.db.transaction(work)
+        self._write(work)
 
     def assign(self, incident_id: int, agency: str, actor: str, note: str | None = None) -> None:
         if self.settings.agency(agency) is None:
             raise IncidentError(f"unknown agency {agency!r}")
         now = datetime.now(UTC)
 
-        def work(db: Database) -> None:
+        def work(db: Gateway) -> None:
             db.execute(
                 "UPDATE incidents SET lead_agency = ?, updated_at = ? WHERE id = ?",
                 [agency, now, incident_id],
@@ -386,10 +449,10 @@ class IncidentStore:
                 [incident_id, now, agency, note, actor],
             )
 
-        self.db.transaction(work)
+        self._write(work)
 
     def note(self, incident_id: int, text: str, actor: str) -> None:
-        self.db.execute(
+        self.writer.execute(
             "INSERT INTO incident_events (incident_id, happened_at, kind, note, actor) "
             "VALUES (?, ?, 'note', ?, ?)",
             [incident_id, datetime.now(UTC), text, actor],
@@ -404,10 +467,13 @@ class IncidentStore:
         return dict(zip(("id", *COLUMNS), rows[0], strict=True))
 
     def events(self, incident_id: int) -> list[dict[str, Any]]:
+        """An incident's event log, oldest first, from the system of record (in cluster mode
+        the events are not copied to the replicas: only one incident's are ever read)."""
         names = ("happened_at", "kind", "from_status", "to_status", "agency", "note", "actor")
-        rows = self.db.execute(
+        order = "seq" if self.writer.dialect == "postgresql" else "rowid"
+        rows = self.writer.execute(
             f"SELECT {', '.join(names)} FROM incident_events WHERE incident_id = ? "
-            "ORDER BY happened_at, rowid",
+            f"ORDER BY happened_at, {order}",
             [incident_id],
         )
         return [dict(zip(names, r, strict=True)) for r in rows]

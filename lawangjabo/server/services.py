@@ -48,6 +48,7 @@ from lawangjabo.config import Settings, current_settings, settings_problem
 from lawangjabo.fileio import free_mb
 from lawangjabo.geo.districts import DistrictLayer, load_district_layer
 from lawangjabo.incidents.history import generate
+from lawangjabo.incidents.mirror import IncidentMirror
 from lawangjabo.incidents.store import Enricher, IncidentStore
 from lawangjabo.storage import audit as audit_log
 from lawangjabo.storage.audit import SIGN_OUT_AFTER, audit_ingest, bounded_detail, spool_entry
@@ -58,6 +59,9 @@ log = logging.getLogger(__name__)
 ALERT_LOOKBACK = timedelta(days=1)
 MAX_ACTOR = 64  # characters of a user name or action stored (they may come from a login form)
 POLLER_SILENT_S = 15.0
+INCIDENT_COPY_FILE = "incidents-copy.duckdb"  # cluster mode: this replica's analytics copy
+MIRROR_READ_S = 5.0  # a reader pulls if the copy is older (never waiting for a running pull)
+MIRROR_BACKGROUND_S = 1.0
 DB_RETRY_S = 10  # how often an unavailable database is tried again
 
 
@@ -101,6 +105,7 @@ class Services:
         self._incidents_key: Snapshot | None = None
         self._seed_lock = threading.Lock()
         self._seeded = False
+        self._mirror: IncidentMirror | None = None  # cluster mode: this replica's copy
         self.started_at = datetime.now(UTC)
         self.shared = cluster_database(settings)  # PostgreSQL in cluster mode, else None
         self.leadership = duty_leadership(settings)
@@ -434,29 +439,59 @@ class Services:
     # -- incidents ----------------------------------------------------------------------------
     def incidents(self) -> IncidentStore | None:
         """The incident store (None without a database); an empty store in a demo config is
-        seeded once with the synthetic history."""
+        seeded once with the synthetic history. In cluster mode it writes to PostgreSQL and
+        reads this replica's copy, pulled at most every few seconds here (and every second in
+        the background)."""
         db = self.db
         if db is None:
             return None
         snap = self.snapshot()
+        mirror = self._incident_mirror()
         with self._lock:
             if self._incidents is None or self._incidents_key is not snap:
                 self._incidents = IncidentStore(
-                    db,
+                    mirror.local if mirror is not None else db,
                     self.settings,
                     Enricher(self.settings, snap.districts, snap.registry.cameras),
+                    writer=self.shared if mirror is not None else None,
+                    mirror=mirror,
                 )
                 self._incidents_key = snap
             store = self._incidents
         days = self.settings.incidents.demo_history_days
         with self._seed_lock:
             if days and not self._seeded:
-                if store.count() == 0:
-                    history = generate(self.settings, datetime.now(UTC), days)
-                    store.bulk_load(history, actor="demo", source="import")
-                    log.info("seeded %d synthetic incidents (%d days)", len(history), days)
-                self._seeded = True
+                try:
+                    loaded = store.seed_if_empty(
+                        lambda: generate(self.settings, datetime.now(UTC), days)
+                    )
+                except Exception as exc:  # PostgreSQL away at start: seed when it is back
+                    log.warning("demo incidents not seeded yet: %s", exc)
+                else:
+                    if loaded:
+                        log.info("seeded %d synthetic incidents (%d days)", loaded, days)
+                    self._seeded = True
+        if mirror is not None:
+            mirror.sync_if_older(MIRROR_READ_S)
         return store
+
+    def _incident_mirror(self) -> IncidentMirror | None:
+        """Cluster mode: this replica's DuckDB copy of PostgreSQL's incidents."""
+        url = self.settings.storage.postgres_url
+        if url is None:
+            return None
+        with self._lock:
+            if self._mirror is None:
+                local = Database(self.settings.paths.state / INCIDENT_COPY_FILE)
+                self._mirror = IncidentMirror(url, local)
+            return self._mirror
+
+    def sync_incidents(self) -> None:
+        """Cluster mode, in the background: pull new and changed incidents into the copy."""
+        if self.settings.storage.postgres_url is not None and self.incidents() is not None:
+            mirror = self._mirror
+            if mirror is not None:
+                mirror.sync_if_older(MIRROR_BACKGROUND_S)
 
     def _database_status(self) -> dict[str, Any]:
         db = self.db
@@ -493,6 +528,9 @@ class Services:
             else:  # the pollers in the agencies' networks: silent zones
                 for message in out_of_contact(zone_contacts(self.shared)):
                     add("poller", message)
+            copy = self._mirror.problem() if self._mirror is not None else None
+            if copy is not None:
+                add("database", copy, self._mirror.error_since if self._mirror else None)
         for name, ingest in (("poll outcomes", self._outcomes), ("audit entries", self._audits)):
             if ingest.error:
                 add("ingest", f"{name} not stored: the database refuses them", ingest.error_since)
@@ -544,6 +582,10 @@ class Services:
             self.leadership.release()
         if self.shared is not None:
             self.shared.close()
+        if self._mirror is not None:
+            self._mirror.close()
+            self._mirror.local.close()
+            self._mirror = None
         if self.runtime is not None:
             self.runtime.stop()
             self.runtime = None

@@ -332,6 +332,7 @@ async def _ingest_forever(services: Services) -> None:
         await asyncio.sleep(1.0)
         try:
             await run_in_threadpool(services.ingest)
+            await run_in_threadpool(services.sync_incidents)
             if await run_in_threadpool(services.runs_duties):
                 await run_in_threadpool(services.prune_audit)
         except Exception:

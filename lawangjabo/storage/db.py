@@ -182,6 +182,8 @@ class Gateway(Protocol):
     (``storage.pg.PgDatabase``): ``?`` placeholders, rows fully fetched, one transaction per
     ``work``."""
 
+    dialect: str  # "duckdb" or "postgresql": where SQL must differ (row locks, advisory locks)
+
     def execute(
         self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
     ) -> list[tuple[Any, ...]]: ...
@@ -190,11 +192,15 @@ class Gateway(Protocol):
 
     def frame(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any: ...
 
+    def insert_frame(self, table: str, columns: Sequence[str], frame: Any) -> int: ...
+
     def transaction(self, work: Callable[[Any], None]) -> None: ...
 
 
 class Database:
     """A DuckDB file opened once per process; use :meth:`execute` from any thread."""
+
+    dialect = "duckdb"
 
     def __init__(self, path: Path, migrations: Sequence[Migration] = MIGRATIONS) -> None:
         self.path = path
@@ -239,6 +245,21 @@ class Database:
             cursor.unregister(name)
         return int(rows[0][0]) if rows else 0
 
+    def replace_frame(self, table: str, key: str, columns: Sequence[str], frame: Any) -> int:
+        """Replace the rows of ``table`` whose ``key`` appears in ``frame`` by ``frame``'s rows
+        (delete, then insert; run it inside a transaction)."""
+        cursor = self._cursor()
+        name = f"replacing_{threading.get_ident()}"
+        cursor.register(name, frame)
+        try:
+            cols = ", ".join(columns)
+            cursor.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {name})")
+            cursor.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {name}")
+            rows = cursor.fetchall()
+        finally:
+            cursor.unregister(name)
+        return int(rows[0][0]) if rows else 0
+
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one parameterised statement for many rows."""
         self._cursor().executemany(sql, rows)
@@ -258,6 +279,18 @@ class Database:
             except duckdb.Error:
                 log.debug("rollback after a failed transaction also failed", exc_info=True)
             raise
+
+    def get_meta(self, key: str) -> str | None:
+        """A value of this file's own bookkeeping (``app_meta``), or None."""
+        rows = self.execute("SELECT value FROM app_meta WHERE key = ?", [key])
+        return str(rows[0][0]) if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.execute(
+            "INSERT INTO app_meta (key, value, updated_at) VALUES (?, ?, now()) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()",
+            [key, value],
+        )
 
     def schema_version(self) -> int:
         rows = self.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
