@@ -92,6 +92,85 @@ def _import_cameras(args: argparse.Namespace) -> int:
     return 1 if incoming.rejects else 0
 
 
+def _print_import(name: str, written: int, valid: int, rejects: list[dict[str, Any]]) -> None:
+    _out(f"{name}: {valid} valid, {len(rejects)} rejected; {written} written")
+    for r in rejects:
+        _out(f"  REJECT row {r['row']} {r['field']}: {r['reason']}")
+    if not written and valid and rejects:
+        _out("  nothing written: all rows or none (--partial writes the valid ones)")
+
+
+def _import_incidents(args: argparse.Namespace) -> int:
+    """Import an incident file while the app runs or not: in cluster mode straight into
+    PostgreSQL; embedded into the DuckDB file, or — when the running app holds that file —
+    through the app's inbox, waiting for its outcome."""
+    from lawangjabo.incidents.files import import_incidents, read_incidents
+    from lawangjabo.incidents.inbox import inbox_folder, submit, wait_for_result
+    from lawangjabo.incidents.store import Enricher, IncidentStore
+    from lawangjabo.storage.db import Database
+
+    settings = load_settings(args.config)
+    path = Path(args.file)
+    if not path.is_file():
+        _err(f"{path}: no such file")
+        return 2
+    districts = load_district_layer(settings.city, settings.paths.districts_file)
+    cameras = load_registry(settings.paths.registry_file, settings, districts).cameras
+    enricher = Enricher(settings, districts, cameras)
+    actor = cli_actor()
+    url = settings.storage.postgres_url
+    if url is not None:  # cluster: every replica reads it at its next pull (about a second)
+        from lawangjabo.storage.pg import PgDatabase
+
+        shared = PgDatabase(url)
+        try:
+            store = IncidentStore(shared, settings, enricher, writer=shared)  # type: ignore[arg-type]
+            result = import_incidents(store, path, actor, args.source, args.partial)
+            audit_log.append(shared, datetime.now(UTC), actor, "incidents_imported",
+                             {"file": path.name, "via": "cli", "written": result.written,
+                              "rejected": len(result.rejects)})  # fmt: skip
+        finally:
+            shared.close()
+        rejects = [{"row": r.row, "field": r.field, "reason": r.reason} for r in result.rejects]
+        _print_import(path.name, result.written, len(result.items), rejects)
+        return 1 if result.rejects else 0
+    try:
+        db = Database(settings.paths.database_file)
+    except Exception as exc:  # the running app holds the file: hand the import to it
+        if "lock" not in str(exc).lower():
+            raise
+        checked = read_incidents(path, settings, None, args.source)
+        if checked.rejects and not args.partial:  # refused before bothering the app
+            rejects = [{"row": r.row, "field": r.field, "reason": r.reason}
+                       for r in checked.rejects]  # fmt: skip
+            _print_import(path.name, 0, len(checked.items), rejects)
+            return 1
+        folder = inbox_folder(settings.paths.state)
+        name = submit(folder, path, actor, args.source, args.partial)
+        _out(f"{path.name}: the app is running; handed to it (job {name}), waiting …")
+        outcome = wait_for_result(folder, name, args.wait)
+        if outcome is None:
+            _out(f"  not taken within {args.wait:.0f} s; the app imports it when it runs "
+                 f"(outcome: {folder / 'done' / name}.json)")  # fmt: skip
+            return 3
+        if "error" in outcome:
+            _err(f"{path.name}: not imported: {outcome['error']}")
+            return 1
+        _print_import(path.name, outcome["written"], outcome["valid"], outcome["rejects"])
+        return 1 if outcome["rejects"] else 0
+    try:
+        store = IncidentStore(db, settings, enricher)
+        result = import_incidents(store, path, actor, args.source, args.partial)
+        audit_log.append(db, datetime.now(UTC), actor, "incidents_imported",
+                         {"file": path.name, "via": "cli", "written": result.written,
+                          "rejected": len(result.rejects)})  # fmt: skip
+    finally:
+        db.close()
+    rejects = [{"row": r.row, "field": r.field, "reason": r.reason} for r in result.rejects]
+    _print_import(path.name, result.written, len(result.items), rejects)
+    return 1 if result.rejects else 0
+
+
 def _import_districts(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     result = import_boundaries(
@@ -370,6 +449,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--partial", action="store_true", help="import the valid records even if some are rejected"
     )
     cams.set_defaults(run=_import_cameras)
+
+    incs = commands.add_parser(
+        "import-incidents",
+        help="import incidents from CSV or GeoJSON (also while the app runs)",
+    )
+    incs.add_argument("file")
+    incs.add_argument("--source", default="import", help="where they come from (default import)")
+    incs.add_argument(
+        "--partial", action="store_true", help="write the valid rows even if some are rejected"
+    )
+    incs.add_argument(
+        "--wait", type=float, default=120.0, help="seconds to wait for a running app's outcome"
+    )
+    incs.set_defaults(run=_import_incidents)
 
     dist = commands.add_parser(
         "import-districts", help="install official district boundaries (GeoJSON/GPKG/SHP)"

@@ -208,3 +208,44 @@ def test_spool_list_and_requeue(tmp_path: Path) -> None:
     back = run("spool", "requeue", state=tmp_path)
     assert "poll: 1 file(s) put back" in back.stdout
     assert (tmp_path / "spool" / "0001.jsonl").exists()
+
+
+def test_import_incidents_writes_all_or_nothing_when_no_app_runs(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    bad = run("import-incidents", str(DATA / "incidents" / "bad_rows.csv"), state=state)
+    assert bad.returncode == 1
+    assert "0 written" in bad.stdout and "REJECT row 2 occurred_at" in bad.stdout
+    good = run("import-incidents", str(DATA / "incidents" / "good.csv"), state=state)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "4 valid, 0 rejected; 4 written" in good.stdout.splitlines()[0]
+    again = run("import-incidents", str(DATA / "incidents" / "good.csv"), state=state)
+    assert again.returncode == 1 and "already imported from import" in again.stdout
+    from lawangjabo.storage.db import Database
+
+    db = Database(state / "lawangjabo.duckdb")
+    try:
+        assert db.execute("SELECT count(*) FROM incidents WHERE source = 'import'")[0][0] == 4
+        audit = db.execute(
+            "SELECT actor, detail FROM audit_log WHERE action = 'incidents_imported'"
+        )
+        assert len(audit) == 3 and all(a[0].startswith("cli:") for a in audit)
+    finally:
+        db.close()
+
+
+def test_import_incidents_into_postgresql_directly(tmp_path: Path, pg_url: str) -> None:
+    state = tmp_path / "state"
+    env = {"LAWANGJABO_STORAGE__POSTGRES_URL": pg_url}
+    good = run("import-incidents", str(DATA / "incidents" / "good.csv"), state=state, **env)
+    assert good.returncode == 0, good.stdout + good.stderr
+    from lawangjabo.storage.pg import PgDatabase
+
+    shared = PgDatabase(pg_url)
+    try:
+        rows = shared.execute("SELECT external_id, created_by FROM incidents "
+                              "WHERE external_id LIKE '112-000%' ORDER BY 1")  # fmt: skip
+        assert [r[0] for r in rows] == ["112-0001", "112-0002", "112-0003", "112-0004"]
+        assert all(r[1].startswith("cli:") for r in rows)
+    finally:
+        shared.close()
+    assert not (state / "lawangjabo.duckdb").exists()  # nothing local in cluster mode

@@ -108,3 +108,34 @@ def test_export_round_trips(store: IncidentStore, tmp_path: Path) -> None:
     assert set(scoped.nearest_camera.dropna()) == {keep} and len(scoped) == 4
     scoped_geo = json.loads(export_incidents(store, everything, "geojson", {keep}))
     assert {f["properties"]["nearest_camera"] for f in scoped_geo["features"]} <= {keep, None}
+
+
+def test_the_inbox_imports_jobs_once_and_sets_aside_what_it_cannot_take(
+    store: IncidentStore, tmp_path: Path
+) -> None:
+    from lawangjabo.incidents.inbox import IncidentInbox, submit
+    from lawangjabo.storage.spool import quarantined
+
+    folder = tmp_path / "inbox"
+    audits: list[tuple[str, str, dict[str, object]]] = []
+    good = submit(folder, DATA / "incidents" / "good.csv", "cli:ops", "import", False)
+    (folder / "zz-broken.job.json").write_text("[not a job", encoding="utf-8")
+    inbox = IncidentInbox(folder)
+    outcomes = inbox.take(store, lambda *entry: audits.append(entry))
+    assert [o["written"] for o in outcomes] == [4] and store.count() == 4
+    assert audits[0][:2] == ("cli:ops", "incidents_imported")
+    result = json.loads((folder / "done" / f"{good}.json").read_text())
+    assert result["file"] == "good.csv" and result["rejects"] == []
+    held = quarantined(folder)
+    assert [h.name for h in held] == ["zz-broken.job.json"]
+    assert "unreadable incident import job" in held[0].reason
+    assert inbox.take(store, lambda *entry: None) == [] and store.count() == 4  # once
+
+    # A database that refuses: kept for the next pass, set aside after three refusals.
+    refused = submit(folder, DATA / "incidents" / "good.csv", "cli:ops", "call_112", False)
+    store.db.close()
+    for _ in range(3):
+        assert inbox.take(store, lambda *entry: None) == []
+    outcome = json.loads((folder / "done" / f"{refused}.json").read_text())
+    assert "refused it 3 times" in outcome["error"]
+    assert len(quarantined(folder)) == 3  # the broken job, and the refused one with its file

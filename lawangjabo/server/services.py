@@ -48,6 +48,7 @@ from lawangjabo.config import Settings, current_settings, settings_problem
 from lawangjabo.fileio import free_mb
 from lawangjabo.geo.districts import DistrictLayer, load_district_layer
 from lawangjabo.incidents.history import generate
+from lawangjabo.incidents.inbox import IncidentInbox, inbox_folder
 from lawangjabo.incidents.mirror import IncidentMirror
 from lawangjabo.incidents.store import Enricher, IncidentStore
 from lawangjabo.storage import audit as audit_log
@@ -106,6 +107,7 @@ class Services:
         self._seed_lock = threading.Lock()
         self._seeded = False
         self._mirror: IncidentMirror | None = None  # cluster mode: this replica's copy
+        self._inbox = IncidentInbox(inbox_folder(settings.paths.state))  # the CLI's imports
         self.started_at = datetime.now(UTC)
         self.shared = cluster_database(settings)  # PostgreSQL in cluster mode, else None
         self.leadership = duty_leadership(settings)
@@ -187,7 +189,11 @@ class Services:
     def quarantined(self) -> dict[str, list[Any]]:
         """Spool files set aside (by folder), with their reasons: for admins."""
         paths = self.settings.paths
-        return {"poll": quarantined(paths.spool), "audit": quarantined(paths.audit_spool)}
+        return {
+            "poll": quarantined(paths.spool),
+            "audit": quarantined(paths.audit_spool),
+            "incidents": quarantined(self._inbox.folder),
+        }
 
     def stored_counts(self) -> dict[str, int]:
         """Rows kept per table family (and the audit log's size): what a fault must not lose."""
@@ -485,6 +491,16 @@ class Services:
                 local = Database(self.settings.paths.state / INCIDENT_COPY_FILE)
                 self._mirror = IncidentMirror(url, local)
             return self._mirror
+
+    def take_incident_files(self) -> list[dict[str, Any]]:
+        """Import the incident files the CLI left for this running app (its inbox)."""
+        if not self._inbox.folder.is_dir():
+            return []
+        store = self.incidents()
+        if store is None:
+            return []
+        with self._ingest_lock:
+            return self._inbox.take(store, self.audit)
 
     def sync_incidents(self) -> None:
         """Cluster mode, in the background: pull new and changed incidents into the copy."""

@@ -333,6 +333,7 @@ async def _ingest_forever(services: Services) -> None:
         try:
             await run_in_threadpool(services.ingest)
             await run_in_threadpool(services.sync_incidents)
+            await run_in_threadpool(services.take_incident_files)
             if await run_in_threadpool(services.runs_duties):
                 await run_in_threadpool(services.prune_audit)
         except Exception:

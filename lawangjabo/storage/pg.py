@@ -196,6 +196,7 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
                    category_code SMALLINT NOT NULL,
                    changed_by_tx XID8 NOT NULL DEFAULT pg_current_xact_id()
                )""",
+            "ALTER SEQUENCE incident_ids OWNED BY incidents.id",
             "CREATE INDEX incidents_changed ON incidents (changed_by_tx)",
             "CREATE INDEX incidents_occurred ON incidents (occurred_at)",
             # Two replicas importing the same agency file at once: the second one fails whole.

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lawangjabo.cameras.imaging import decode_jpeg
+from lawangjabo.config import PROJECT_ROOT
 
 from .conftest import Server
 
@@ -94,3 +99,33 @@ def test_refresh_goes_through_the_fast_lane(server: Server) -> None:
         assert reply.status == 202
         result = json.loads(reply.read())
     assert result["finished"] is True and result["last_good"] >= old
+
+
+def test_the_cli_imports_incidents_while_the_app_runs(server: Server, tmp_path: Path) -> None:
+    """The app holds the DuckDB file: the CLI hands the file to it and reports its outcome."""
+    state = server.log.parent
+    incidents = tmp_path / "calls.csv"
+    incidents.write_text(
+        "occurred_at,category,priority,lat,lon,external_id\n"
+        "2026-11-30T09:00:00+07:00,kebakaran,P1,-2.98883,104.76372,cli-inbox-1\n"
+        "2026-11-30T09:05:00+07:00,kemacetan,P3,-2.97677,104.75434,cli-inbox-2\n",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "LAWANGJABO_PATHS__STATE_DIR": str(state)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: PLW1510 - the exit code is what is tested
+            [sys.executable, "-m", "lawangjabo", "import-incidents", *args, "--wait", "30"],
+            capture_output=True, text=True, cwd=PROJECT_ROOT, env=env, timeout=60,
+        )  # fmt: skip
+
+    first = cli(str(incidents))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "the app is running; handed to it" in first.stdout
+    assert "2 valid, 0 rejected; 2 written" in first.stdout
+    again = cli(str(incidents))  # the app's database has them now: refused as duplicates
+    assert again.returncode == 1 and "already imported from import" in again.stdout
+    assert "0 written" in again.stdout
+    inbox = state / "inbox" / "incidents"
+    assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == []  # nothing left behind
+    assert len(list((inbox / "done").glob("*.json"))) == 2
