@@ -172,3 +172,33 @@ def test_a_replica_starts_and_refuses_calmly_while_postgresql_is_away(tmp_path: 
     assert sent[0]["status"] == 503
     assert time.monotonic() - started < 40  # bounded waits, no hang
     services.close()
+
+
+def test_people_at_work_keep_their_session_through_a_postgresql_outage(pg_url: str) -> None:
+    """Seen valid by this replica within the grace: still valid while PostgreSQL is away (a
+    restart must not throw the operators out); never seen, or seen too long ago: refused."""
+    from lawangjabo.auth.access import SessionsUnavailableError
+    from lawangjabo.storage.pg import PgDatabase
+
+    clock = Clock()
+    db = PgDatabase(pg_url)
+    try:
+        store = SharedSessionStore(db, idle_s=600, absolute_s=3600, clock=clock)
+        seen, unseen, gone = (store.create(f"ops{n}", "operator") for n in range(3))
+        assert store.get(seen) is not None and store.get(gone) is not None
+        store.revoke(gone)
+        away = PgDatabase("postgresql://postgres@127.0.0.1:9/none", timeout_s=0.3)  # nobody
+        store.db = away
+        clock.now += 60
+        held = store.get(seen)
+        assert held is not None and held.user == "ops0"
+        with pytest.raises(SessionsUnavailableError):
+            store.get(unseen)  # never confirmed here: cannot tell, so refused
+        with pytest.raises(SessionsUnavailableError):
+            store.get(gone)  # signed out before the outage: stays out
+        clock.now += store.grace_s
+        with pytest.raises(SessionsUnavailableError):
+            store.get(seen)  # confirmed too long ago
+        away.close()
+    finally:
+        db.close()

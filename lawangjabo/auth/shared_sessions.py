@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
 from collections.abc import Callable
 
@@ -25,6 +26,10 @@ from lawangjabo.auth.access import (
 from lawangjabo.storage.db import Gateway
 
 TOUCH_EVERY_S = 5.0  # last_seen is written at most this often per session (fewer writes)
+# PostgreSQL away: a session this replica saw valid this recently stays valid here, so the
+# people already at work keep their screens through a database restart. New sign-ins wait for
+# the database, and a sign-out made on another replica meanwhile takes effect when it is back.
+OUTAGE_GRACE_S = 600.0
 
 
 class SharedSessionStore(SessionStore):
@@ -39,6 +44,9 @@ class SharedSessionStore(SessionStore):
     ) -> None:
         super().__init__(idle_s, absolute_s, clock)
         self.db = db
+        self.grace_s = OUTAGE_GRACE_S
+        self._seen: dict[str, tuple[Session, float]] = {}  # key → (session, when confirmed)
+        self._seen_lock = threading.Lock()
 
     def create(self, user: str, role: Role, agencies: tuple[str, ...] = ()) -> str:
         session_id = secrets.token_urlsafe(32)
@@ -53,9 +61,42 @@ class SharedSessionStore(SessionStore):
 
     def get(self, session_id: object, touch: bool = True) -> Session | None:
         try:
-            return self._get(session_id, touch)
+            session = self._get(session_id, touch)
         except psycopg.Error as exc:
+            held = self._held(session_id)
+            if held is not None:
+                return held
             raise SessionsUnavailableError(type(exc).__name__) from exc
+        if isinstance(session_id, str) and session_id:
+            key = self._key(session_id)
+            with self._seen_lock:
+                if session is None:
+                    self._seen.pop(key, None)
+                else:
+                    if len(self._seen) > 10_000:
+                        self._forget_old()
+                    self._seen[key] = (session, self.clock())
+        return session
+
+    def _held(self, session_id: object) -> Session | None:
+        """The session as this replica last confirmed it, if recently enough (and within its
+        own limits); None otherwise."""
+        if not isinstance(session_id, str) or not session_id:
+            return None
+        with self._seen_lock:
+            seen = self._seen.get(self._key(session_id))
+        if seen is None:
+            return None
+        session, confirmed = seen
+        now = self.clock()
+        if now - confirmed > self.grace_s or now - session.created > self.absolute_s:
+            return None
+        return session
+
+    def _forget_old(self) -> None:
+        cutoff = self.clock() - self.grace_s
+        for key in [k for k, (_, at) in self._seen.items() if at < cutoff]:
+            del self._seen[key]
 
     def _get(self, session_id: object, touch: bool) -> Session | None:
         if not isinstance(session_id, str) or not session_id:
@@ -79,9 +120,14 @@ class SharedSessionStore(SessionStore):
 
     def revoke(self, session_id: str | None) -> None:
         if session_id:
+            with self._seen_lock:
+                self._seen.pop(self._key(session_id), None)
             self.db.execute("DELETE FROM sessions WHERE key = ?", [self._key(session_id)])
 
     def revoke_user(self, user: str) -> None:
+        with self._seen_lock:
+            for key in [k for k, (s, _) in self._seen.items() if s.user == user]:
+                del self._seen[key]
         self.db.execute("DELETE FROM sessions WHERE username = ?", [user])
 
     def purge_expired(self) -> int:
