@@ -7,7 +7,14 @@ import pandas as pd
 import streamlit as st
 
 import uikit
-from lawangjabo.views.healthview import outage_rows, state_counts, state_label, tiles, uptime_tables
+from lawangjabo.views.healthview import (
+    LedgerUnavailableError,
+    outage_rows,
+    state_counts,
+    state_label,
+    tiles,
+    uptime_tables,
+)
 from uikit import _
 
 session = uikit.require_page("health")
@@ -30,7 +37,11 @@ hours = st.radio(
     format_func=lambda h: _("{n} h").format(n=h) if h < 48 else _("{n} d").format(n=h // 24),
 )
 window = timedelta(hours=hours)
-tables = uptime_tables(svc, window, cameras)
+try:
+    tables, rows = uptime_tables(svc, window, cameras), outage_rows(svc, window, cameras)
+except LedgerUnavailableError:
+    st.warning(_("Uptime and outages cannot be read now: the central database is unreachable."))
+    st.stop()
 left, right = st.columns(2)
 with left:
     st.markdown("**" + _("Uptime by agency") + "**")
@@ -41,7 +52,6 @@ with right:
 st.markdown(_("**Uptime by camera** (a good, changing, non-dark picture counts as up)"))
 st.dataframe(uikit.labelled(tables["camera"]), hide_index=True, width="stretch")
 
-rows = outage_rows(svc, window, cameras)
 st.markdown("**" + _("Current outages") + "**")
 current = [r for r in rows if r["ongoing"]]
 if current:

@@ -89,11 +89,17 @@ def test_the_contract_can_fail() -> None:
 # on a table lives there, behind functions the rest of the code calls. The migrations in
 # storage/db.py create every table.
 OWNERS: dict[str, set[str]] = {
-    "incidents": {"lawangjabo.incidents.store", "lawangjabo.incidents.analytics",
-                  "lawangjabo.incidents.mirror"},
+    "incidents": {
+        "lawangjabo.incidents.store",
+        "lawangjabo.incidents.analytics",
+        "lawangjabo.incidents.mirror",
+    },
     "incident_events": {"lawangjabo.incidents.store", "lawangjabo.incidents.mirror"},
-    "incident_category_codes": {"lawangjabo.incidents.store", "lawangjabo.incidents.analytics",
-                                "lawangjabo.incidents.mirror"},
+    "incident_category_codes": {
+        "lawangjabo.incidents.store",
+        "lawangjabo.incidents.analytics",
+        "lawangjabo.incidents.mirror",
+    },
     "poll_outcomes": {"lawangjabo.cameras.ledger"},
     "ingested_files": {"lawangjabo.storage.spool"},
     "audit_log": {"lawangjabo.storage.audit"},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from lawangjabo.cameras.ledger import (
     current_health,
     ingest_spool,
     outages,
+    outcome_ingest,
     poll_count,
     uptime_by_camera,
     uptime_by_group,
@@ -34,14 +36,28 @@ def _fail(cam: str, minute: float, kind: str = "timeout") -> Outcome:
     return Outcome(cam, T0 + timedelta(minutes=minute), False, kind, 5000.0, "sweep")
 
 
-def _ledger(tmp_path: Path, outcomes: list[Outcome]) -> Database:
-    db = Database(tmp_path / "ledger.duckdb")
+def _ledger(tmp_path: Path, outcomes: list[Outcome], pg_url: str | None = None) -> Any:
+    """The outcomes in a ledger: a DuckDB file, or (``pg_url``) cluster mode's PostgreSQL."""
+    if pg_url is None:
+        db: Any = Database(tmp_path / "ledger.duckdb")
+    else:
+        from lawangjabo.storage.pg import PgDatabase
+
+        db = PgDatabase(pg_url)
+        db.execute("TRUNCATE poll_outcomes")
     writer = SpoolWriter(tmp_path / "spool")
     for outcome in outcomes:
         writer.add(outcome)
     writer.flush()
-    assert ingest_spool(db, tmp_path / "spool") == len(outcomes)
+    assert len(outcome_ingest(tmp_path / "spool").run(db)) == len(outcomes)
     return db
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str | None:
+    """Which ledger: None for the embedded file, else PostgreSQL's URL (uptime and outages
+    have a query for each; both must give the same answers)."""
+    return None if request.param == "duckdb" else str(request.getfixturevalue("pg_url"))
 
 
 @pytest.mark.parametrize(
@@ -97,7 +113,7 @@ def test_current_health_from_the_ledger(tmp_path: Path) -> None:
     db.close()
 
 
-def test_uptime_is_time_weighted(tmp_path: Path) -> None:
+def test_uptime_is_time_weighted(tmp_path: Path, backend: str | None) -> None:
     # a: up 0–30, down 30–45, up 45–60 → 45 of 60 min. b: up, dark from 20 → 20 of 60.
     # c: polled at 0 then silent: only gap_s (10 min) is observed, all up.
     outcomes = [
@@ -108,7 +124,7 @@ def test_uptime_is_time_weighted(tmp_path: Path) -> None:
         _ok("b", 20, dark=True),
         _ok("c", 0),
     ]
-    db = _ledger(tmp_path, outcomes)
+    db = _ledger(tmp_path, outcomes, backend)
     now = T0 + timedelta(minutes=60)
     per = uptime_by_camera(db, now, timedelta(hours=24), gap_s=3600)
     assert per["a"] == pytest.approx((45 * 60, 60 * 60))
@@ -122,7 +138,7 @@ def test_uptime_is_time_weighted(tmp_path: Path) -> None:
     db.close()
 
 
-def test_outage_intervals(tmp_path: Path) -> None:
+def test_outage_intervals(tmp_path: Path, backend: str | None) -> None:
     db = _ledger(
         tmp_path,
         [
@@ -134,6 +150,7 @@ def test_outage_intervals(tmp_path: Path) -> None:
             _ok("b", 0, frozen=True),
             _ok("b", 5),
         ],
+        backend,
     )
     now = T0 + timedelta(minutes=55)
     found = {(o.camera_id, o.start.minute): o for o in outages(db, now, timedelta(hours=1))}
@@ -177,7 +194,9 @@ def test_spool_lines_are_complete_json(tmp_path: Path) -> None:
     assert writer.flush() is None  # nothing new: no empty files
 
 
-def test_frozen_outage_starts_when_the_picture_stopped_changing(tmp_path: Path) -> None:
+def test_frozen_outage_starts_when_the_picture_stopped_changing(
+    tmp_path: Path, backend: str | None
+) -> None:
     first_seen = T0 + timedelta(minutes=1)
     db = _ledger(
         tmp_path,
@@ -197,6 +216,7 @@ def test_frozen_outage_starts_when_the_picture_stopped_changing(tmp_path: Path) 
                 picture_at=first_seen,
             ),
         ],
+        backend,
     )
     (found,) = outages(db, T0 + timedelta(minutes=10), timedelta(hours=1))
     assert found.reason == "frozen" and found.start == first_seen and found.end is None
@@ -225,7 +245,9 @@ def test_spool_files_of_older_versions_still_ingest(tmp_path: Path) -> None:
     db.close()
 
 
-def test_a_frozen_run_counts_as_down_from_its_first_repeat(tmp_path: Path) -> None:
+def test_a_frozen_run_counts_as_down_from_its_first_repeat(
+    tmp_path: Path, backend: str | None
+) -> None:
     """The polls that repeated the picture before the feed counted as frozen are part of the
     outage too: uptime and outages agree that the camera was down from the picture's time."""
     first_seen = T0 + timedelta(minutes=10)
@@ -235,7 +257,7 @@ def test_a_frozen_run_counts_as_down_from_its_first_repeat(tmp_path: Path) -> No
                 picture_at=first_seen)
         for m in range(10, 20)
     ]  # fmt: skip
-    db = _ledger(tmp_path, outcomes)
+    db = _ledger(tmp_path, outcomes, backend)
     now = T0 + timedelta(minutes=20)
     up, seen = uptime_by_camera(db, now, timedelta(hours=1), gap_s=120)["c"]
     assert seen == 20 * 60 and up == 10 * 60  # the ten live minutes only

@@ -28,7 +28,7 @@ from lawangjabo.cameras.ledger import Outage, uptime_by_camera, uptime_by_group
 from lawangjabo.config import AlertsConfig, Settings
 from lawangjabo.i18n import N_, Translator
 from lawangjabo.incidents.analytics import open_p1_since, surge_counts
-from lawangjabo.storage.db import Database
+from lawangjabo.storage.db import Database, Gateway
 
 log = logging.getLogger(__name__)
 
@@ -181,23 +181,30 @@ def evaluate_rules(
     camera_names: dict[str, str],
     camera_agency: dict[str, str],
     poller: dict[str, Any],
+    ledger: Gateway | None = None,
+    incidents: Database | None = None,
 ) -> list[Condition]:
-    """Every condition that holds at ``now``."""
+    """Every condition that holds at ``now``. Uptime comes from ``ledger`` and incident surges
+    and P1s from ``incidents`` when given (cluster mode: PostgreSQL's ledger and this replica's
+    incident copy), else from ``db``."""
     rules = settings.alerts
     cams = settings.cameras
     gap = 3 * max(cams.interval_s, cams.timeout_s)
     window = timedelta(minutes=rules.agency_uptime_window_min)
     per_camera = {
-        k: v for k, v in uptime_by_camera(db, now, window, gap).items() if k in camera_agency
+        k: v
+        for k, v in uptime_by_camera(ledger or db, now, window, gap).items()
+        if k in camera_agency
     }
+    facts = incidents if incidents is not None else db
     names = {a.id: a.name for a in settings.agencies}
     return [
         *camera_conditions(ongoing, camera_names, now, rules),
         *agency_conditions(per_camera, camera_agency, names, rules),
         *surge_conditions(
-            surge_counts(db, now, rules.surge_window_h, rules.surge_baseline_days), rules
+            surge_counts(facts, now, rules.surge_window_h, rules.surge_baseline_days), rules
         ),
-        *p1_conditions(db, now, rules, {c.id: c.name for c in settings.incident_categories}),
+        *p1_conditions(facts, now, rules, {c.id: c.name for c in settings.incident_categories}),
         *poller_conditions(poller, rules),
     ]
 

@@ -481,14 +481,61 @@ _SEGMENTS = """
 """
 
 
+# The same two questions in PostgreSQL's words (cluster mode: the zone pollers' ledger).
+_PG_UPTIME = f"""
+    WITH o AS (
+        SELECT camera_id, polled_at, {USABLE} AS usable,
+               lead(polled_at) OVER (PARTITION BY camera_id ORDER BY polled_at) AS next_at
+        FROM poll_outcomes
+        WHERE polled_at >= ?::timestamptz - make_interval(secs => ?)
+    ), s AS (
+        SELECT camera_id, usable, greatest(polled_at, ?::timestamptz) AS seg_start,
+               least(coalesce(next_at, ?::timestamptz), polled_at + make_interval(secs => ?),
+                     ?::timestamptz) AS seg_end
+        FROM o WHERE coalesce(next_at, ?::timestamptz) > ?::timestamptz
+    )
+    SELECT camera_id,
+           sum(CASE WHEN usable THEN extract(epoch FROM seg_end - seg_start) ELSE 0 END),
+           sum(extract(epoch FROM seg_end - seg_start))
+    FROM s WHERE seg_end > seg_start GROUP BY camera_id
+"""
+_PG_OUTAGES = f"""
+    WITH o AS (
+        SELECT camera_id, polled_at, error_kind, dark, frozen, ok, picture_at,
+               {USABLE} AS usable
+        FROM poll_outcomes WHERE polled_at >= ?
+    ), runs AS (
+        SELECT *, sum(CASE WHEN usable THEN 1 ELSE 0 END)
+                  OVER (PARTITION BY camera_id ORDER BY polled_at) AS run
+        FROM o
+    ), bad AS (
+        SELECT camera_id, run,
+               least(min(polled_at), min(picture_at) FILTER (WHERE frozen)) AS start,
+               (array_agg(CASE WHEN NOT ok THEN coalesce(error_kind, 'error')
+                               WHEN dark THEN 'dark' ELSE 'frozen' END
+                          ORDER BY polled_at))[1] AS reason
+        FROM runs WHERE NOT usable GROUP BY camera_id, run
+    ), firsts AS (
+        SELECT camera_id, run, min(polled_at) AS at FROM runs GROUP BY camera_id, run
+    )
+    SELECT b.camera_id, b.start, f.at, b.reason
+    FROM bad b LEFT JOIN firsts f ON f.camera_id = b.camera_id AND f.run = b.run + 1
+    ORDER BY b.start
+"""
+
+
 def uptime_by_camera(
-    db: Database, now: datetime, window: timedelta, gap_s: float
+    db: Gateway, now: datetime, window: timedelta, gap_s: float
 ) -> dict[str, tuple[float, float]]:
     """camera id → (usable seconds, observed seconds) over ``window``.
 
     Each outcome stands for the time until the next poll, at most ``gap_s`` (longer silences are
     unobserved, not down). A usable poll is a good frame that is neither dark nor frozen.
     """
+    since = now - window
+    if db.dialect == "postgresql":
+        rows = db.execute(_PG_UPTIME, [since, gap_s, since, now, gap_s, now, now, since])
+        return {cid: (float(up or 0), float(seen or 0)) for cid, up, seen in rows}
     rows = db.execute(
         f"""
         SELECT camera_id,
@@ -528,9 +575,12 @@ class Outage:
         return ((self.end or now) - self.start).total_seconds()
 
 
-def outages(db: Database, now: datetime, window: timedelta) -> list[Outage]:
+def outages(db: Gateway, now: datetime, window: timedelta) -> list[Outage]:
     """Intervals without a usable picture: from the first bad poll to the next usable one. A
     frozen feed's outage starts when its picture was first seen (it stopped changing then)."""
+    if db.dialect == "postgresql":
+        rows = db.execute(_PG_OUTAGES, [now - window])
+        return [Outage(cid, start, ended, reason) for cid, start, ended, reason in rows]
     rows = db.execute(
         f"""
         WITH o AS (

@@ -97,8 +97,8 @@ def _agency_scope(agencies: tuple[str, ...]) -> tuple[str, list[Any]]:
     return f" AND lead_agency IN ({', '.join('?' * len(agencies))})", list(agencies)
 
 
-CODES_LOCK = 7311  # PostgreSQL: one replica at a time assigns category codes
-SEED_LOCK = 7312  # PostgreSQL: one replica seeds the demo history
+CODES_LOCK = 7320  # PostgreSQL: one replica at a time assigns category codes
+SEED_LOCK = 7321  # PostgreSQL: one replica seeds the demo history
 UNIQUE_VIOLATION = "23505"
 
 

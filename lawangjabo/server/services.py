@@ -315,6 +315,11 @@ class Services:
         return {**beat, "mode": mode, "alive": age < POLLER_SILENT_S, "age_s": age,
                 "problems": problems}  # fmt: skip
 
+    def ledger_db(self) -> Any:
+        """Where the poll ledger is: PostgreSQL's, filled by the zone pollers (zones mode), or
+        this process's file (uptime and outages are read from it)."""
+        return self.shared if self.zones_mode else self.db
+
     # -- alerts -------------------------------------------------------------------------------
     def alerts(self) -> AlertBook | None:
         db = self.db
@@ -342,6 +347,7 @@ class Services:
             # A day of the ledger: 0.8 s for 500 cameras polled every 30 s (10 M rows in the
             # table), against 2.5 s for a week; an outage older than that reads as 1 day.
             ongoing = [o for o in outages(book.db, now, ALERT_LOOKBACK) if o.end is None]
+        store = self.incidents()
         conditions = evaluate_rules(
             book.db,
             self.settings,
@@ -350,6 +356,8 @@ class Services:
             names,
             {c.id: c.props.owner for c in cameras},
             poller,
+            ledger=self.ledger_db(),
+            incidents=store.db if store is not None else None,
         )
         changes = book.apply(conditions, now)
         sent = deliver_due(book.db, self.settings.alerts, now)

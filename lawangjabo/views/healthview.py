@@ -141,12 +141,23 @@ def state_counts(items: list[Tile]) -> dict[str, int]:
     return {s: n for s, n in counts.items() if n}
 
 
+class LedgerUnavailableError(RuntimeError):
+    """The poll ledger cannot be read now (cluster mode: PostgreSQL away)."""
+
+
+def _read_ledger(read: Any) -> Any:
+    try:
+        return read()
+    except Exception as exc:  # a database away is a state to show, not a crashed page
+        raise LedgerUnavailableError(type(exc).__name__) from exc
+
+
 def uptime_tables(
     services: Services, window: timedelta, cameras: list[Camera] | None = None
 ) -> dict[str, list[dict[str, Any]]]:
     """Uptime % per camera, agency and kecamatan over ``window`` (time-weighted), over
     ``cameras`` (an account's agency scope; default every registry camera)."""
-    db = services.db
+    db = services.ledger_db()
     if db is None:
         return {"camera": [], "agency": [], "kecamatan": []}
     now = datetime.now(UTC)
@@ -154,7 +165,8 @@ def uptime_tables(
     if cameras is None:
         cameras = services.snapshot().registry.cameras
     ids = {c.id for c in cameras}
-    per_camera = {k: v for k, v in uptime_by_camera(db, now, window, gap).items() if k in ids}
+    found = _read_ledger(lambda: uptime_by_camera(db, now, window, gap))
+    per_camera = {k: v for k, v in found.items() if k in ids}
     names = {a.id: a.name for a in services.settings.agencies}
     agency_of = {c.id: names.get(c.props.owner, c.props.owner) for c in cameras}
     kec_of = {c.id: c.props.kecamatan or "—" for c in cameras}
@@ -196,7 +208,7 @@ def outage_rows(
     services: Services, window: timedelta, cameras: list[Camera] | None = None
 ) -> list[dict[str, Any]]:
     """Outages in ``window`` of ``cameras`` (default all), ongoing first, then longest first."""
-    db = services.db
+    db = services.ledger_db()
     if db is None:
         return []
     now = datetime.now(UTC)
@@ -213,7 +225,7 @@ def outage_rows(
             "minutes": round(o.duration_s(now) / 60, 1),
             "reason": o.reason,
         }
-        for o in outages(db, now, window)
+        for o in _read_ledger(lambda: outages(db, now, window))
         if o.camera_id in names
     ]
     return sorted(rows, key=lambda r: (not r["ongoing"], -r["minutes"]))
