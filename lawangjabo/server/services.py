@@ -548,7 +548,13 @@ class Services:
         if self.shared is not None:
             cluster = self.shared.status()
             if cluster["status"] != "ok":
-                add("database", f"cluster database {cluster.get('error', 'error')}")
+                since = cluster.get("since")
+                add(
+                    "database",
+                    f"central database (PostgreSQL) unreachable ({cluster.get('error')}); "
+                    "this replica shows what it last read",
+                    datetime.fromisoformat(since) if since else None,
+                )
             else:  # the pollers in the agencies' networks: silent zones
                 for message in out_of_contact(zone_contacts(self.shared)):
                     add("poller", message)

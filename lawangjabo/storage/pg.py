@@ -13,19 +13,24 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import pandas as pd
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from lawangjabo.storage.db import Migration
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
 RECONNECT_GIVE_UP_S = 5.0
+# After a failed connection, calls fail at once for this long instead of each waiting out the
+# pool's timeout: a page or /api/health answers "unreachable" in milliseconds, not seconds.
+FAIL_FAST_S = 2.0
 
 # The tables both backends share so far (versioned; a new version is appended, never edited).
 PG_MIGRATIONS: tuple[Migration, ...] = (
@@ -230,6 +235,13 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
+def conn_lost(exc: BaseException) -> bool:
+    """Is this the server being unreachable (not a statement the server refused)?"""
+    return isinstance(exc, PoolTimeout) or getattr(exc, "sqlstate", None) in (
+        None, "57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004",
+    )  # fmt: skip
+
+
 def to_pg(sql: str) -> str:
     """DuckDB-style ``?`` placeholders as psycopg's ``%s`` (a literal ``%`` doubled first)."""
     return sql.replace("%", "%%").replace("?", "%s")
@@ -263,6 +275,8 @@ class PgDatabase:
             reconnect_timeout=RECONNECT_GIVE_UP_S,
         )
         self._local = threading.local()  # the connection of a transaction in progress
+        self.down_since: datetime | None = None  # unreachable since (None: reachable)
+        self._failed_at = 0.0
         self._migrations = migrations
         self._migrated = False
         self._migrate_lock = threading.Lock()
@@ -285,12 +299,33 @@ class PgDatabase:
             finally:
                 self._local.migrating = False
 
+    def _fail_fast(self) -> None:
+        if self.down_since is not None and time.monotonic() - self._failed_at < FAIL_FAST_S:
+            raise psycopg.OperationalError("postgresql unreachable (failed moments ago)")
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection, noting whether the server could be reached."""
+        self._fail_fast()
+        try:
+            with self._pool.connection() as conn:
+                if self.down_since is not None:
+                    log.info("postgresql reachable again")
+                    self.down_since = None
+                yield conn
+        except psycopg.OperationalError as exc:
+            if conn_lost(exc):
+                if self.down_since is None:
+                    self.down_since = datetime.now(UTC)
+                self._failed_at = time.monotonic()
+            raise
+
     def _run(self, call: Callable[[psycopg.Connection[Any]], R]) -> R:
         held: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
         if held is not None:
             return call(held)
         self._ensure_schema()
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             return call(conn)
 
     def execute(
@@ -354,7 +389,7 @@ class PgDatabase:
         """One transaction on one connection for this thread's calls inside the block;
         committed at its end, rolled back if it raises."""
         self._ensure_schema()
-        with self._pool.connection() as conn, conn.transaction():
+        with self._connection() as conn, conn.transaction():
             self._local.conn = conn
             try:
                 yield self
@@ -405,7 +440,8 @@ class PgDatabase:
             version = self.schema_version()
             server = self.execute("SHOW server_version")[0][0]
         except (psycopg.Error, OSError) as exc:
-            return {"status": "error", "error": type(exc).__name__}
+            since = self.down_since.isoformat() if self.down_since else None
+            return {"status": "error", "error": type(exc).__name__, "since": since}
         return {"status": "ok", "schema_version": version, "engine": f"postgresql {server}"}
 
     def close(self) -> None:
