@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -124,10 +126,22 @@ def test_new_p1_incidents(store: IncidentStore, settings: Settings) -> None:
     assert text.startswith("Insiden P1 baru #") and "kemacetan" in text
 
 
-def test_lifecycle_open_refresh_resolve_acknowledge(
-    store: IncidentStore, settings: Settings
-) -> None:
-    book = AlertBook(store.db, settings)
+@pytest.fixture(params=["duckdb", "postgresql"])
+def alert_db(request: pytest.FixtureRequest, store: IncidentStore) -> Iterator[Any]:
+    """The alert book's database: this process's DuckDB file, or the cluster's PostgreSQL."""
+    if request.param == "duckdb":
+        yield store.db
+        return
+    from lawangjabo.storage.pg import PgDatabase
+
+    db = PgDatabase(request.getfixturevalue("pg_url"))
+    db.execute("TRUNCATE alerts, alert_deliveries RESTART IDENTITY")
+    yield db
+    db.close()
+
+
+def test_lifecycle_open_refresh_resolve_acknowledge(alert_db: Any, settings: Settings) -> None:
+    book = AlertBook(alert_db, settings)
     down = Condition("camera_down", "cam1", {"camera": "Cam 1", "minutes": 10, "reason": "timeout"})
     frozen = Condition("camera_frozen", "cam2", {"camera": "Cam 2", "minutes": 31})
     first = book.apply([down, frozen], NOW)
@@ -150,27 +164,25 @@ def test_lifecycle_open_refresh_resolve_acknowledge(
     assert book.delivery_counts() == {}  # no webhook configured: nothing queued
 
 
-def _book(store: IncidentStore, settings: Settings, url: str, **rules: object) -> AlertBook:
+def _book(db: Any, settings: Settings, url: str, **rules: object) -> AlertBook:
     alerts = settings.alerts.model_copy(update={"webhook_url": url, **rules})
-    return AlertBook(store.db, settings.model_copy(update={"alerts": alerts}))
+    return AlertBook(db, settings.model_copy(update={"alerts": alerts}))
 
 
 DOWN = Condition("camera_down", "cam1", {"camera": "BKB", "minutes": 12, "reason": "timeout"})
 
 
-def test_webhook_delivers_the_alert_in_both_languages(
-    store: IncidentStore, settings: Settings
-) -> None:
+def test_webhook_delivers_the_alert_in_both_languages(alert_db: Any, settings: Settings) -> None:
     with receiver(["ok", "ok"]) as hook:
-        book = _book(store, settings, hook.url)
+        book = _book(alert_db, settings, hook.url)
         book.apply([DOWN], NOW)
-        assert deliver_due(store.db, book.settings.alerts, NOW) == {
+        assert deliver_due(alert_db, book.settings.alerts, NOW) == {
             "sent": 1,
             "retry": 0,
             "dead": 0,
         }
         book.apply([], NOW + timedelta(minutes=5))
-        deliver_due(store.db, book.settings.alerts, NOW + timedelta(minutes=5))
+        deliver_due(alert_db, book.settings.alerts, NOW + timedelta(minutes=5))
     opened, resolved = hook.bodies
     assert opened["event"] == "opened" and resolved["event"] == "resolved"
     assert opened["alert"]["text"] == {
@@ -181,22 +193,22 @@ def test_webhook_delivers_the_alert_in_both_languages(
 
 
 def test_webhook_failures_back_off_then_go_to_the_dead_letter_log(
-    store: IncidentStore, settings: Settings
+    alert_db: Any, settings: Settings
 ) -> None:
     with receiver(["fail"] * 10) as hook:
-        book = _book(store, settings, hook.url, webhook_max_attempts=4, webhook_backoff_s=30)
+        book = _book(alert_db, settings, hook.url, webhook_max_attempts=4, webhook_backoff_s=30)
         book.apply([DOWN], NOW)
         clock, waits = NOW, []
         for _ in range(3):
-            assert deliver_due(store.db, book.settings.alerts, clock)["retry"] == 1
-            (due,) = store.db.execute("SELECT next_attempt_at FROM alert_deliveries")[0]
+            assert deliver_due(alert_db, book.settings.alerts, clock)["retry"] == 1
+            (due,) = alert_db.execute("SELECT next_attempt_at FROM alert_deliveries")[0]
             waits.append((due - clock).total_seconds())
-            assert deliver_due(store.db, book.settings.alerts, due - timedelta(seconds=1)) == {
+            assert deliver_due(alert_db, book.settings.alerts, due - timedelta(seconds=1)) == {
                 "sent": 0, "retry": 0, "dead": 0}  # fmt: skip
             clock = due
         assert waits == [30, 60, 120]
-        assert deliver_due(store.db, book.settings.alerts, clock)["dead"] == 1
-        assert deliver_due(store.db, book.settings.alerts, clock + timedelta(days=1))["dead"] == 0
+        assert deliver_due(alert_db, book.settings.alerts, clock)["dead"] == 1
+        assert deliver_due(alert_db, book.settings.alerts, clock + timedelta(days=1))["dead"] == 0
     assert len(hook.bodies) == 4  # four attempts reached the receiver, none more
     (dead,) = book.dead_letters()
     assert dead["attempts"] == 4 and dead["last_error"] == "HTTP 500"
@@ -208,7 +220,7 @@ def test_a_hanging_receiver_times_out_and_a_recovering_one_gets_it(
     store: IncidentStore, settings: Settings
 ) -> None:
     with receiver(["hang", "fail", "ok"]) as hook:
-        book = _book(store, settings, hook.url, webhook_timeout_s=0.5, webhook_backoff_s=1)
+        book = _book(store.db, settings, hook.url, webhook_timeout_s=0.5, webhook_backoff_s=1)
         book.apply([DOWN], NOW)
         started = time.monotonic()
         assert deliver_due(store.db, book.settings.alerts, NOW)["retry"] == 1
@@ -225,8 +237,34 @@ def test_webhook_url_may_come_from_the_environment(
 ) -> None:
     with receiver(["ok"]) as hook:
         monkeypatch.setenv("LJ_TEST_HOOK", hook.url)
-        book = _book(store, settings, "env://LJ_TEST_HOOK")
+        book = _book(store.db, settings, "env://LJ_TEST_HOOK")
         book.apply([DOWN], NOW)
         assert deliver_due(store.db, book.settings.alerts, NOW)["sent"] == 1
     with pytest.raises(ValueError, match="webhook_url"):
         AlertsConfig(webhook_url="ftp://example.org/hook")
+
+
+def test_replicas_share_one_alert_book_and_show_the_last_one_read_when_it_is_away(
+    pg_url: str, settings: Settings
+) -> None:
+    from lawangjabo.storage.pg import PgDatabase
+
+    one, two = PgDatabase(pg_url), PgDatabase(pg_url)
+    try:
+        one.execute("TRUNCATE alerts, alert_deliveries RESTART IDENTITY")
+        leader, other = AlertBook(one, settings), AlertBook(two, settings)
+        (opened,) = leader.apply([DOWN], NOW)["opened"]
+        assert [a.id for a in other.active()] == [opened]  # the same alert on every replica
+        assert other.acknowledge(opened, "ops2", NOW + timedelta(minutes=1))
+        assert leader.active()[0].acked_by == "ops2"  # acknowledged once, for everyone
+        assert other.active()[0].acked_by == "ops2"
+        away = PgDatabase("postgresql://postgres@127.0.0.1:9/none", timeout_s=0.3)
+        other.db = away
+        (shown,) = other.active()  # PostgreSQL away: the last list read, not an error
+        assert shown.id == opened and shown.acked_by == "ops2"
+        with pytest.raises(Exception, match="unreachable|timeout|connect"):
+            other.acknowledge(opened, "ops3")  # a change cannot pretend to be stored
+        away.close()
+    finally:
+        one.close()
+        two.close()

@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from lawangjabo.cameras.capture import CaptureError, error_label, resolve_url
 from lawangjabo.cameras.ledger import Outage, uptime_by_camera, uptime_by_group
@@ -29,6 +29,8 @@ from lawangjabo.config import AlertsConfig, Settings
 from lawangjabo.i18n import N_, Translator
 from lawangjabo.incidents.analytics import open_p1_since, surge_counts
 from lawangjabo.storage.db import Database, Gateway
+
+R = TypeVar("R")
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +176,7 @@ def poller_conditions(poller: dict[str, Any], rules: AlertsConfig) -> list[Condi
 
 
 def evaluate_rules(
-    db: Database,
+    db: Gateway,
     settings: Settings,
     now: datetime,
     ongoing: Sequence[Outage],
@@ -196,7 +198,7 @@ def evaluate_rules(
         for k, v in uptime_by_camera(ledger or db, now, window, gap).items()
         if k in camera_agency
     }
-    facts = incidents if incidents is not None else db
+    facts: Any = incidents if incidents is not None else db
     names = {a.id: a.name for a in settings.agencies}
     return [
         *camera_conditions(ongoing, camera_names, now, rules),
@@ -263,10 +265,26 @@ def _payload(event: str, alert_id: int, condition: Condition, when: datetime, ci
 
 
 class AlertBook:
-    """Alerts in DuckDB: open, refresh, resolve, acknowledge; queue webhook deliveries."""
+    """Alerts: open, refresh, resolve, acknowledge; queue webhook deliveries. In this process's
+    DuckDB file, or (cluster mode) in PostgreSQL, where every replica shows the same alerts and
+    an acknowledgement made on one is seen on all. If that database is away, the lists read
+    last are shown again (the health banner says the database is away)."""
 
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Gateway, settings: Settings) -> None:
         self.db, self.settings = db, settings
+        self._last: dict[Any, Any] = {}  # what each read returned last (PostgreSQL away)
+
+    def _read(self, key: Any, read: Callable[[], R]) -> R:
+        try:
+            found = read()
+        except Exception as exc:
+            if key not in self._last or self.db.dialect != "postgresql":
+                raise
+            log.warning("alerts unreadable (%s); showing the last ones read", type(exc).__name__)
+            last: R = self._last[key]
+            return last
+        self._last[key] = found
+        return found
 
     def apply(self, conditions: Sequence[Condition], now: datetime) -> dict[str, list[int]]:
         """Bring the alerts in line with ``conditions``; returns the ids opened and resolved."""
@@ -340,18 +358,18 @@ class AlertBook:
 
     def active(self) -> list[Alert]:
         """Unresolved alerts, critical first, newest first."""
-        rows = self.db.execute(
+        rows = self._read("active", lambda: self.db.execute(
             f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE resolved_at IS NULL "
             "ORDER BY severity = 'critical' DESC, opened_at DESC"
-        )
+        ))  # fmt: skip
         return [_alert(r) for r in rows]
 
     def recent(self, since: datetime, limit: int = 200) -> list[Alert]:
-        rows = self.db.execute(
+        rows = self._read("recent", lambda: self.db.execute(
             f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE opened_at >= ? OR resolved_at IS NULL "
             "ORDER BY opened_at DESC LIMIT ?",
             [since, limit],
-        )
+        ))  # fmt: skip
         return [_alert(r) for r in rows]
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
@@ -395,7 +413,7 @@ def backoff_s(attempts: int, base_s: float, cap_s: float = 3600.0) -> float:
 
 
 def deliver_due(
-    db: Database, rules: AlertsConfig, now: datetime, post: Poster = http_post
+    db: Gateway, rules: AlertsConfig, now: datetime, post: Poster = http_post
 ) -> dict[str, int]:
     """Send every delivery that is due; returns how many were sent, retried and given up."""
     result = {"sent": 0, "retry": 0, "dead": 0}

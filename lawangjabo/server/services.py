@@ -107,6 +107,7 @@ class Services:
         self._seed_lock = threading.Lock()
         self._seeded = False
         self._mirror: IncidentMirror | None = None  # cluster mode: this replica's copy
+        self._shared_alerts: AlertBook | None = None  # cluster mode: one book, read-last cache
         self._inbox = IncidentInbox(inbox_folder(settings.paths.state))  # the CLI's imports
         self.started_at = datetime.now(UTC)
         self.shared = cluster_database(settings)  # PostgreSQL in cluster mode, else None
@@ -322,6 +323,12 @@ class Services:
 
     # -- alerts -------------------------------------------------------------------------------
     def alerts(self) -> AlertBook | None:
+        """The alert book: this process's (embedded) or the cluster's, in PostgreSQL."""
+        if self.shared is not None:
+            with self._lock:
+                if self._shared_alerts is None:
+                    self._shared_alerts = AlertBook(self.shared, self.settings)
+                return self._shared_alerts
         db = self.db
         return AlertBook(db, self.settings) if db is not None else None
 

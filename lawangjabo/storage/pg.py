@@ -232,6 +232,43 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
                )""",
         ),
     ),
+    Migration(
+        10,
+        "alerts and their webhook deliveries, one book for every replica",
+        (
+            "CREATE SEQUENCE alert_ids START 1",
+            """CREATE TABLE alerts (
+                   id BIGINT PRIMARY KEY DEFAULT nextval('alert_ids'),
+                   key TEXT NOT NULL,
+                   rule TEXT NOT NULL,
+                   subject TEXT NOT NULL,
+                   severity TEXT NOT NULL,
+                   params TEXT NOT NULL,
+                   opened_at TIMESTAMPTZ NOT NULL,
+                   last_seen_at TIMESTAMPTZ NOT NULL,
+                   resolved_at TIMESTAMPTZ,
+                   acked_by TEXT,
+                   acked_at TIMESTAMPTZ
+               )""",
+            "ALTER SEQUENCE alert_ids OWNED BY alerts.id",
+            # One open alert per condition, whichever replica leads the rules.
+            "CREATE UNIQUE INDEX alerts_open_key ON alerts (key) WHERE resolved_at IS NULL",
+            "CREATE SEQUENCE delivery_ids START 1",
+            """CREATE TABLE alert_deliveries (
+                   id BIGINT PRIMARY KEY DEFAULT nextval('delivery_ids'),
+                   alert_id BIGINT NOT NULL,
+                   event TEXT NOT NULL,
+                   payload TEXT NOT NULL,
+                   status TEXT NOT NULL,
+                   attempts INTEGER NOT NULL,
+                   next_attempt_at TIMESTAMPTZ NOT NULL,
+                   last_error TEXT,
+                   sent_at TIMESTAMPTZ
+               )""",
+            "ALTER SEQUENCE delivery_ids OWNED BY alert_deliveries.id",
+            "CREATE INDEX alert_deliveries_due ON alert_deliveries (status, next_attempt_at)",
+        ),
+    ),
 )
 
 
