@@ -262,7 +262,7 @@ def test_replicas_share_one_alert_book_and_show_the_last_one_read_when_it_is_awa
         other.db = away
         (shown,) = other.active()  # PostgreSQL away: the last list read, not an error
         assert shown.id == opened and shown.acked_by == "ops2"
-        with pytest.raises(Exception, match="unreachable|timeout|connect"):
+        with pytest.raises(Exception, match=r"unreachable|timeout|connect"):
             other.acknowledge(opened, "ops3")  # a change cannot pretend to be stored
         away.close()
     finally:
