@@ -167,6 +167,9 @@ class CamerasConfig(StrictModel):
     # Cluster mode: the zone (agency network with its own pollers) of each owner agency whose
     # cameras are not polled in a zone of its own name.
     zones: dict[str, str] = {}
+    # Cluster mode: what a zone poller may keep on its own disk while the center is away
+    # (outcomes not yet delivered). Past it the oldest are dropped, counted and reported.
+    zone_spool_max_mb: Annotated[int, Field(ge=1)] = 2048
 
 
 SimFault = Literal["dead", "hang", "frozen", "dark"]

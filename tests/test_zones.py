@@ -235,6 +235,28 @@ def test_a_cut_link_loses_nothing_and_the_center_says_so(
         cut_for.total_seconds(), 1), outcomes=len(produced), lost=0)  # fmt: skip
 
 
+def test_a_full_spool_drops_its_oldest_outcomes_and_the_center_is_told(
+    pg_url: str, center: Any, simulator: CameraSimulator, tmp_path: Path
+) -> None:
+    """A cut long enough to fill the poller's disk bound: the oldest outcomes go (the newest
+    matter most), counted, and the center names the hole instead of showing a clean history."""
+    zone_poller = _zone_poller(pg_url, "dishub", "dishub-full", DISHUB, simulator, tmp_path)
+    folder = zone_poller.spool.spool
+    folder.mkdir(parents=True, exist_ok=True)
+    line = b'{"camera_id": "x"}\n'
+    for n in range(5):  # five closed files of 1,000 outcomes, oldest first by name
+        (folder / f"2026120{n}T000000-{n}.jsonl").write_bytes(line * 1000)
+    zone_poller.spool_max_bytes = 3 * len(line) * 1000
+    assert zone_poller.bound_spool() == 2000
+    assert sorted(p.name[:9] for p in folder.glob("*.jsonl")) == ["20261202T", "20261203T",
+                                                                   "20261204T"]  # fmt: skip
+    assert zone_poller.bound_spool() == 0  # within the bound now
+    zone_poller.beat()
+    problems = out_of_contact(zone_contacts(center))
+    assert problems == ["zone dishub: 2000 poll outcomes dropped (the poller's spool was full "
+                        "while cut off): a hole in its history"]  # fmt: skip
+
+
 def test_the_ledger_is_one_partition_per_day_and_old_days_drop_whole(
     center: Any, tmp_path: Path
 ) -> None:

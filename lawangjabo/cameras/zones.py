@@ -54,6 +54,7 @@ class ZoneContact:
     pollers: int
     silent_s: float  # since the zone's most recent heartbeat
     backlog_files: int  # spool files its pollers still hold (as of their last heartbeat)
+    dropped_outcomes: int = 0  # outcomes its pollers dropped since they started (spool full)
 
 
 def zone_contacts(db: Gateway) -> list[ZoneContact]:
@@ -61,9 +62,11 @@ def zone_contacts(db: Gateway) -> list[ZoneContact]:
     so a poller's wrong clock cannot hide an outage)."""
     rows = db.execute(
         "SELECT zone, count(*), extract(epoch FROM now() - max(last_seen)), "
-        "coalesce(sum(backlog_files), 0) FROM pollers GROUP BY zone ORDER BY zone"
+        "coalesce(sum(backlog_files), 0), coalesce(sum(dropped_outcomes), 0) "
+        "FROM pollers GROUP BY zone ORDER BY zone"
     )
-    return [ZoneContact(str(z), int(n), max(0.0, float(s)), int(b)) for z, n, s, b in rows]
+    return [ZoneContact(str(z), int(n), max(0.0, float(s)), int(b), int(d))
+            for z, n, s, b, d in rows]  # fmt: skip
 
 
 def out_of_contact(contacts: list[ZoneContact], after_s: float = NO_CONTACT_AFTER_S) -> list[str]:
@@ -74,6 +77,11 @@ def out_of_contact(contacts: list[ZoneContact], after_s: float = NO_CONTACT_AFTE
             minutes = contact.silent_s / 60
             span = f"{minutes:.0f} min" if minutes >= 1 else f"{contact.silent_s:.0f} s"
             found.append(f"zone {contact.zone}: no contact for {span}")
+        if contact.dropped_outcomes:
+            found.append(
+                f"zone {contact.zone}: {contact.dropped_outcomes} poll outcomes dropped (the "
+                "poller's spool was full while cut off): a hole in its history"
+            )
     return found
 
 
@@ -103,6 +111,7 @@ class ZonePoller:
         tick_s: float = 0.5,
         workers: int = 32,
         clock: Callable[[], float] = time.time,
+        spool_max_bytes: int = 2048 * 1024 * 1024,
     ) -> None:
         self.db, self.zone, self.poller_id = db, zone, poller_id
         self.poller, self.spool = poller, spool
@@ -114,6 +123,8 @@ class ZonePoller:
         self.contact_error: str | None = None
         self.claimed_polls = 0  # captures of claimed cameras
         self.alone_polls = 0  # captures on our own cadence while the center was away
+        self.spool_max_bytes = spool_max_bytes
+        self.dropped_outcomes = 0  # dropped, oldest first, when the spool outgrew its bound
         self._synced = False
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -146,13 +157,43 @@ class ZonePoller:
     def beat(self) -> None:
         """Upsert this poller's heartbeat row (the center's clock stamps it)."""
         self.db.execute(
-            "INSERT INTO pollers (poller_id, zone, started_at, last_seen, cameras, backlog_files) "
-            "VALUES (?, ?, ?, now(), ?, ?) ON CONFLICT (poller_id) DO UPDATE SET "
-            "zone = excluded.zone, last_seen = now(), cameras = excluded.cameras, "
-            "backlog_files = excluded.backlog_files",
+            "INSERT INTO pollers (poller_id, zone, started_at, last_seen, cameras, backlog_files, "
+            "dropped_outcomes) VALUES (?, ?, ?, now(), ?, ?, ?) ON CONFLICT (poller_id) DO UPDATE "
+            "SET zone = excluded.zone, last_seen = now(), cameras = excluded.cameras, "
+            "backlog_files = excluded.backlog_files, dropped_outcomes = excluded.dropped_outcomes",
             [self.poller_id, self.zone, self.started_at, len(self.poller.targets),
-             self.backlog_files()],
+             self.backlog_files(), self.dropped_outcomes],
         )  # fmt: skip
+
+    def bound_spool(self) -> int:
+        """Keep the spool within its bound: drop the oldest closed files past it (a long cut;
+        the newest outcomes matter most to a command center). Returns outcomes dropped."""
+        try:
+            files = sorted(self.spool.spool.glob("*.jsonl"))
+            sizes = [f.stat().st_size for f in files]
+        except OSError:
+            return 0
+        total, dropped = sum(sizes), 0
+        for path, size in zip(files, sizes, strict=True):
+            if total <= self.spool_max_bytes:
+                break
+            try:
+                with path.open("rb") as handle:
+                    lines = sum(
+                        chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 16), b"")
+                    )
+                path.unlink()
+            except OSError:
+                continue
+            total -= size
+            dropped += lines
+        if dropped:
+            self.dropped_outcomes += dropped
+            log.error(
+                "zone %s: spool over %d MB, dropped the %d oldest outcomes (%d so far)",
+                self.zone, self.spool_max_bytes // 2**20, dropped, self.dropped_outcomes,
+            )  # fmt: skip
+        return dropped
 
     # -- one tick ---------------------------------------------------------------------------
     def step(self) -> list[str] | None:
@@ -249,6 +290,7 @@ class ZonePoller:
 
     def _forward_and_beat(self) -> None:
         self.forward_once()  # refusals are kept by the ingest (error, error_since)
+        self.bound_spool()
         self._send_unsent_pictures()
         if self.clock() - self._last_beat >= HEARTBEAT_EVERY_S:
             try:
@@ -276,6 +318,7 @@ class ZonePoller:
             "backlog_files": self.backlog_files(),
             "claimed_polls": self.claimed_polls,
             "alone_polls": self.alone_polls,
+            "dropped_outcomes": self.dropped_outcomes,
             "forward_error": self.forward.error,
         }
 
@@ -323,4 +366,5 @@ def build_zone_poller(
         thumb_width=cams.thumb_width, history_every_s=cams.history_every_s,
     )  # fmt: skip
     lease_s = max(60.0, 2 * cams.timeout_s + 10)  # outlives any capture
-    return ZonePoller(db, zone, poller_id, poller, spool, lease_s=lease_s, workers=cams.workers)
+    return ZonePoller(db, zone, poller_id, poller, spool, lease_s=lease_s, workers=cams.workers,
+                      spool_max_bytes=cams.zone_spool_max_mb * 1024 * 1024)  # fmt: skip

@@ -269,6 +269,11 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX alert_deliveries_due ON alert_deliveries (status, next_attempt_at)",
         ),
     ),
+    Migration(
+        11,
+        "outcomes a zone poller had to drop (its spool full while cut off): a known hole",
+        ("ALTER TABLE pollers ADD COLUMN dropped_outcomes BIGINT NOT NULL DEFAULT 0",),
+    ),
 )
 
 
