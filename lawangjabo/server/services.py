@@ -353,7 +353,10 @@ class Services:
         else:
             # A day of the ledger: 0.8 s for 500 cameras polled every 30 s (10 M rows in the
             # table), against 2.5 s for a week; an outage older than that reads as 1 day.
-            ongoing = [o for o in outages(book.db, now, ALERT_LOOKBACK) if o.end is None]
+            ledger = self.ledger_db()
+            if ledger is None:
+                return {}
+            ongoing = [o for o in outages(ledger, now, ALERT_LOOKBACK) if o.end is None]
         store = self.incidents()
         conditions = evaluate_rules(
             book.db,
