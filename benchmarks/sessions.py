@@ -56,7 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--levels", type=int, nargs="+", default=[1, 5, 10, 15])
+    parser.add_argument("--levels", type=int, nargs="+", default=[0, 1, 5, 10])
     parser.add_argument("--window", type=float, default=30.0)
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
@@ -68,6 +68,7 @@ def main() -> None:
                                        LAWANGJABO_CAMERAS__INTERVAL_S="10")  # fmt: skip
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         pages: list[Any] = []
+        idle = 0.0
         rows: list[dict[str, float]] = []
         try:
             for level in args.levels:
@@ -75,6 +76,14 @@ def main() -> None:
                     page = signed_in_page(browser, server)
                     _open(page, server.url)
                     pages.append(page)
+                if level == 0:  # the app alone: polling, alert rules, nobody looking
+                    time.sleep(2)
+                    cpu0, wall0 = cpu_seconds(process.pid), time.monotonic()
+                    time.sleep(args.window)
+                    idle = (cpu_seconds(process.pid) - cpu0) / (time.monotonic() - wall0) * 100
+                    print(f"  0 sessions: app CPU {idle:5.1f} % of a core (polling, rules)",
+                          flush=True)  # fmt: skip
+                    continue
                 targets = _clickable(pages[0])
                 ids = [c for c in targets if not c.endswith(("punti-kayu", "soekarno-hatta"))]
                 time.sleep(2)
@@ -95,7 +104,10 @@ def main() -> None:
                     except Exception:  # counted, not fatal: a lost click is a result too
                         lost += 1
                     turn += 1
-                cpu = (cpu_seconds(process.pid) - cpu0) / (time.monotonic() - wall0) * 100
+                elapsed = time.monotonic() - wall0
+                cpu = (cpu_seconds(process.pid) - cpu0) / elapsed * 100
+                # The app's CPU per answered click, above what it spends with nobody looking.
+                per_click = (cpu - idle) / 100 * elapsed / max(1, len(clicks)) * 1000
                 newcomer = signed_in_page(browser, server)
                 started = time.monotonic()
                 try:
@@ -107,6 +119,7 @@ def main() -> None:
                 rows.append({"sessions": level, "cpu": cpu, "rss": rss_mb(process.pid),
                              "p50": statistics.median(clicks), "p95": pct(clicks, 0.95),
                              "clicks": len(clicks), "lost": lost, "open": opened,
+                             "per_click": per_click,
                              "load": os.getloadavg()[0]})  # fmt: skip
                 row = rows[-1]
                 base = rows[0]
@@ -115,7 +128,8 @@ def main() -> None:
                     f"({row['cpu'] / max(base['cpu'], 0.1):4.1f}x), RSS {row['rss']:4.0f} MB, "
                     f"click->picture p50 {row['p50']:4.0f} p95 {row['p95']:5.0f} ms "
                     f"({row['p95'] / base['p95']:4.1f}x) over {row['clicks']} clicks "
-                    f"({row['lost']} unanswered in 15 s), "
+                    f"({row['lost']} unanswered in 15 s; "
+                    f"app {row['per_click']:.0f} ms CPU per click), "
                     f"newcomer's map open {row['open']:4.1f} s ({row['open'] / base['open']:4.1f}x)"
                     f", machine load {row['load']:.1f}",
                     flush=True,
