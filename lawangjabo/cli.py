@@ -119,21 +119,25 @@ def _import_incidents(args: argparse.Namespace) -> int:
     enricher = Enricher(settings, districts, cameras)
     actor = cli_actor()
     url = settings.storage.postgres_url
-    if url is not None:  # cluster: every replica reads it at its next pull (about a second)
-        from lawangjabo.storage.pg import PgDatabase
 
-        shared = PgDatabase(url)
+    def write_into(db: Any) -> int:
+        """Import into ``db`` (it is both read and written), audit, report; the exit code."""
         try:
-            store = IncidentStore(shared, settings, enricher, writer=shared)  # type: ignore[arg-type]
+            store = IncidentStore(db, settings, enricher, writer=db)
             result = import_incidents(store, path, actor, args.source, args.partial)
-            audit_log.append(shared, datetime.now(UTC), actor, "incidents_imported",
+            audit_log.append(db, datetime.now(UTC), actor, "incidents_imported",
                              {"file": path.name, "via": "cli", "written": result.written,
                               "rejected": len(result.rejects)})  # fmt: skip
         finally:
-            shared.close()
+            db.close()
         rejects = [{"row": r.row, "field": r.field, "reason": r.reason} for r in result.rejects]
         _print_import(path.name, result.written, len(result.items), rejects)
         return 1 if result.rejects else 0
+
+    if url is not None:  # cluster: every replica reads it at its next pull (about a second)
+        from lawangjabo.storage.pg import PgDatabase
+
+        return write_into(PgDatabase(url))
     try:
         db = Database(settings.paths.database_file)
     except Exception as exc:  # the running app holds the file: hand the import to it
@@ -158,17 +162,7 @@ def _import_incidents(args: argparse.Namespace) -> int:
             return 1
         _print_import(path.name, outcome["written"], outcome["valid"], outcome["rejects"])
         return 1 if outcome["rejects"] else 0
-    try:
-        store = IncidentStore(db, settings, enricher)
-        result = import_incidents(store, path, actor, args.source, args.partial)
-        audit_log.append(db, datetime.now(UTC), actor, "incidents_imported",
-                         {"file": path.name, "via": "cli", "written": result.written,
-                          "rejected": len(result.rejects)})  # fmt: skip
-    finally:
-        db.close()
-    rejects = [{"row": r.row, "field": r.field, "reason": r.reason} for r in result.rejects]
-    _print_import(path.name, result.written, len(result.items), rejects)
-    return 1 if result.rejects else 0
+    return write_into(db)
 
 
 def _import_districts(args: argparse.Namespace) -> int:

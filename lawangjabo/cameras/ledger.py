@@ -499,16 +499,20 @@ _PG_UPTIME = f"""
            sum(extract(epoch FROM seg_end - seg_start))
     FROM s WHERE seg_end > seg_start GROUP BY camera_id
 """
-_PG_OUTAGES = f"""
+# Each camera's polls numbered by runs: a usable poll starts a new run (both dialects).
+_RUNS = f"""
     WITH o AS (
         SELECT camera_id, polled_at, error_kind, dark, frozen, ok, picture_at,
                {USABLE} AS usable
-        FROM poll_outcomes WHERE polled_at >= ?
+        FROM poll_outcomes WHERE polled_at >= {{since}}
     ), runs AS (
         SELECT *, sum(CASE WHEN usable THEN 1 ELSE 0 END)
                   OVER (PARTITION BY camera_id ORDER BY polled_at) AS run
         FROM o
-    ), bad AS (
+    )"""
+_PG_OUTAGES = (
+    _RUNS.format(since="?")
+    + """, bad AS (
         SELECT camera_id, run,
                least(min(polled_at), min(picture_at) FILTER (WHERE frozen)) AS start,
                (array_agg(CASE WHEN NOT ok THEN coalesce(error_kind, 'error')
@@ -522,6 +526,7 @@ _PG_OUTAGES = f"""
     FROM bad b LEFT JOIN firsts f ON f.camera_id = b.camera_id AND f.run = b.run + 1
     ORDER BY b.start
 """
+)
 
 
 def uptime_by_camera(
@@ -582,16 +587,8 @@ def outages(db: Gateway, now: datetime, window: timedelta) -> list[Outage]:
         rows = db.execute(_PG_OUTAGES, [now - window])
         return [Outage(cid, start, ended, reason) for cid, start, ended, reason in rows]
     rows = db.execute(
-        f"""
-        WITH o AS (
-            SELECT camera_id, polled_at, error_kind, dark, frozen, ok, picture_at,
-                   {USABLE} AS usable
-            FROM poll_outcomes WHERE polled_at >= $since
-        ), runs AS (
-            SELECT *, sum(CASE WHEN usable THEN 1 ELSE 0 END)
-                      OVER (PARTITION BY camera_id ORDER BY polled_at) AS run
-            FROM o
-        ), bad AS (
+        _RUNS.format(since="$since")
+        + """, bad AS (
             SELECT camera_id, run,
                    least(min(polled_at), min(picture_at) FILTER (WHERE frozen)) AS start,
                    arg_min(CASE WHEN NOT ok THEN coalesce(error_kind, 'error')

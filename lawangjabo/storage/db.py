@@ -234,26 +234,21 @@ class Database:
 
     def insert_frame(self, table: str, columns: Sequence[str], frame: Any) -> int:
         """Bulk insert a pandas DataFrame or Arrow table (column names as given)."""
-        cursor = self._cursor()
-        name = f"incoming_{threading.get_ident()}"
-        cursor.register(name, frame)
-        try:
-            cols = ", ".join(columns)
-            cursor.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {name}")
-            rows = cursor.fetchall()
-        finally:
-            cursor.unregister(name)
-        return int(rows[0][0]) if rows else 0
+        return self._from_frame(table, columns, frame, None)
 
     def replace_frame(self, table: str, key: str, columns: Sequence[str], frame: Any) -> int:
         """Replace the rows of ``table`` whose ``key`` appears in ``frame`` by ``frame``'s rows
         (delete, then insert; run it inside a transaction)."""
+        return self._from_frame(table, columns, frame, key)
+
+    def _from_frame(self, table: str, columns: Sequence[str], frame: Any, key: str | None) -> int:
         cursor = self._cursor()
-        name = f"replacing_{threading.get_ident()}"
+        name = f"incoming_{threading.get_ident()}"
         cursor.register(name, frame)
         try:
+            if key is not None:
+                cursor.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {name})")
             cols = ", ".join(columns)
-            cursor.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {name})")
             cursor.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {name}")
             rows = cursor.fetchall()
         finally:

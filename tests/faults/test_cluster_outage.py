@@ -24,6 +24,7 @@ from lawangjabo.config import PROJECT_ROOT
 
 from ..e2e.conftest import sign_in
 from ..pg import _bin
+from .test_failover import _save
 from .test_proxy import HAPROXY
 
 OUTAGE_S = 60
@@ -187,11 +188,3 @@ def test_postgresql_stopped_for_a_minute_loses_nothing(browser: Any) -> None:
         _save("postgresql_stopped_60s", figures)
         shutil.rmtree(folder, ignore_errors=True)
     assert stopped_run.returncode == 0, stopped_run.stdout + stopped_run.stderr
-
-
-def _save(key: str, value: Any) -> None:
-    path = PROJECT_ROOT / "test-artifacts" / "cluster.json"
-    path.parent.mkdir(exist_ok=True)
-    data = json.loads(path.read_text()) if path.is_file() else {}
-    data[key] = {"value": value}
-    path.write_text(json.dumps(data, indent=1))
