@@ -62,9 +62,19 @@ def _import_cameras(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     districts = load_district_layer(settings.city, settings.paths.districts_file)
     registry = Path(args.registry) if args.registry else settings.paths.registry_file
+    mapping = None
+    if args.mapping:
+        from lawangjabo.cameras.registry import load_mapping
+
+        try:
+            mapping = load_mapping(Path(args.mapping))
+        except ValueError as exc:
+            _err(str(exc))
+            return 2
     outcome = import_cameras(
-        Path(args.file), registry, settings, districts, allow_partial=args.partial
-    )
+        Path(args.file), registry, settings, districts, allow_partial=args.partial,
+        mapping=mapping,
+    )  # fmt: skip
     incoming = outcome.incoming
     _out(f"{args.file}: {len(incoming.cameras)} valid, {len(incoming.rejects)} rejected")
     for reject in incoming.rejects:
@@ -439,6 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
     cams = commands.add_parser("import-cameras", help="merge cameras from CSV or GeoJSON by id")
     cams.add_argument("file")
     cams.add_argument("--registry", help="target registry (default: configured)")
+    cams.add_argument(
+        "--mapping", help="TOML field mapping for another portal's export (data/mappings/)"
+    )
     cams.add_argument(
         "--partial", action="store_true", help="import the valid records even if some are rejected"
     )

@@ -124,6 +124,9 @@ class AgencyConfig(StrictModel):
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
     name: str
     colour: Annotated[list[Annotated[int, Field(ge=0, le=255)]], Field(min_length=3, max_length=3)]
+    # Other ways files name it ("Dinas Perhubungan", "ATCS"): an import matches the id, the
+    # name and these, ignoring case, spaces and punctuation.
+    aliases: list[str] = []
 
 
 class MapConfig(StrictModel):

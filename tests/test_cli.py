@@ -249,3 +249,23 @@ def test_import_incidents_into_postgresql_directly(tmp_path: Path, pg_url: str) 
     finally:
         shared.close()
     assert not (state / "lawangjabo.duckdb").exists()  # nothing local in cluster mode
+
+
+def test_import_cameras_with_a_portal_mapping(tmp_path: Path) -> None:
+    target = tmp_path / "cameras.geojson"
+    shutil.copy(PROJECT_ROOT / "cameras.geojson", target)
+    mapping = str(PROJECT_ROOT / "data" / "mappings" / "city-portal.toml")
+    export = str(DATA / "portal" / "portal_export.csv")
+    refused = run("import-cameras", export, "--registry", str(target), "--mapping", mapping,
+                  state=tmp_path / "state")  # fmt: skip
+    assert refused.returncode == 1 and "unchanged" in refused.stdout
+    assert "REJECT line #4" in refused.stdout and "env://NAME" in refused.stdout
+    assert "rahasia" not in refused.stdout + refused.stderr
+    partial = run("import-cameras", export, "--registry", str(target), "--mapping", mapping,
+                  "--partial", state=tmp_path / "state")  # fmt: skip
+    assert "2 added, 0 updated" in partial.stdout, partial.stdout
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[fields\n")
+    bad = run("import-cameras", export, "--registry", str(target), "--mapping", str(broken),
+              state=tmp_path / "state")  # fmt: skip
+    assert bad.returncode == 2 and "cannot read mapping broken.toml" in bad.stderr

@@ -40,15 +40,16 @@ class Stream(BaseModel):
     @field_validator("url")
     @classmethod
     def _scheme(cls, value: str) -> str:
-        if value.split("://", 1)[0].lower() not in (
-            "http",
-            "https",
-            "rtsp",
-            "rtsps",
-            "env",
-            "secret",
-        ):
+        scheme, _, rest = value.partition("://")
+        if scheme.lower() not in ("http", "https", "rtsp", "rtsps", "env", "secret"):
             raise ValueError("stream url scheme must be http, https, rtsp, rtsps, env or secret")
+        if scheme.lower() not in ("env", "secret") and "@" in rest.split("/", 1)[0]:
+            # Never stored, never echoed: the registry is a file many people read and copy.
+            raise ValueError(
+                "a user name or password inside the stream URL is refused: give the whole URL "
+                "as env://NAME (an environment variable of the poller) or secret://NAME (the "
+                "[streams] table of the secrets file)"
+            )
         return value
 
 
@@ -156,11 +157,25 @@ class RegistryLoad:
         return next((c for c in self.cameras if c.id == camera_id), None)
 
 
+def agency_key(text: str) -> str:
+    """How an agency is matched: case, spaces and punctuation ignored ("Dis-Hub" = "dishub")."""
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
+def agency_lookup(settings: Settings) -> dict[str, str]:
+    """Every accepted spelling of every agency (id, name, aliases) → the agency's id."""
+    found: dict[str, str] = {}
+    for agency in settings.agencies:
+        for spelling in (agency.id, agency.name, *agency.aliases):
+            found.setdefault(agency_key(spelling), agency.id)
+    return found
+
+
 def _short(error: ValidationError) -> str:
     parts = []
     for item in error.errors():
         loc = ".".join(str(x) for x in item["loc"]) or "record"
-        msg = item["msg"]
+        msg = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             msg = "unknown key"
         elif item["type"] == "missing":
@@ -201,6 +216,7 @@ class RegistryValidator:
         self.catalog = DistrictCatalog(settings.city.districts)
         self.districts = districts
         self.agencies = {a.id for a in settings.agencies}
+        self.agency_spellings = agency_lookup(settings)
 
     def validate_features(self, features: Sequence[Any], source: str = "") -> RegistryLoad:
         result = RegistryLoad(source=source)
@@ -225,6 +241,7 @@ class RegistryValidator:
         return result
 
     def _validate_one(self, index: int, feature: Any, inside: Any) -> Camera | Reject:
+        """The camera, or every problem of the feature at once (one fix round, not five)."""
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
             return Reject(index, None, "not a GeoJSON Feature")
         props = feature.get("properties")
@@ -232,32 +249,38 @@ class RegistryValidator:
             return Reject(index, None, "properties missing or not an object")
         raw_id = props.get("id")
         camera_id = raw_id if isinstance(raw_id, str) else None
+        problems: list[str] = []
         extra = set(feature) - {"type", "geometry", "properties", "id", "bbox"}
         if extra:
-            return Reject(index, camera_id, f"unknown feature keys: {sorted(extra)}")
+            problems.append(f"unknown feature keys: {sorted(extra)}")
         where = _point(feature.get("geometry"), inside)
         if isinstance(where, str):
-            return Reject(index, camera_id, where)
+            problems.append(where)
+        props = dict(props)
+        owner = props.get("owner")
+        if isinstance(owner, str) and owner:
+            known = self.agency_spellings.get(agency_key(owner))
+            if known is None:
+                problems.append(
+                    f"owner {owner!r} is not a configured agency ({sorted(self.agencies)})"
+                )
+            else:
+                props["owner"] = known
+        kecamatan = props.get("kecamatan")
+        if isinstance(kecamatan, str):
+            canonical = self.catalog.canonical_name(kecamatan)
+            if canonical is None:
+                label = self.settings.city.district_label
+                problems.append(f"unknown {label} {kecamatan!r}")
+            else:
+                props["kecamatan"] = canonical
         try:
             model = CameraProperties.model_validate(props)
         except ValidationError as exc:
-            return Reject(index, camera_id, _short(exc))
-        if model.owner not in self.agencies:
-            return Reject(
-                index,
-                model.id,
-                f"owner {model.owner!r} is not a configured agency ({sorted(self.agencies)})",
-            )
-        if model.kecamatan is not None:
-            canonical = self.catalog.canonical_name(model.kecamatan)
-            if canonical is None:
-                return Reject(
-                    index,
-                    model.id,
-                    f"unknown {self.settings.city.district_label} {model.kecamatan!r}",
-                )
-            if canonical != model.kecamatan:
-                model = model.model_copy(update={"kecamatan": canonical})
+            problems.append(_short(exc))
+            return Reject(index, camera_id, "; ".join(problems))
+        if problems or isinstance(where, str):
+            return Reject(index, camera_id, "; ".join(problems))
         return Camera(model, where[0], where[1])
 
     def _place(self, camera: Camera, warnings: list[str]) -> Camera:
@@ -303,7 +326,7 @@ def load_registry(
 ) -> RegistryLoad:
     """Load a registry file. Never raises for bad content; see ``rejects``."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is harmless
     except (OSError, UnicodeDecodeError) as exc:
         reject = Reject(None, None, f"cannot read {path.name}: {exc}")
         log.error("registry: %s", reject)
@@ -357,10 +380,89 @@ def _csv_bool(value: str) -> bool | str:
     return value
 
 
-def csv_rows_to_features(text: str) -> tuple[list[Any], list[int], list[Reject]]:
+class FieldMapping(BaseModel):
+    """How another portal's camera export maps onto our fields (a small TOML file, see
+    ``data/mappings/``): ``fields`` maps their column to ours (``"lat,lon"`` splits one
+    "lat, lon" text in two), ``defaults`` fills what their file lacks, ``ignore`` names their
+    columns we do not keep (any other unmapped column is refused, not silently dropped), and
+    ``id_prefix`` makes ids from the names when their file has none."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fields: dict[str, str]
+    defaults: dict[str, str | int | float | bool | list[str]] = {}
+    ignore: list[str] = []
+    id_prefix: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")] | None = None
+
+    @field_validator("fields")
+    @classmethod
+    def _targets(cls, value: dict[str, str]) -> dict[str, str]:
+        ours = {*CSV_COLUMNS, *CameraProperties.model_fields}
+        wrong = sorted({t for target in value.values() for t in target.split(",")} - ours)
+        if wrong:
+            raise ValueError(f"unknown target fields {wrong}")
+        return value
+
+    def header(self, theirs: Sequence[str]) -> list[str]:
+        """Our column names for their header (unmapped ones kept, so they are reported)."""
+        out: list[str] = []
+        for name in theirs:
+            if name in self.ignore:
+                continue
+            out.extend(self.fields.get(name, name).split(","))
+        for name in self.defaults:
+            if name not in out:
+                out.append(name)
+        if self.id_prefix and "id" not in out:
+            out.append("id")
+        return out
+
+    def apply(self, record: dict[str, Any], as_text: bool) -> dict[str, Any]:
+        """Their record as ours (``as_text``: CSV, where every value is text)."""
+        out: dict[str, Any] = {}
+        for key, value in record.items():
+            if key in self.ignore:
+                continue
+            target = self.fields.get(key, key) if isinstance(key, str) else key
+            if isinstance(target, str) and "," in target:
+                names = target.split(",")
+                parts = [p.strip() for p in str(value or "").split(",")]
+                out.update(zip(names, parts if len(parts) == len(names) else [value] * len(names),
+                               strict=True))  # fmt: skip
+            else:
+                out[target] = value
+        for key, default in self.defaults.items():
+            if out.get(key) in (None, ""):
+                if as_text:
+                    out[key] = ";".join(default) if isinstance(default, list) else str(default)
+                else:
+                    out[key] = default
+        if self.id_prefix and not out.get("id") and isinstance(out.get("name"), str):
+            slug = "".join(ch if ch.isalnum() else "-" for ch in out["name"].casefold())
+            out["id"] = (self.id_prefix + "-".join(filter(None, slug.split("-"))))[:64]
+        return out
+
+
+def load_mapping(path: Path) -> FieldMapping:
+    """A field mapping from TOML; raises ValueError naming the problem."""
+    import tomllib
+
+    try:
+        return FieldMapping.model_validate(tomllib.loads(path.read_text(encoding="utf-8-sig")))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"cannot read mapping {path.name}: {exc}") from exc
+    except ValidationError as exc:
+        raise ValueError(f"mapping {path.name}: {_short(exc)}") from exc
+
+
+def csv_rows_to_features(
+    text: str, mapping: FieldMapping | None = None
+) -> tuple[list[Any], list[int], list[Reject]]:
     """Camera CSV rows as GeoJSON features: (features, their line numbers, rejects)."""
     reader = csv.DictReader(io.StringIO(text))
     header = reader.fieldnames or []
+    if mapping is not None:
+        header = mapping.header(header)
     missing = [c for c in _CSV_REQUIRED if c not in header]
     unknown = [c for c in header if c not in CSV_COLUMNS]
     if missing or unknown:
@@ -375,8 +477,9 @@ def csv_rows_to_features(text: str) -> tuple[list[Any], list[int], list[Reject]]
         return [], [], [Reject(None, None, f"CSV header: {reason}")]
     features: list[Any] = []
     lines: list[int] = []
-    for row in reader:
+    for raw in reader:
         line = reader.line_num
+        row = mapping.apply(dict(raw), as_text=True) if mapping is not None else raw
         props: dict[str, Any] = {}
         for key, value in row.items():
             if key is None:
@@ -406,17 +509,53 @@ def csv_rows_to_features(text: str) -> tuple[list[Any], list[int], list[Reject]]
     return features, lines, []
 
 
+CAMERA_FILE_TYPES = (".geojson", ".json", ".csv")
+
+
+def _unsupported(path: Path) -> str | None:
+    """Why ``path`` is not a camera file we read, or None."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4)
+    except OSError as exc:
+        return f"cannot read {path.name}: {exc}"
+    wanted = "give GeoJSON (.geojson, .json) or CSV (.csv)"
+    if head.startswith(b"PK"):
+        return f"{path.name} is a ZIP archive (a zipped Shapefile or a workbook?): {wanted}"
+    if path.suffix.lower() not in CAMERA_FILE_TYPES:
+        return f"unsupported file type {path.suffix or '(none)'}: {wanted}"
+    return None
+
+
 def read_camera_file(
-    path: Path, settings: Settings, districts: DistrictLayer | None = None
+    path: Path,
+    settings: Settings,
+    districts: DistrictLayer | None = None,
+    mapping: FieldMapping | None = None,
 ) -> RegistryLoad:
-    """Read cameras from GeoJSON or CSV. CSV rejects are reported by line number."""
+    """Read cameras from GeoJSON or CSV (another portal's, through ``mapping``). CSV rejects
+    are reported by line number."""
+    refused = _unsupported(path)
+    if refused is not None:
+        return RegistryLoad(rejects=[Reject(None, None, refused)], source=str(path))
     if path.suffix.lower() != ".csv":
-        return load_registry(path, settings, districts)
+        if mapping is None:
+            return load_registry(path, settings, districts)
+        try:
+            features = parse_geojson(path.read_text(encoding="utf-8-sig"))
+        except (OSError, UnicodeDecodeError) as exc:
+            features = Reject(None, None, f"cannot read {path.name}: {exc}")
+        if isinstance(features, Reject):
+            return RegistryLoad(rejects=[features], source=str(path))
+        for feature in features:
+            if isinstance(feature, dict) and isinstance(feature.get("properties"), dict):
+                feature["properties"] = mapping.apply(feature["properties"], as_text=False)
+        return RegistryValidator(settings, districts).validate_features(features, str(path))
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         return RegistryLoad(rejects=[Reject(None, None, f"cannot read {path.name}: {exc}")])
-    features, lines, header_rejects = csv_rows_to_features(text)
+    features, lines, header_rejects = csv_rows_to_features(text, mapping)
     if header_rejects:
         return RegistryLoad(rejects=header_rejects, source=str(path))
     result = RegistryValidator(settings, districts).validate_features(features, source=str(path))
@@ -445,13 +584,14 @@ def import_cameras(
     settings: Settings,
     districts: DistrictLayer | None = None,
     allow_partial: bool = False,
+    mapping: FieldMapping | None = None,
 ) -> ImportOutcome:
     """Merge cameras from ``source`` into ``registry`` by id, all-or-nothing unless allowed.
 
     The registry file is rewritten atomically; an existing registry that does not load cleanly
     is never overwritten (its rejects would be lost).
     """
-    incoming = read_camera_file(source, settings, districts)
+    incoming = read_camera_file(source, settings, districts, mapping)
     if not incoming.cameras or (incoming.rejects and not allow_partial):
         return ImportOutcome(incoming, [], [], written=False)
     current = load_registry(registry, settings, districts) if registry.exists() else RegistryLoad()
