@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import geopandas as gpd
@@ -22,15 +23,17 @@ from lawangjabo.geo.geometry import to_metric
 
 
 def _square_districts(settings: Settings, crs: str = "EPSG:4326") -> gpd.GeoDataFrame:
-    """Hand-built boundaries: one square around each reference point (BIG-style names)."""
+    """Hand-built boundaries: one square around each reference point (BIG-style names), of
+    60 % of the district's configured area (the import checks areas: see the level test)."""
     rows = []
     for fact in settings.city.districts:
         p = fact.point
+        half = math.sqrt(0.6 * (fact.area_km2 or 1.0)) / 111.0 / 2
         rows.append(
             {
                 "NAMA": (fact.aliases or [fact.name])[0],
                 "KODE": fact.code,
-                "geometry": box(p.lon - 0.003, p.lat - 0.003, p.lon + 0.003, p.lat + 0.003),
+                "geometry": box(p.lon - half, p.lat - half, p.lon + half, p.lat + half),
             }
         )
     return gpd.GeoDataFrame(rows, crs="EPSG:4326").to_crs(crs)
@@ -166,3 +169,30 @@ def test_big_2023_import_matches_every_camera(settings: Settings, big_kecamatan:
         assert found is not None and found.name == camera.props.kecamatan, camera.id
     installed = json.loads(settings.paths.districts_file.read_text(encoding="utf-8"))
     assert installed["lawangjabo"]["source"] == big_kecamatan.name
+
+
+def test_a_finer_level_is_never_installed_as_districts(settings: Settings, tmp_path: Path) -> None:
+    """Kelurahan-sized polygons named after their kecamatan (as the official kelurahan file's
+    WADMKC field does): refused whole by their areas, --partial or not."""
+    frame = _square_districts(settings)
+    frame["geometry"] = [g.centroid.buffer(0.004, cap_style="square") for g in frame.geometry]
+    path = tmp_path / "kelurahan-like.geojson"
+    frame.to_file(path, engine="pyogrio")
+    for partial in (False, True):
+        result = import_boundaries(path, settings.city, settings.paths.districts_file,
+                                   name_field="NAMA", allow_partial=partial)  # fmt: skip
+        assert result.written is None and result.districts == []
+        assert "areas disagree with the configured kecamatan" in result.rejects[0].reason
+        assert "kelurahan" in result.rejects[0].reason
+    assert not settings.paths.districts_file.exists()
+
+
+def test_the_official_kelurahan_file_is_refused_as_kecamatan(
+    settings: Settings, big_kecamatan: Path
+) -> None:
+    kelurahan = big_kecamatan.with_name("palembang_kelurahan_BIG2023.geojson")
+    if not kelurahan.is_file():
+        pytest.skip("official kelurahan boundaries not present (fresh clone)")
+    result = import_boundaries(kelurahan, settings.city, settings.paths.districts_file,
+                               name_field="WADMKC", allow_partial=True)  # fmt: skip
+    assert result.written is None and "kelurahan" in result.rejects[0].reason

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -228,6 +229,36 @@ def read_boundaries(
     return BoundaryImport(districts, rejects, notes)
 
 
+LEVEL_RATIO = 2.0  # a polygon's area may differ from the configured one by this factor
+
+
+def level_mismatch(districts: list[District], city: CityConfig) -> str | None:
+    """Why these polygons cannot be this city's districts by their areas, or None: the median
+    of measured/configured area (EPSG:32748) must lie within ×1/2 … ×2."""
+    configured = {d.code: d.area_km2 for d in city.districts if d.area_km2}
+    ratios = []
+    worst: tuple[float, str, float, float] | None = None
+    for district in districts:
+        expected = configured.get(district.code)
+        if not expected:
+            continue
+        measured = to_metric(district.geometry, city.metric_crs).area / 1e6
+        ratio = measured / expected
+        ratios.append(ratio)
+        if worst is None or abs(math.log(ratio)) > abs(math.log(worst[0])):
+            worst = (ratio, district.name, measured, expected)
+    if not ratios or worst is None:
+        return None
+    median = sorted(ratios)[len(ratios) // 2]
+    if 1 / LEVEL_RATIO <= median <= LEVEL_RATIO:
+        return None
+    return (
+        f"the polygons' areas disagree with the configured {city.district_label}: median "
+        f"×{median:.2f} of the configured areas (e.g. {worst[1]} {worst[2]:.2f} km² against "
+        f"{worst[3]:.2f} km²); is this another level (kelurahan?) — nothing installed"
+    )
+
+
 def import_boundaries(
     path: Path,
     city: CityConfig,
@@ -238,8 +269,15 @@ def import_boundaries(
     assume_crs: str | None = None,
     allow_partial: bool = False,
 ) -> BoundaryImport:
-    """Validate a boundary file; if clean (or ``allow_partial``) install it atomically."""
+    """Validate a boundary file; if clean (or ``allow_partial``) install it atomically. A file
+    whose polygons are far smaller or larger than the configured districts (another level, e.g.
+    kelurahan given as kecamatan) is refused whole, ``allow_partial`` or not."""
     result = read_boundaries(path, city, name_field, code_field, layer, assume_crs)
+    wrong_level = level_mismatch(result.districts, city)
+    if wrong_level is not None:
+        result.rejects.insert(0, BoundaryReject(-1, wrong_level))
+        result.districts = []
+        return result
     if not result.districts or (result.rejects and not allow_partial):
         return result
     collection = {
