@@ -102,8 +102,12 @@ def _import_cameras(args: argparse.Namespace) -> int:
     return 1 if incoming.rejects else 0
 
 
-def _print_import(name: str, written: int, valid: int, rejects: list[dict[str, Any]]) -> None:
+def _print_import(
+    name: str, written: int, valid: int, rejects: list[dict[str, Any]], notes: list[str]
+) -> None:
     _out(f"{name}: {valid} valid, {len(rejects)} rejected; {written} written")
+    for note in notes:
+        _out(f"  NOTE   {note}")
     for r in rejects:
         _out(f"  REJECT row {r['row']} {r['field']}: {r['reason']}")
     if not written and valid and rejects:
@@ -141,7 +145,7 @@ def _import_incidents(args: argparse.Namespace) -> int:
         finally:
             db.close()
         rejects = [{"row": r.row, "field": r.field, "reason": r.reason} for r in result.rejects]
-        _print_import(path.name, result.written, len(result.items), rejects)
+        _print_import(path.name, result.written, len(result.items), rejects, result.notes)
         return 1 if result.rejects else 0
 
     if url is not None:  # cluster: every replica reads it at its next pull (about a second)
@@ -157,7 +161,7 @@ def _import_incidents(args: argparse.Namespace) -> int:
         if checked.rejects and not args.partial:  # refused before bothering the app
             rejects = [{"row": r.row, "field": r.field, "reason": r.reason}
                        for r in checked.rejects]  # fmt: skip
-            _print_import(path.name, 0, len(checked.items), rejects)
+            _print_import(path.name, 0, len(checked.items), rejects, checked.notes)
             return 1
         folder = inbox_folder(settings.paths.state)
         name = submit(folder, path, actor, args.source, args.partial)
@@ -170,7 +174,8 @@ def _import_incidents(args: argparse.Namespace) -> int:
         if "error" in outcome:
             _err(f"{path.name}: not imported: {outcome['error']}")
             return 1
-        _print_import(path.name, outcome["written"], outcome["valid"], outcome["rejects"])
+        _print_import(path.name, outcome["written"], outcome["valid"], outcome["rejects"],
+                      outcome.get("notes", []))  # fmt: skip
         return 1 if outcome["rejects"] else 0
     return write_into(db)
 

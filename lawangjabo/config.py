@@ -193,6 +193,9 @@ class IncidentCategory(StrictModel):
     lead: str
     support: list[str] = []
     rate_per_day: Annotated[float, Field(ge=0)] = 0.0
+    # The words other systems (a 112 call center, Damkar, BPBD) use for it; an import matches
+    # them ignoring case, spaces and punctuation.
+    synonyms: list[str] = []
 
 
 class IncidentsConfig(StrictModel):
@@ -202,6 +205,9 @@ class IncidentsConfig(StrictModel):
     junctions: list[LatLon] = []
     coverage_radius_m: Annotated[float, Field(gt=0, le=2000)] = 150.0
     demo_history_days: Annotated[int, Field(ge=0, le=3650)] = 0  # seed an empty store (demo)
+    # More names a file may give our import columns (added to the built-in Indonesian and
+    # English ones), e.g. { external_id = ["id_tiket"] }.
+    columns: dict[str, list[str]] = {}
 
 
 class AlertsConfig(StrictModel):

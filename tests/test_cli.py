@@ -269,3 +269,12 @@ def test_import_cameras_with_a_portal_mapping(tmp_path: Path) -> None:
     bad = run("import-cameras", export, "--registry", str(target), "--mapping", str(broken),
               state=tmp_path / "state")  # fmt: skip
     assert bad.returncode == 2 and "cannot read mapping broken.toml" in bad.stderr
+
+
+def test_import_incidents_says_what_it_found_in_a_112_export(tmp_path: Path) -> None:
+    done = run("import-incidents", str(DATA / "incidents" / "call_112_excel.csv"), "--partial",
+               state=tmp_path / "state")  # fmt: skip
+    assert done.returncode == 1  # one row refused (an unknown category word)
+    assert "3 valid, 1 rejected; 3 written" in done.stdout
+    assert "NOTE   CSV, UTF-8, separated by semicolon" in done.stdout
+    assert "REJECT row 5 category: unknown category 'UFO mendarat'" in done.stdout

@@ -139,3 +139,39 @@ def test_the_inbox_imports_jobs_once_and_sets_aside_what_it_cannot_take(
     outcome = json.loads((folder / "done" / f"{refused}.json").read_text())
     assert "refused it 3 times" in outcome["error"]
     assert len(quarantined(folder)) == 3  # the broken job, and the refused one with its file
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("call_112_excel.csv", ["CSV, UTF-8, separated by semicolon", "1 blank row(s) skipped",
+                                "no_laporan → external_id",
+                                "sumber → description (kept at its end)"]),
+        ("damkar_cp1252.tsv.csv", ["CSV, Windows-1252 (not UTF-8), separated by tab",
+                                   "tanggal → date", "jam → clock"]),
+        ("bpbd_utf16.csv", ["CSV, UTF-16, separated by comma", "latitude → lat"]),
+    ],
+)  # fmt: skip
+def test_files_as_agencies_send_them_are_read_and_what_was_found_is_said(
+    name: str, said: list[str], settings: Settings
+) -> None:
+    result = read_incidents(FILES / name, settings)
+    notes = " | ".join(result.notes)
+    for part in said:
+        assert part in notes, notes
+
+
+def test_112_words_decimal_commas_and_split_date_time_become_incidents(
+    settings: Settings,
+) -> None:
+    excel = read_incidents(FILES / "call_112_excel.csv", settings).items
+    assert [i.category for i in excel] == ["kebakaran", "kecelakaan_lalu_lintas", "kemacetan"]
+    assert excel[0].lat == pytest.approx(-2.98883) and excel[0].lon == pytest.approx(104.76372)
+    assert excel[0].external_id == "112-2026-0001"
+    assert excel[0].description == "rumah terbakar di lorong [source: telepon]"
+    assert excel[1].priority == "P2"
+    (damkar,) = read_incidents(FILES / "damkar_cp1252.tsv.csv", settings).items
+    assert damkar.description == "café terbakar"
+    assert damkar.occurred_at.isoformat() == "2026-11-29T10:15:00+07:00"
+    (bpbd,) = read_incidents(FILES / "bpbd_utf16.csv", settings).items
+    assert bpbd.category == "banjir_genangan"  # its English name

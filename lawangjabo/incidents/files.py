@@ -13,7 +13,7 @@ import io
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -124,27 +124,160 @@ class ImportResult:
     items: list[NewIncident]
     rejects: list[RowReject]
     written: int = 0
+    notes: list[str] = field(default_factory=list)  # what was found: format, encoding, columns
 
 
-def _records(path: Path) -> list[dict[str, Any]]:
+# The names files give our columns (Indonesian 112 and agency exports, English); a city file adds
+# its own under [incidents] columns. Matched ignoring case, spaces and punctuation.
+COLUMN_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "external_id": ("no_laporan", "nomor_laporan", "nomor", "no_tiket", "id_laporan", "ticket",
+                    "report_id", "id"),
+    "occurred_at": ("waktu", "waktu_kejadian", "tanggal_waktu", "datetime", "time", "timestamp"),
+    "date": ("tanggal", "tgl", "date"),
+    "clock": ("jam", "pukul", "clock"),
+    "reported_at": ("waktu_lapor", "dilaporkan", "reported"),
+    "category": ("kategori", "jenis", "jenis_kejadian", "type"),
+    "priority": ("prioritas", "urgensi", "prio"),
+    "status": ("status_laporan",),
+    "lat": ("lintang", "latitude", "y"),
+    "lon": ("bujur", "longitude", "lng", "long", "x"),
+    "description": ("keterangan", "uraian", "deskripsi", "catatan", "notes"),
+    "source": ("sumber", "kanal", "channel"),
+}  # fmt: skip
+ROW = "\x00row"  # where a record keeps its data row number in the file (not a column name)
+KNOWN_COLUMNS = ("occurred_at", "reported_at", "category", "priority", "status", "lat", "lon",
+                 "external_id", "description")  # fmt: skip
+
+
+def fold(text: str) -> str:
+    """Case, spaces and punctuation ignored: "No. Laporan" = "no_laporan"."""
+    return "".join(ch for ch in str(text).casefold() if ch.isalnum())
+
+
+def column_names(settings: Settings) -> dict[str, str]:
+    """Every accepted column name (folded) → our column."""
+    found: dict[str, str] = {}
+    for ours in (*KNOWN_COLUMNS, *COLUMN_SYNONYMS):
+        found.setdefault(fold(ours), ours)
+    extra = settings.incidents.columns
+    for ours in {*COLUMN_SYNONYMS, *extra}:
+        for theirs in (*extra.get(ours, ()), *COLUMN_SYNONYMS.get(ours, ())):
+            found.setdefault(fold(theirs), ours)
+    return found
+
+
+def category_names(settings: Settings) -> dict[str, str]:
+    """Every accepted way of naming a category (folded) → its id: id, names, synonyms."""
+    found: dict[str, str] = {}
+    for category in settings.incident_categories:
+        for name in (category.id, category.name, *category.names.values(), *category.synonyms):
+            found.setdefault(fold(name), category.id)
+    return found
+
+
+def _decode(raw: bytes) -> tuple[str, str]:
+    """The text of a file and the encoding found (said to the person importing)."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw[3:].decode("utf-8"), "UTF-8 (with BOM)"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16"), "UTF-16"
+    try:
+        return raw.decode("utf-8"), "UTF-8"
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace"), "Windows-1252 (not UTF-8)"
+
+
+def _delimiter(text: str) -> str:
+    """``,``, ``;`` or tab: the one that splits the header most consistently."""
+    sample = text[:16_384]
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
+    except csv.Error:
+        header = sample.splitlines()[0] if sample.strip() else ""
+        return max(",;\t", key=header.count)
+
+
+def read_table(path: Path, settings: Settings) -> tuple[list[dict[str, Any]], list[str]]:
+    """The records of an incident file under our column names, and notes on what was found
+    (format, encoding, delimiter, columns renamed or not used). Raises ValueError with a
+    reason a person can act on."""
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            return list(csv.DictReader(handle))
-    if suffix in (".geojson", ".json"):
-        data = json.loads(path.read_text(encoding="utf-8"))
+    notes: list[str] = []
+    if suffix in (".csv", ".txt"):
+        text, encoding = _decode(path.read_bytes())
+        if not text.strip():
+            raise ValueError("the file is empty")
+        delimiter = _delimiter(text)
+        shown = {",": "comma", ";": "semicolon", "\t": "tab"}[delimiter]
+        notes.append(f"CSV, {encoding}, separated by {shown}")
+        rows = list(csv.DictReader(io.StringIO(text), delimiter=delimiter))
+        for number, row in enumerate(rows, start=1):
+            row[ROW] = number  # the file's own data row number, blank rows counted
+        blank = sum(1 for r in rows if not any(str(v or "").strip() for v in r.values()
+                                                if not isinstance(v, int)))  # fmt: skip
+        rows = [r for r in rows if any(str(v or "").strip() for v in r.values()
+                                       if not isinstance(v, int))]  # fmt: skip
+        if blank:
+            notes.append(f"{blank} blank row(s) skipped")
+        if not rows:
+            raise ValueError("the file has a header but no rows")
+        records: list[dict[str, Any]] = rows
+    elif suffix in (".geojson", ".json"):
+        text, encoding = _decode(path.read_bytes())
+        data = json.loads(text)
+        if not isinstance(data, dict) or not isinstance(data.get("features"), list):
+            got = (
+                type(data).__name__
+                if not isinstance(data, dict)
+                else "an object without a list of features"
+            )
+            raise ValueError(f"a GeoJSON FeatureCollection was expected, got {got}")
         records = []
-        for feature in data.get("features", []):
+        for item in data["features"]:
+            feature = item if isinstance(item, dict) else {}
             props = dict(feature.get("properties") or {})
             geometry = feature.get("geometry") or {}
             coords = geometry.get("coordinates") if geometry.get("type") == "Point" else None
             props["lon"], props["lat"] = (coords[0], coords[1]) if coords else (None, None)
             records.append(props)
-        return records
-    if suffix == ".parquet":
+        notes.append(f"GeoJSON, {encoding}")
+    elif suffix == ".parquet":
         frame = pd.read_parquet(path)
-        return [dict(r) for r in frame.to_dict(orient="records")]
-    raise ValueError(f"unsupported file type {suffix!r}: use .csv, .geojson or .parquet")
+        records = [dict(r) for r in frame.to_dict(orient="records")]
+        notes.append("Parquet")
+    else:
+        raise ValueError(f"unsupported file type {suffix!r}: use .csv, .geojson or .parquet")
+    if not records:
+        raise ValueError("the file has no rows")
+    return _renamed(records, settings, notes), notes
+
+
+def _renamed(
+    records: list[dict[str, Any]], settings: Settings, notes: list[str]
+) -> list[dict[str, Any]]:
+    """Records under our column names; a date column and a time column become occurred_at."""
+    names = column_names(settings)
+    theirs = [k for k in records[0] if isinstance(k, str) and k != ROW]
+    mapping = {k: names[fold(k)] for k in theirs if fold(k) in names}
+    renamed = sorted(
+        f"{k} → {'description (kept at its end)' if v == 'source' else v}"
+        for k, v in mapping.items()
+        if k != v or v == "source"
+    )
+    if renamed:
+        notes.append("columns read as: " + ", ".join(renamed))
+    unused = [k for k in theirs if k not in mapping]
+    if unused:
+        notes.append("columns not used: " + ", ".join(unused))
+    out = []
+    for record in records:
+        mine = {mapping[k]: v for k, v in record.items() if k in mapping}
+        if ROW in record:
+            mine[ROW] = record[ROW]
+        if "occurred_at" not in mine and mine.get("date") not in (None, ""):
+            mine["occurred_at"] = f"{mine['date']} {mine.get('clock') or ''}".strip()
+        out.append(mine)
+    return out
 
 
 def _number(record: dict[str, Any], key: str) -> float:
@@ -160,15 +293,24 @@ def _number(record: dict[str, Any], key: str) -> float:
     return number
 
 
+def _description(record: dict[str, Any]) -> str:
+    """The description, with the file's own source (its "sumber": a channel such as telephone
+    or app) kept at its end: our source says which system the file came from."""
+    text = str(record.get("description") or "").strip()
+    channel = str(record.get("source") or "").strip()
+    return f"{text} [source: {channel}]".strip() if channel else text
+
+
 def read_incidents(
     path: Path, settings: Settings, store: IncidentStore | None = None, source: str = "import"
 ) -> ImportResult:
     """Validate every row of an incident file; nothing is written."""
     tz = settings.city.timezone
     try:
-        records = _records(path)
+        records, notes = read_table(path, settings)
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         return ImportResult([], [RowReject(0, "file", str(exc))])
+    categories = category_names(settings)
     items: list[NewIncident] = []
     rejects: list[RowReject] = []
     seen: dict[str, int] = {}
@@ -176,7 +318,8 @@ def read_incidents(
     if store is not None:
         existing = store.external_ids(source)
     bbox = settings.city.bbox
-    for row, record in enumerate(records, start=1):
+    for index, record in enumerate(records, start=1):
+        row = int(record.get(ROW, index))
         problems: list[RowReject] = []
         try:
             occurred = parse_time(record.get("occurred_at"), tz)
@@ -189,9 +332,10 @@ def read_incidents(
                 reported = parse_time(record.get("reported_at"), tz)
             except ValueError as exc:
                 problems.append(RowReject(row, "reported_at", str(exc)))
-        category = str(record.get("category") or "").strip()
+        written = str(record.get("category") or "").strip()
+        category = categories.get(fold(written), written)
         if settings.category(category) is None:
-            problems.append(RowReject(row, "category", f"unknown category {category!r}"))
+            problems.append(RowReject(row, "category", f"unknown category {written!r}"))
         priority = str(record.get("priority") or "").strip().upper()
         if priority not in PRIORITIES:
             problems.append(RowReject(row, "priority", f"must be P1, P2 or P3, got {priority!r}"))
@@ -231,13 +375,13 @@ def read_incidents(
                 lat,
                 lon,
                 source=source,
-                description=str(record.get("description") or ""),
+                description=_description(record),
                 external_id=external,
                 reported_at=reported,
                 status=status,
             )
         )
-    return ImportResult(items, rejects)
+    return ImportResult(items, rejects, notes=notes)
 
 
 def import_incidents(

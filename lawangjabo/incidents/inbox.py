@@ -117,6 +117,7 @@ class IncidentInbox:
             outcome = {
                 "written": result.written,
                 "valid": len(result.items),
+                "notes": result.notes,
                 "rejects": [
                     {"row": r.row, "field": r.field, "reason": r.reason} for r in result.rejects
                 ],
