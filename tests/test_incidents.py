@@ -382,3 +382,26 @@ def test_coverage_equals_every_point_against_every_wedge(settings: Settings) -> 
     assert result.in_view == int(seen.sum()) > 1000
     assert result.near == int((close & ~seen).sum()) > 1000
     assert result.uncovered.tolist() == np.flatnonzero(~seen & ~close).tolist()
+
+
+def test_many_at_once_go_in_as_one_columnar_insert_with_their_events(both: IncidentStore) -> None:
+    """Above BULK_FROM incidents the insert is columnar: the same rows, derived columns and one
+    'created' event each as the row-by-row path (on both backends)."""
+    from lawangjabo.incidents.store import BULK_FROM
+
+    items = [
+        NewIncident(NOW - timedelta(minutes=n), ("kebakaran", "kemacetan")[n % 2], "P2",
+                    -2.98819 + n * 1e-4, 104.76045, source="call_112", external_id=f"b-{n}")
+        for n in range(BULK_FROM + 10)
+    ]  # fmt: skip
+    ids = both.insert(items, "importer")
+    assert len(ids) == len(set(ids)) == len(items) and ids == sorted(ids)
+    assert both.count() == len(items)
+    row = both.get(ids[0])
+    assert row is not None and row["kecamatan"] == "Bukit Kecil" and row["lead_agency"] == "damkar"
+    assert both.external_ids("call_112") == {f"b-{n}" for n in range(len(items))}
+    for new_id in (ids[0], ids[-1]):
+        (event,) = both.events(new_id)
+        assert (event["kind"], event["to_status"], event["actor"]) == ("created", "new", "importer")
+    one = both.create(NewIncident(NOW, "kebakaran", "P1", -2.98819, 104.76045), "op")
+    assert one == ids[-1] + 1  # the row-by-row path goes on from there
