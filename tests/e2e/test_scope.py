@@ -29,27 +29,21 @@ POLICE_CAM = "plg-polrestabes-internal-1"
 DISHUB_CAM = "plg-dishub-internal-1"
 PASSWORD = "Sup3r-S3cret-pw"  # inside stream URLs only: must never reach a browser
 OPERATOR = ("dishub-op", "dishub-operator-password")
+STREAM_ENV = {
+    "LJ_TEST_POLICE_URL": f"rtsp://admin:{PASSWORD}@10.9.9.9/live",
+    "LJ_TEST_ATCS_URL": f"http://atcs:{PASSWORD}@10.9.9.10/snap.jpg",
+}
 FAILURES_PER_ADDRESS = 6
 
 
 def _registry(folder: Path) -> Path:
     data = json.loads((PROJECT_ROOT / "cameras.geojson").read_text(encoding="utf-8"))
     template = data["features"][2]
+    # Credentials reach the server through the environment (the registry refuses them inline):
+    # STREAM_ENV holds the real URLs, with the password the browser must never see.
     for camera_id, owner, name, url, shift in (
-        (
-            POLICE_CAM,
-            "polrestabes",
-            "Polrestabes internal gate",
-            f"rtsp://admin:{PASSWORD}@10.9.9.9/live",
-            0.004,
-        ),
-        (
-            DISHUB_CAM,
-            "dishub",
-            "ATCS internal Jl. Sudirman",
-            f"http://atcs:{PASSWORD}@10.9.9.10/snap.jpg",
-            -0.004,
-        ),
+        (POLICE_CAM, "polrestabes", "Polrestabes internal gate", "env://LJ_TEST_POLICE_URL", 0.004),
+        (DISHUB_CAM, "dishub", "ATCS internal Jl. Sudirman", "env://LJ_TEST_ATCS_URL", -0.004),
     ):
         feature = copy.deepcopy(template)
         lon, lat = feature["geometry"]["coordinates"]
@@ -59,7 +53,7 @@ def _registry(folder: Path) -> Path:
             name=name,
             owner=owner,
             scope="internal",
-            stream={"url": url, "protocol": "rtsp" if url.startswith("rtsp") else "jpeg"},
+            stream={"url": url, "protocol": "rtsp" if "POLICE" in url else "jpeg"},
             tags=[],
         )
         data["features"].append(feature)
@@ -79,6 +73,7 @@ def scoped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, s
         LAWANGJABO_AUTH__FAILURES_PER_ADDRESS=str(FAILURES_PER_ADDRESS),
         LAWANGJABO_CAMERAS__INTERVAL_S="3",
         LAWANGJABO_CAMERAS__TIMEOUT_S="2",
+        **STREAM_ENV,
     )
     env = {
         **os.environ,
