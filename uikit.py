@@ -568,7 +568,9 @@ def history_view(svc: Services, camera_id: str) -> None:
 
 def incident_import(store: IncidentStore, actor: str) -> None:
     """Upload a CSV / GeoJSON / Parquet file of incidents: all rows or none, with a report."""
-    upload = st.file_uploader(_("Import incidents"), type=["csv", "geojson", "json", "parquet"])
+    upload = st.file_uploader(
+        _("Import incidents"), type=["csv", "xlsx", "geojson", "json", "parquet"]
+    )
     partial = st.checkbox(_("Import the valid rows even if some are rejected"))
     if upload is None or not st.button(_("Import"), key="import-incidents"):
         return

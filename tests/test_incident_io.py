@@ -150,6 +150,7 @@ def test_the_inbox_imports_jobs_once_and_sets_aside_what_it_cannot_take(
         ("damkar_cp1252.tsv.csv", ["CSV, Windows-1252 (not UTF-8), separated by tab",
                                    "tanggal → date", "jam → clock"]),
         ("bpbd_utf16.csv", ["CSV, UTF-16, separated by comma", "latitude → lat"]),
+        ("call_112.xlsx", ["Excel workbook, sheet 'Laporan 112'", "1 blank row(s) skipped"]),
     ],
 )  # fmt: skip
 def test_files_as_agencies_send_them_are_read_and_what_was_found_is_said(
@@ -175,3 +176,6 @@ def test_112_words_decimal_commas_and_split_date_time_become_incidents(
     assert damkar.occurred_at.isoformat() == "2026-11-29T10:15:00+07:00"
     (bpbd,) = read_incidents(FILES / "bpbd_utf16.csv", settings).items
     assert bpbd.category == "banjir_genangan"  # its English name
+    first, _ = read_incidents(FILES / "call_112.xlsx", settings).items
+    assert first.occurred_at.isoformat() == "2026-11-30T09:30:00+07:00"  # date cell + "09.30"
+    assert first.lat == pytest.approx(-2.98883) and first.category == "kebakaran"

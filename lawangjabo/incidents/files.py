@@ -197,6 +197,44 @@ def _delimiter(text: str) -> str:
         return max(",;\t", key=header.count)
 
 
+def _workbook_rows(path: Path, notes: list[str]) -> list[dict[str, Any]]:
+    """The first sheet of an Excel workbook as records: the first non-empty row is the header;
+    cells keep their types (a date cell is a date); blank rows are skipped, numbered."""
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises several kinds for a damaged or foreign file
+        raise ValueError(f"not a readable Excel workbook: {type(exc).__name__}") from exc
+    try:
+        sheet = book.worksheets[0]
+        rows = sheet.iter_rows(values_only=True)
+        header: list[str] = []
+        for values in rows:
+            if any(v not in (None, "") for v in values):
+                header = [str(v).strip() if v is not None else "" for v in values]
+                break
+        if not header:
+            raise ValueError("the workbook's first sheet is empty")
+        records: list[dict[str, Any]] = []
+        blank = 0
+        for number, values in enumerate(rows, start=1):
+            if not any(v not in (None, "") for v in values):
+                blank += 1
+                continue
+            record: dict[str, Any] = dict(zip(header, values, strict=False))
+            record[ROW] = number
+            records.append(record)
+        notes.append(f"Excel workbook, sheet {sheet.title!r}")
+        if blank:
+            notes.append(f"{blank} blank row(s) skipped")
+        if not records:
+            raise ValueError("the file has a header but no rows")
+        return records
+    finally:
+        book.close()
+
+
 def read_table(path: Path, settings: Settings) -> tuple[list[dict[str, Any]], list[str]]:
     """The records of an incident file under our column names, and notes on what was found
     (format, encoding, delimiter, columns renamed or not used). Raises ValueError with a
@@ -245,8 +283,12 @@ def read_table(path: Path, settings: Settings) -> tuple[list[dict[str, Any]], li
         frame = pd.read_parquet(path)
         records = [dict(r) for r in frame.to_dict(orient="records")]
         notes.append("Parquet")
+    elif suffix == ".xlsx":
+        records = _workbook_rows(path, notes)
     else:
-        raise ValueError(f"unsupported file type {suffix!r}: use .csv, .geojson or .parquet")
+        raise ValueError(
+            f"unsupported file type {suffix!r}: use .csv, .xlsx, .geojson or .parquet"
+        )
     if not records:
         raise ValueError("the file has no rows")
     return _renamed(records, settings, notes), notes
@@ -275,7 +317,12 @@ def _renamed(
         if ROW in record:
             mine[ROW] = record[ROW]
         if "occurred_at" not in mine and mine.get("date") not in (None, ""):
-            mine["occurred_at"] = f"{mine['date']} {mine.get('clock') or ''}".strip()
+            day = mine["date"]
+            if isinstance(day, datetime):  # a workbook's date cell
+                day = f"{day:%d/%m/%Y}" if mine.get("clock") else day
+            mine["occurred_at"] = (
+                f"{day} {mine.get('clock') or ''}".strip() if isinstance(day, str) else day
+            )
         out.append(mine)
     return out
 
