@@ -85,7 +85,7 @@ TAKEN_SINCE = f"""after => {{
 
 
 def test_click_to_picture_during_a_running_sweep(server: Server, browser: Any) -> None:
-    """20 clicks on different cameras while the poller sweeps every 3 s: the stored picture
+    """40 clicks on different cameras while the poller sweeps every 3 s: the stored picture
     and state show at once (p95 ≤ 500 ms); the fresh picture follows (reported)."""
     page = signed_in_page(browser, server)
     _open(page, server.url)
@@ -107,13 +107,15 @@ def test_click_to_picture_during_a_running_sweep(server: Server, browser: Any) -
     first_ms, _ = click(order[1])
     cached: list[float] = []
     fresh: list[float] = []
-    for i in range(20):
+    # 40 clicks: a p95 over 20 is the second-slowest click, one stall of a 2-core machine away
+    # from the target; the fresh picture is awaited after the first 20.
+    for i in range(40):
         camera_id = order[i % len(order)]
         started = time.monotonic()
         clicked_at = datetime.now(WIB).replace(microsecond=0).time()
         ms, src = click(camera_id)
         cached.append(ms)
-        if src != "none" and camera_id != FROZEN:  # a frozen feed never gives a fresh one
+        if i < 20 and src != "none" and camera_id != FROZEN:  # a frozen feed gives none
             # Fresh: the panel says its picture was taken at or after the click.
             try:
                 page.wait_for_function(
