@@ -144,7 +144,7 @@ def _import_incidents(args: argparse.Namespace) -> int:
                               "rejected": len(result.rejects)})  # fmt: skip
         finally:
             db.close()
-        rejects = [{"row": r.row, "field": r.field, "reason": r.reason} for r in result.rejects]
+        rejects = [r.as_dict() for r in result.rejects]
         _print_import(path.name, result.written, len(result.items), rejects, result.notes)
         return 1 if result.rejects else 0
 
@@ -159,8 +159,7 @@ def _import_incidents(args: argparse.Namespace) -> int:
             raise
         checked = read_incidents(path, settings, None, args.source)
         if checked.rejects and not args.partial:  # refused before bothering the app
-            rejects = [{"row": r.row, "field": r.field, "reason": r.reason}
-                       for r in checked.rejects]  # fmt: skip
+            rejects = [r.as_dict() for r in checked.rejects]
             _print_import(path.name, 0, len(checked.items), rejects, checked.notes)
             return 1
         folder = inbox_folder(settings.paths.state)

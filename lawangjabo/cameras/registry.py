@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lawangjabo.config import Settings
 from lawangjabo.fileio import write_text_atomic
-from lawangjabo.geo.districts import DistrictCatalog, DistrictLayer
+from lawangjabo.geo.districts import DistrictCatalog, DistrictLayer, normalise_name
 
 log = logging.getLogger(__name__)
 
@@ -157,17 +157,12 @@ class RegistryLoad:
         return next((c for c in self.cameras if c.id == camera_id), None)
 
 
-def agency_key(text: str) -> str:
-    """How an agency is matched: case, spaces and punctuation ignored ("Dis-Hub" = "dishub")."""
-    return "".join(ch for ch in text.casefold() if ch.isalnum())
-
-
 def agency_lookup(settings: Settings) -> dict[str, str]:
     """Every accepted spelling of every agency (id, name, aliases) → the agency's id."""
     found: dict[str, str] = {}
     for agency in settings.agencies:
         for spelling in (agency.id, agency.name, *agency.aliases):
-            found.setdefault(agency_key(spelling), agency.id)
+            found.setdefault(normalise_name(spelling), agency.id)
     return found
 
 
@@ -259,7 +254,7 @@ class RegistryValidator:
         props = dict(props)
         owner = props.get("owner")
         if isinstance(owner, str) and owner:
-            known = self.agency_spellings.get(agency_key(owner))
+            known = self.agency_spellings.get(normalise_name(owner))
             if known is None:
                 problems.append(
                     f"owner {owner!r} is not a configured agency ({sorted(self.agencies)})"

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from lawangjabo.config import Settings
+from lawangjabo.geo.districts import normalise_name
 from lawangjabo.incidents.analytics import Filters
 from lawangjabo.incidents.store import (
     COLUMNS,
@@ -118,6 +119,9 @@ class RowReject:
     field: str
     reason: str
 
+    def as_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "field": self.field, "reason": self.reason}
+
 
 @dataclass
 class ImportResult:
@@ -149,20 +153,15 @@ KNOWN_COLUMNS = ("occurred_at", "reported_at", "category", "priority", "status",
                  "external_id", "description")  # fmt: skip
 
 
-def fold(text: str) -> str:
-    """Case, spaces and punctuation ignored: "No. Laporan" = "no_laporan"."""
-    return "".join(ch for ch in str(text).casefold() if ch.isalnum())
-
-
 def column_names(settings: Settings) -> dict[str, str]:
     """Every accepted column name (folded) → our column."""
     found: dict[str, str] = {}
     for ours in (*KNOWN_COLUMNS, *COLUMN_SYNONYMS):
-        found.setdefault(fold(ours), ours)
+        found.setdefault(normalise_name(ours), ours)
     extra = settings.incidents.columns
     for ours in {*COLUMN_SYNONYMS, *extra}:
         for theirs in (*extra.get(ours, ()), *COLUMN_SYNONYMS.get(ours, ())):
-            found.setdefault(fold(theirs), ours)
+            found.setdefault(normalise_name(theirs), ours)
     return found
 
 
@@ -171,7 +170,7 @@ def category_names(settings: Settings) -> dict[str, str]:
     found: dict[str, str] = {}
     for category in settings.incident_categories:
         for name in (category.id, category.name, *category.names.values(), *category.synonyms):
-            found.setdefault(fold(name), category.id)
+            found.setdefault(normalise_name(name), category.id)
     return found
 
 
@@ -286,9 +285,7 @@ def read_table(path: Path, settings: Settings) -> tuple[list[dict[str, Any]], li
     elif suffix == ".xlsx":
         records = _workbook_rows(path, notes)
     else:
-        raise ValueError(
-            f"unsupported file type {suffix!r}: use .csv, .xlsx, .geojson or .parquet"
-        )
+        raise ValueError(f"unsupported file type {suffix!r}: use .csv, .xlsx, .geojson or .parquet")
     if not records:
         raise ValueError("the file has no rows")
     return _renamed(records, settings, notes), notes
@@ -300,7 +297,7 @@ def _renamed(
     """Records under our column names; a date column and a time column become occurred_at."""
     names = column_names(settings)
     theirs = [k for k in records[0] if isinstance(k, str) and k != ROW]
-    mapping = {k: names[fold(k)] for k in theirs if fold(k) in names}
+    mapping = {k: names[normalise_name(k)] for k in theirs if normalise_name(k) in names}
     renamed = sorted(
         f"{k} → {'description (kept at its end)' if v == 'source' else v}"
         for k, v in mapping.items()
@@ -380,7 +377,7 @@ def read_incidents(
             except ValueError as exc:
                 problems.append(RowReject(row, "reported_at", str(exc)))
         written = str(record.get("category") or "").strip()
-        category = categories.get(fold(written), written)
+        category = categories.get(normalise_name(written), written)
         if settings.category(category) is None:
             problems.append(RowReject(row, "category", f"unknown category {written!r}"))
         priority = str(record.get("priority") or "").strip().upper()

@@ -118,9 +118,7 @@ class IncidentInbox:
                 "written": result.written,
                 "valid": len(result.items),
                 "notes": result.notes,
-                "rejects": [
-                    {"row": r.row, "field": r.field, "reason": r.reason} for r in result.rejects
-                ],
+                "rejects": [r.as_dict() for r in result.rejects],
             }
             audit(job.actor, "incidents_imported", {"file": job.original, "via": "cli",
                   "written": result.written, "rejected": len(result.rejects)})  # fmt: skip
@@ -128,7 +126,8 @@ class IncidentInbox:
             for done in (job.data, path):
                 done.unlink(missing_ok=True)
             outcomes.append(outcome)
-        self._prune()
+        if outcomes:  # results only pile up when jobs come: no folder scan every second
+            self._prune()
         return outcomes
 
     def _finish(self, job: Job, outcome: dict[str, Any]) -> None:

@@ -116,6 +116,24 @@ def assign_category_codes(db: Gateway, categories: set[str]) -> dict[str, int]:
     return known
 
 
+def _append(db: Gateway, frame: Any, codes: dict[str, int], happened: str) -> tuple[int, str]:
+    """Insert a frame of incidents (COLUMNS) in one columnar insert and one 'created' event
+    each, dated by column ``happened``. Returns the highest id before them and the condition
+    that picks this transaction's rows in PostgreSQL (another replica's incident may take an
+    id in between; only ours get events)."""
+    frame["category_code"] = frame["category"].map(codes).astype("uint16")
+    first = int(db.execute("SELECT coalesce(max(id), 0) FROM incidents")[0][0])
+    db.insert_frame("incidents", (*COLUMNS, "category_code"), frame)
+    mine = " AND changed_by_tx = pg_current_xact_id()" if db.dialect == "postgresql" else ""
+    db.execute(
+        "INSERT INTO incident_events (incident_id, happened_at, kind, to_status, agency, actor) "
+        f"SELECT id, {happened}, 'created', status, lead_agency, created_by FROM incidents "
+        f"WHERE id > ?{mine}",
+        [first],
+    )
+    return first, mine
+
+
 class IncidentError(ValueError):
     """A request the incident rules refuse (unknown category, illegal transition, …)."""
 
@@ -347,16 +365,7 @@ class IncidentStore:
         frame = pd.DataFrame(rows, columns=list(COLUMNS))
         for column in ("occurred_at", "reported_at", "updated_at"):
             frame[column] = pd.to_datetime(frame[column], utc=True)
-        frame["category_code"] = frame["category"].map(codes).astype("uint16")
-        first = int(db.execute("SELECT coalesce(max(id), 0) FROM incidents")[0][0])
-        db.insert_frame("incidents", (*COLUMNS, "category_code"), frame)
-        mine = " AND changed_by_tx = pg_current_xact_id()" if db.dialect == "postgresql" else ""
-        db.execute(
-            "INSERT INTO incident_events (incident_id, happened_at, kind, to_status, agency, "
-            "actor) SELECT id, updated_at, 'created', status, lead_agency, created_by "
-            f"FROM incidents WHERE id > ?{mine}",
-            [first],
-        )
+        first, mine = _append(db, frame, codes, "updated_at")
         found = db.execute(f"SELECT id FROM incidents WHERE id > ?{mine} ORDER BY id", [first])
         return [int(r[0]) for r in found]
 
@@ -391,8 +400,6 @@ class IncidentStore:
         total = len(history)
         categories = {c.id: c.lead for c in self.settings.incident_categories}
         now = datetime.now(UTC)
-        # PostgreSQL: another replica's incident may take an id in between; only ours get events.
-        mine = " AND changed_by_tx = pg_current_xact_id()" if db.dialect == "postgresql" else ""
         for begin in range(0, total, chunk):
             part = slice(begin, min(total, begin + chunk))
             occurred = pd.to_datetime(history.occurred_at[part], unit="s", utc=True)
@@ -418,15 +425,7 @@ class IncidentStore:
                 }
             )
             codes = assign_category_codes(db, set(frame["category"].unique()))
-            frame["category_code"] = frame["category"].map(codes).astype("uint16")
-            first = int(db.execute("SELECT coalesce(max(id), 0) FROM incidents")[0][0])
-            db.insert_frame("incidents", (*COLUMNS, "category_code"), frame)
-            db.execute(
-                "INSERT INTO incident_events (incident_id, happened_at, kind, to_status, "
-                "agency, actor) SELECT id, reported_at, 'created', status, lead_agency, "
-                f"created_by FROM incidents WHERE id > ?{mine}",
-                [first],
-            )
+            _append(db, frame, codes, "reported_at")
 
     def create(self, item: NewIncident, actor: str) -> int:
         return self.insert([item], actor)[0]
