@@ -14,15 +14,25 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 import streamlit as st
 
 from lawangjabo.alerts.engine import Alert, render
 from lawangjabo.auth.access import COOKIE, HOME_PAGE, PAGES, Session
 from lawangjabo.cameras.capture import error_label
 from lawangjabo.cameras.registry import Camera
-from lawangjabo.i18n import LANGUAGES, N_, SOURCE_LANGUAGE, Translator
+from lawangjabo.i18n import LANGUAGES, N_, SOURCE_LANGUAGE, Translator, as_message
 from lawangjabo.incidents.analytics import Filters
-from lawangjabo.incidents.files import export_incidents, import_incidents, rejects_csv
+from lawangjabo.incidents.files import (
+    COLUMN_NOTES,
+    READABLE_COLUMNS,
+    ImportChoices,
+    ImportResult,
+    export_incidents,
+    import_incidents,
+    read_incidents,
+    rejects_csv,
+)
 from lawangjabo.incidents.store import PRIORITIES, IncidentError, IncidentStore, NewIncident
 from lawangjabo.labels import COLUMN_LABELS
 from lawangjabo.server.services import Services, Snapshot, get_services
@@ -567,17 +577,54 @@ def history_view(svc: Services, camera_id: str) -> None:
 
 
 def incident_import(store: IncidentStore, actor: str) -> None:
-    """Upload a CSV / GeoJSON / Parquet file of incidents: all rows or none, with a report."""
+    """Import a file of incidents in two steps. The preview says what was found (format,
+    encoding, separator), how each column is read (editable), which category words are unknown
+    (mapped here once, remembered) and every row's problems, in the reader's language; then
+    all rows are written or none, or only the valid rows, as the person chooses."""
     upload = st.file_uploader(
         _("Import incidents"), type=["csv", "xlsx", "geojson", "json", "parquet"]
     )
-    partial = st.checkbox(_("Import the valid rows even if some are rejected"))
-    if upload is None or not st.button(_("Import"), key="import-incidents"):
+    if upload is None:
         return
+    data = upload.getvalue()
+    state = st.session_state.setdefault("import-choices", {})
+    file_key = f"{upload.name}:{len(data)}:{hash(data)}"
+    choices: ImportChoices = state.get(file_key, ImportChoices())
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / Path(upload.name).name
-        path.write_bytes(upload.getvalue())
-        result = import_incidents(store, path, actor, allow_partial=partial)
+        path.write_bytes(data)
+        preview = read_incidents(path, store.settings, store, choices=choices)
+        st.markdown("**" + _("Preview") + "**")
+        for note in preview.notes:
+            if as_message(note).template not in COLUMN_NOTES:  # the table below shows those
+                st.caption(as_message(note).text(_))
+        if preview.columns:
+            choices = _column_choices(preview.columns, choices, str(abs(hash(file_key))))
+        if preview.unknown_words or choices.words:
+            choices = _word_choices(store, preview.unknown_words, choices)
+        if choices != state.get(file_key, ImportChoices()):
+            state.clear()  # one file's choices at a time
+            state[file_key] = choices
+            st.rerun()
+        good, bad = len(preview.items), len(preview.rejects)
+        _show_rejects(preview)
+        if bad:
+            st.warning(_("{good} rows can be imported; {bad} problems.").format(good=good, bad=bad))
+        else:
+            st.success(_("All {good} rows can be imported.").format(good=good))
+        left, right = st.columns(2)
+        whole = left.button(_("Import all rows"), key="import-incidents", disabled=bool(bad))
+        valid = right.button(
+            _("Import only the {n} valid rows").format(n=good),
+            key="import-valid",
+            disabled=not (bad and good),
+        )
+        if not (whole or valid):
+            return
+        if choices.words and st.session_state.get("remember-words", True):
+            store.remember_category_words(choices.words, actor)
+            services().audit(actor, "category_words_remembered", dict(choices.words))
+        result = import_incidents(store, path, actor, allow_partial=valid, choices=choices)
     services().audit(
         actor,
         "incident_import",
@@ -585,15 +632,80 @@ def incident_import(store: IncidentStore, actor: str) -> None:
     )
     if result.written:
         st.success(_("{n} incidents imported.").format(n=result.written))
-    if result.rejects:
-        outcome = _("nothing was imported") if not result.written else _("those rows were skipped")
-        st.error(_("{n} problems; {outcome}.").format(n=len(result.rejects), outcome=outcome))
-        st.download_button(
-            _("Download the rejects report"),
-            rejects_csv(result.rejects),
-            file_name="rejects.csv",
-            mime="text/csv",
+    if result.rejects and not result.written:
+        st.error(_("Nothing was imported."))
+
+
+def _column_choices(columns: dict[str, str], choices: ImportChoices, key: str) -> ImportChoices:
+    """The file's columns and what each is read as; a change is the person's choice."""
+    rows = pd.DataFrame({"column": list(columns), "read_as": list(columns.values())})
+    labels = {k: COLUMN_LABELS.get(k, k) for k in READABLE_COLUMNS}
+    heads = {k: _(COLUMN_LABELS[k]) for k in ("column", "read_as")}
+    edited = st.data_editor(
+        rows,
+        hide_index=True,
+        disabled=["column"],
+        key=f"import-columns-{key}",
+        column_config={
+            "column": st.column_config.TextColumn(heads["column"]),
+            "read_as": st.column_config.SelectboxColumn(
+                heads["read_as"],
+                options=["", *READABLE_COLUMNS],
+                format_func=lambda k: _(labels[str(k)]) if k else _("(not used)"),
+            ),
+        },
+    )
+    frame: pd.DataFrame = edited
+    chosen = {
+        r["column"]: r["read_as"] or ""
+        for r in frame.to_dict(orient="records")
+        if (r["read_as"] or "") != columns[r["column"]]
+    }
+    if not chosen:
+        return choices
+    return ImportChoices({**choices.columns, **chosen}, choices.words)
+
+
+def _word_choices(
+    store: IncidentStore, unknown: dict[str, int], choices: ImportChoices
+) -> ImportChoices:
+    """A category for each unknown word of the file, remembered for later files if wanted."""
+    names = store.settings.category_names(tr().lang)
+    st.markdown("**" + _("Category words this system does not know") + "**")
+    words = dict(choices.words)
+    asked = {**dict.fromkeys(choices.words, 0), **unknown}  # chosen ones stay, to be changed
+    for word, count in sorted(asked.items(), key=lambda item: -item[1]):
+        label = _("{word!r} ({n} rows) means") if count else _("{word!r} means")
+        picked = st.selectbox(
+            label.format(word=word, n=count),
+            ["", *names],
+            format_func=lambda c: names.get(c, _("(choose a category)")),
+            key=f"word-{word}",
         )
+        if picked:
+            words[word] = picked
+    st.checkbox(_("Remember these words for later imports"), value=True, key="remember-words")
+    return choices if words == choices.words else ImportChoices(choices.columns, words)
+
+
+def _show_rejects(preview: ImportResult, shown: int = 50) -> None:
+    """Every problem (the first ``shown`` on the page, all in the report), in this language."""
+    if not preview.rejects:
+        return
+    rows = [
+        {"row": r.row, "field": _(COLUMN_LABELS.get(r.field, r.field)),
+         "reason": as_message(r.reason).text(_)}
+        for r in preview.rejects
+    ]  # fmt: skip
+    st.table(labelled(rows[:shown]))  # text, not a canvas: read aloud, found, copied
+    if len(rows) > shown:
+        st.caption(_("{n} more in the rejects report").format(n=len(rows) - shown))
+    st.download_button(
+        _("Download the rejects report"),
+        rejects_csv(preview.rejects, _),
+        file_name="rejects.csv",
+        mime="text/csv",
+    )
 
 
 def incident_export(

@@ -34,6 +34,49 @@ def N_(message: str) -> str:  # noqa: N802 - the gettext convention
     return message
 
 
+class Message(str):
+    """A text for a person, built in the core, that a page can show in that person's language.
+
+    It is the English text (so logs, the CLI and JSON get it as a plain string); ``template``
+    and ``params`` let :meth:`text` translate it later. ``Message`` is an extraction keyword
+    (scripts/i18n.sh): its first argument goes to the catalog."""
+
+    template: str
+    params: dict[str, Any]
+
+    def __new__(cls, template: str, **params: Any) -> Message:
+        made = super().__new__(cls, template.format(**params) if params else template)
+        made.template, made.params = template, params
+        return made
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickles (and copies) as a plain string
+        return (str, (str(self),))
+
+    def text(self, gettext: Any = None) -> str:
+        """In the language of ``gettext`` (a catalog's or a Translator's), English without."""
+        if gettext is None:
+            return str(self)
+        params = {
+            k: v.text(gettext) if isinstance(v, Message) else v for k, v in self.params.items()
+        }
+        return (
+            str(gettext(self.template)).format(**params) if params else str(gettext(self.template))
+        )
+
+
+_PLAIN = "{text}"  # a variable, so the extractor does not catalog it
+
+
+def as_message(value: object) -> Message:
+    """``value`` (a Message, an exception carrying one, any text) as a Message: what the
+    core did not phrase for translation stays English."""
+    if isinstance(value, Message):
+        return value
+    if isinstance(value, BaseException) and value.args and isinstance(value.args[0], Message):
+        return value.args[0]
+    return Message(_PLAIN, text=str(value))
+
+
 @lru_cache(maxsize=8)
 def catalog(lang: str) -> gettext.NullTranslations:
     """The compiled catalog for ``lang`` (English: the source strings themselves)."""

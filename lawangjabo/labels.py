@@ -56,6 +56,17 @@ COLUMN_LABELS: dict[str, str] = {
     "rank": N_("rank"),
     "gain": N_("newly covered"),
     "cumulative": N_("covered in all"),
+    "row": N_("row"),
+    "field": N_("field"),
+    "lat/lon": N_("position"),
+    "external_id": N_("report number"),
+    "description": N_("description"),
+    "date": N_("date"),
+    "clock": N_("time of day"),
+    "column": N_("column in the file"),
+    "read_as": N_("read as"),
+    "word": N_("word in the file"),
+    "rows": N_("rows"),
 }
 
 VALUE_LABELS = (

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOCALES=lawangjabo/locales
-.venv/bin/pybabel extract -F babel.cfg -k N_ --no-location --sort-output \
+.venv/bin/pybabel extract -F babel.cfg -k N_ -k Message --no-location --sort-output \
     --project "Lawang Jabo" -o "$LOCALES/messages.pot" .
 for lang in id; do
     if [ -f "$LOCALES/$lang/LC_MESSAGES/messages.po" ]; then

@@ -40,7 +40,7 @@ def _extracted() -> set[str]:
         for line in (PROJECT_ROOT / "babel.cfg").read_text().splitlines()
         if line.startswith("[python:")
     ]
-    keywords = {"_": None, "N_": None, "gettext": None}
+    keywords = {"_": None, "N_": None, "gettext": None, "Message": None}
     found = set()
     for _filename, _lineno, message, _comments, _context in extract_from_dir(
         str(PROJECT_ROOT), method_map, keywords=keywords

@@ -100,6 +100,7 @@ OWNERS: dict[str, set[str]] = {
         "lawangjabo.incidents.analytics",
         "lawangjabo.incidents.mirror",
     },
+    "incident_category_words": {"lawangjabo.incidents.store"},
     "poll_outcomes": {"lawangjabo.cameras.ledger"},
     "ingested_files": {"lawangjabo.storage.spool"},
     "audit_log": {"lawangjabo.storage.audit"},

@@ -11,15 +11,17 @@ import pandas as pd
 import pytest
 
 from lawangjabo.config import Settings
+from lawangjabo.i18n import Translator, as_message
 from lawangjabo.incidents.analytics import Filters
 from lawangjabo.incidents.files import (
+    ImportChoices,
     export_incidents,
     import_incidents,
     parse_time,
     read_incidents,
     rejects_csv,
 )
-from lawangjabo.incidents.store import IncidentStore
+from lawangjabo.incidents.store import IncidentError, IncidentStore
 
 from .conftest import DATA
 
@@ -146,7 +148,8 @@ def test_the_inbox_imports_jobs_once_and_sets_aside_what_it_cannot_take(
     [
         ("call_112_excel.csv", ["CSV, UTF-8, separated by semicolon", "1 blank row(s) skipped",
                                 "no_laporan → external_id",
-                                "sumber → description (kept at its end)"]),
+                                "sumber → source",
+                                "source column is kept at the end of the description"]),
         ("damkar_cp1252.tsv.csv", ["CSV, Windows-1252 (not UTF-8), separated by tab",
                                    "tanggal → date", "jam → clock"]),
         ("bpbd_utf16.csv", ["CSV, UTF-16, separated by comma", "latitude → lat"]),
@@ -179,3 +182,54 @@ def test_112_words_decimal_commas_and_split_date_time_become_incidents(
     first, _ = read_incidents(FILES / "call_112.xlsx", settings).items
     assert first.occurred_at.isoformat() == "2026-11-30T09:30:00+07:00"  # date cell + "09.30"
     assert first.lat == pytest.approx(-2.98883) and first.category == "kebakaran"
+
+
+def test_a_preview_choice_reads_another_systems_columns_and_words(
+    store: IncidentStore, settings: Settings
+) -> None:
+    """A file from a system we have not seen: the preview lists its columns (none known) and
+    its category words; the person's choices make every row valid, and the words they chose to
+    remember are understood in the next file without being asked again."""
+    path = FILES / "pusdalops_export.csv"
+    first = read_incidents(path, settings, store)
+    known = {"Prioritas": "priority", "Uraian": "description"}  # the city file's words
+    assert first.columns == {c: known.get(c, "") for c in first.columns}
+    assert first.unknown_words == {}  # no category column yet: nothing to map
+    columns = {"Kode Tiket": "external_id", "Tgl Kejadian": "occurred_at",
+               "Jenis Laporan": "category", "Koordinat Y": "lat", "Koordinat X": "lon",
+               "Uraian": "description"}  # fmt: skip
+    spelled = read_incidents(FILES / "laporan_pusdalops.csv", settings, store)
+    assert spelled.unknown_words == {"kebakaran ruko": 2}  # one question for both spellings
+    mapped = read_incidents(path, settings, store, choices=ImportChoices(columns))
+    assert mapped.unknown_words == {"kebakaran ruko": 1, "laka tunggal": 1}  # genangan: known
+    assert [(r.row, r.field) for r in mapped.rejects] == [(1, "category"), (2, "category")]
+    words = {"kebakaran ruko": "kebakaran", "laka tunggal": "kecelakaan_lalu_lintas"}
+    chosen = ImportChoices(columns, words)
+    result = import_incidents(store, path, "op", choices=chosen)
+    assert result.written == 3 and not result.rejects
+    assert [i.category for i in result.items] == [
+        "kebakaran",
+        "kecelakaan_lalu_lintas",
+        "banjir_genangan",
+    ]
+    assert [i.external_id for i in result.items] == ["PSD-0419", "PSD-0420", "PSD-0421"]
+    store.remember_category_words({"Kebakaran Ruko": "kebakaran"}, "op")
+    later = read_incidents(path, settings, store, source="citizen", choices=ImportChoices(columns))
+    assert later.unknown_words == {"laka tunggal": 1}  # remembered, whatever its case
+    with pytest.raises(IncidentError):
+        store.remember_category_words({"ufo": "alien_landing"}, "op")
+
+
+def test_reasons_and_notes_read_in_indonesian(settings: Settings) -> None:
+    """What the preview shows is in the reader's language, the report too."""
+    indonesian = Translator("id").gettext
+    result = read_incidents(FILES / "bad_rows.csv", settings)
+    reasons = [as_message(r.reason).text(indonesian) for r in result.rejects]
+    assert "kategori tidak dikenal 'ufo'" in reasons
+    assert "lintang/bujur tertukar" in reasons
+    assert all(as_message(r.reason).text() == r.reason for r in result.rejects)
+    notes = [as_message(n).text(indonesian) for n in read_incidents(
+        FILES / "call_112_excel.csv", settings).notes]  # fmt: skip
+    assert notes[:2] == ["CSV, UTF-8, dipisah titik koma", "1 baris kosong dilewati"]
+    assert "kategori tidak dikenal 'ufo'" in rejects_csv(result.rejects, indonesian)
+    assert "unknown category 'ufo'" in rejects_csv(result.rejects)

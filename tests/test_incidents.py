@@ -92,6 +92,7 @@ def test_category_codes_are_filled_in_when_an_older_file_migrates(
     for undo in (  # back to a version-6 file: incidents without codes
         "ALTER TABLE incidents DROP COLUMN category_code",
         "DROP TABLE incident_category_codes",
+        "DROP TABLE incident_category_words",
         "DELETE FROM schema_migrations WHERE version >= 7",
     ):
         old.execute(undo)

@@ -13,6 +13,7 @@ import io
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ import pandas as pd
 
 from lawangjabo.config import Settings
 from lawangjabo.geo.districts import normalise_name
+from lawangjabo.i18n import N_, Message, as_message
 from lawangjabo.incidents.analytics import Filters
 from lawangjabo.incidents.store import (
     COLUMNS,
@@ -84,16 +86,16 @@ def parse_time(value: Any, tz: str) -> datetime:
     if isinstance(value, datetime | pd.Timestamp):
         stamp: datetime = pd.Timestamp(value).to_pydatetime()
         return stamp if stamp.tzinfo else stamp.replace(tzinfo=ZoneInfo(tz))
-    text = str(value).strip()
-    if not text:
-        raise ValueError("empty")
+    text = "" if value is None else str(value).strip()
+    if not text or text.lower() in ("nan", "nat"):
+        raise ValueError(Message("missing"))
     for pattern in (_NUMERIC, _WORDS):
         match = pattern.match(text)
         if match:
             day, month_text, year, hour, minute, second = match.groups()
             month = int(month_text) if month_text.isdigit() else MONTHS.get(month_text.lower())
             if month is None:
-                raise ValueError(f"unknown month {month_text!r}")
+                raise ValueError(Message("unknown month {month!r}", month=month_text))
             try:
                 return datetime(
                     int(year),
@@ -105,11 +107,13 @@ def parse_time(value: Any, tz: str) -> datetime:
                     tzinfo=ZoneInfo(tz),
                 )
             except ValueError as exc:
-                raise ValueError(f"not a real date/time: {text!r} ({exc})") from exc
+                raise ValueError(Message("not a real date/time: {text!r}", text=text)) from exc
     try:
         stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise ValueError(f"unreadable time {text!r}: use ISO 8601 or 27/11/2026 14.05") from exc
+        raise ValueError(
+            Message("unreadable time {text!r}: use ISO 8601 or 27/11/2026 14.05", text=text)
+        ) from exc
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=ZoneInfo(tz))
 
 
@@ -117,7 +121,7 @@ def parse_time(value: Any, tz: str) -> datetime:
 class RowReject:
     row: int  # data row number (1 = first row after the header; feature index + 1 in GeoJSON)
     field: str
-    reason: str
+    reason: str  # a Message where the core phrased it (pages show it in the reader's language)
 
     def as_dict(self) -> dict[str, Any]:
         return {"row": self.row, "field": self.field, "reason": self.reason}
@@ -129,6 +133,18 @@ class ImportResult:
     rejects: list[RowReject]
     written: int = 0
     notes: list[str] = field(default_factory=list)  # what was found: format, encoding, columns
+    columns: dict[str, str] = field(default_factory=dict)  # their column → ours ("" = not used)
+    unknown_words: dict[str, int] = field(default_factory=dict)  # category word → rows using it
+
+
+@dataclass(frozen=True)
+class ImportChoices:
+    """What the person importing decided in the preview: how to read each column of the file
+    (their name → ours, "" = not used; unnamed columns are read as usual) and what their
+    category words mean (word as written → category id)."""
+
+    columns: dict[str, str] = field(default_factory=dict)
+    words: dict[str, str] = field(default_factory=dict)
 
 
 # The names files give our columns (Indonesian 112 and agency exports, English); a city file adds
@@ -174,16 +190,16 @@ def category_names(settings: Settings) -> dict[str, str]:
     return found
 
 
-def _decode(raw: bytes) -> tuple[str, str]:
+def _decode(raw: bytes) -> tuple[str, Message]:
     """The text of a file and the encoding found (said to the person importing)."""
     if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8"), "UTF-8 (with BOM)"
+        return raw[3:].decode("utf-8"), Message("UTF-8 with BOM")
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16"), "UTF-16"
+        return raw.decode("utf-16"), Message("UTF-16")
     try:
-        return raw.decode("utf-8"), "UTF-8"
+        return raw.decode("utf-8"), Message("UTF-8")
     except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace"), "Windows-1252 (not UTF-8)"
+        return raw.decode("cp1252", errors="replace"), Message("Windows-1252 (not UTF-8)")
 
 
 def _delimiter(text: str) -> str:
@@ -196,6 +212,10 @@ def _delimiter(text: str) -> str:
         return max(",;\t", key=header.count)
 
 
+def _blank_note(blank: int) -> Message:
+    return Message("{n} blank row(s) skipped", n=blank)
+
+
 def _workbook_rows(path: Path, notes: list[str]) -> list[dict[str, Any]]:
     """The first sheet of an Excel workbook as records: the first non-empty row is the header;
     cells keep their types (a date cell is a date); blank rows are skipped, numbered."""
@@ -204,7 +224,9 @@ def _workbook_rows(path: Path, notes: list[str]) -> list[dict[str, Any]]:
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises several kinds for a damaged or foreign file
-        raise ValueError(f"not a readable Excel workbook: {type(exc).__name__}") from exc
+        raise ValueError(
+            Message("not a readable Excel workbook: {kind}", kind=type(exc).__name__)
+        ) from exc
     try:
         sheet = book.worksheets[0]
         rows = sheet.iter_rows(values_only=True)
@@ -214,7 +236,7 @@ def _workbook_rows(path: Path, notes: list[str]) -> list[dict[str, Any]]:
                 header = [str(v).strip() if v is not None else "" for v in values]
                 break
         if not header:
-            raise ValueError("the workbook's first sheet is empty")
+            raise ValueError(Message("the workbook's first sheet is empty"))
         records: list[dict[str, Any]] = []
         blank = 0
         for number, values in enumerate(rows, start=1):
@@ -224,90 +246,134 @@ def _workbook_rows(path: Path, notes: list[str]) -> list[dict[str, Any]]:
             record: dict[str, Any] = dict(zip(header, values, strict=False))
             record[ROW] = number
             records.append(record)
-        notes.append(f"Excel workbook, sheet {sheet.title!r}")
+        notes.append(Message("Excel workbook, sheet {sheet!r}", sheet=sheet.title))
         if blank:
-            notes.append(f"{blank} blank row(s) skipped")
+            notes.append(_blank_note(blank))
         if not records:
-            raise ValueError("the file has a header but no rows")
+            raise ValueError(Message("the file has a header but no rows"))
         return records
     finally:
         book.close()
 
 
-def read_table(path: Path, settings: Settings) -> tuple[list[dict[str, Any]], list[str]]:
-    """The records of an incident file under our column names, and notes on what was found
-    (format, encoding, delimiter, columns renamed or not used). Raises ValueError with a
-    reason a person can act on."""
+SEPARATORS = {
+    ",": N_("CSV, {encoding}, separated by commas"),
+    ";": N_("CSV, {encoding}, separated by semicolons"),
+    "\t": N_("CSV, {encoding}, separated by tabs"),
+}
+
+
+def _filled(row: dict[Any, Any]) -> bool:
+    return any(str(v or "").strip() for k, v in row.items() if k != ROW)
+
+
+def _records(path: Path, notes: list[str]) -> list[dict[str, Any]]:
+    """The file's records under its own column names, each with its row number (ROW)."""
     suffix = path.suffix.lower()
-    notes: list[str] = []
     if suffix in (".csv", ".txt"):
         text, encoding = _decode(path.read_bytes())
         if not text.strip():
-            raise ValueError("the file is empty")
+            raise ValueError(Message("the file is empty"))
         delimiter = _delimiter(text)
-        shown = {",": "comma", ";": "semicolon", "\t": "tab"}[delimiter]
-        notes.append(f"CSV, {encoding}, separated by {shown}")
-        rows = list(csv.DictReader(io.StringIO(text), delimiter=delimiter))
+        notes.append(Message(SEPARATORS[delimiter], encoding=encoding))
+        rows: list[dict[Any, Any]] = list(csv.DictReader(io.StringIO(text), delimiter=delimiter))
         for number, row in enumerate(rows, start=1):
             row[ROW] = number  # the file's own data row number, blank rows counted
-        blank = sum(1 for r in rows if not any(str(v or "").strip() for v in r.values()
-                                                if not isinstance(v, int)))  # fmt: skip
-        rows = [r for r in rows if any(str(v or "").strip() for v in r.values()
-                                       if not isinstance(v, int))]  # fmt: skip
-        if blank:
-            notes.append(f"{blank} blank row(s) skipped")
-        if not rows:
-            raise ValueError("the file has a header but no rows")
-        records: list[dict[str, Any]] = rows
-    elif suffix in (".geojson", ".json"):
+        filled = [r for r in rows if _filled(r)]
+        if len(filled) < len(rows):
+            notes.append(_blank_note(len(rows) - len(filled)))
+        if not filled:
+            raise ValueError(Message("the file has a header but no rows"))
+        return filled
+    if suffix in (".geojson", ".json"):
         text, encoding = _decode(path.read_bytes())
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                Message("not valid JSON (line {line}, column {column})", line=exc.lineno,
+                        column=exc.colno)
+            ) from exc  # fmt: skip
         if not isinstance(data, dict) or not isinstance(data.get("features"), list):
             got = (
-                type(data).__name__
-                if not isinstance(data, dict)
-                else "an object without a list of features"
+                Message("a list") if isinstance(data, list)
+                else Message("an object without a list of features") if isinstance(data, dict)
+                else Message("a single value")
+            )  # fmt: skip
+            raise ValueError(
+                Message("a GeoJSON FeatureCollection was expected, got {got}", got=got)
             )
-            raise ValueError(f"a GeoJSON FeatureCollection was expected, got {got}")
         records = []
-        for item in data["features"]:
+        for number, item in enumerate(data["features"], start=1):
             feature = item if isinstance(item, dict) else {}
             props = dict(feature.get("properties") or {})
             geometry = feature.get("geometry") or {}
             coords = geometry.get("coordinates") if geometry.get("type") == "Point" else None
             props["lon"], props["lat"] = (coords[0], coords[1]) if coords else (None, None)
+            props[ROW] = number
             records.append(props)
-        notes.append(f"GeoJSON, {encoding}")
-    elif suffix == ".parquet":
-        frame = pd.read_parquet(path)
-        records = [dict(r) for r in frame.to_dict(orient="records")]
-        notes.append("Parquet")
-    elif suffix == ".xlsx":
-        records = _workbook_rows(path, notes)
-    else:
-        raise ValueError(f"unsupported file type {suffix!r}: use .csv, .xlsx, .geojson or .parquet")
+        notes.append(Message("GeoJSON, {encoding}", encoding=encoding))
+        return records
+    if suffix == ".parquet":
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several kinds for a file that is not Parquet
+            raise ValueError(Message("not a readable Parquet file")) from exc
+        notes.append(Message("Parquet"))
+        return [dict(r) for r in frame.to_dict(orient="records")]
+    if suffix == ".xlsx":
+        return _workbook_rows(path, notes)
+    raise ValueError(
+        Message("unsupported file type {suffix!r}: use .csv, .xlsx, .geojson or .parquet",
+                suffix=suffix)
+    )  # fmt: skip
+
+
+def read_table(
+    path: Path, settings: Settings, choices: ImportChoices | None = None
+) -> tuple[list[dict[str, Any]], list[str], dict[str, str]]:
+    """The records of an incident file under our column names, notes on what was found
+    (format, encoding, delimiter, columns renamed or not used) and how each of the file's
+    columns was read. Raises ValueError with a reason a person can act on."""
+    notes: list[str] = []
+    records = _records(path, notes)
     if not records:
-        raise ValueError("the file has no rows")
-    return _renamed(records, settings, notes), notes
+        raise ValueError(Message("the file has no rows"))
+    columns = column_mapping(
+        [k for k in records[0] if isinstance(k, str) and k != ROW],
+        settings,
+        choices.columns if choices else {},
+    )
+    return _renamed(records, columns, notes), notes, columns
+
+
+def column_mapping(
+    theirs: list[str], settings: Settings, chosen: dict[str, str] | None = None
+) -> dict[str, str]:
+    """How each of a file's columns is read: our column, or "" (not used). A person's choice
+    (``chosen``) wins over the names we know."""
+    names = column_names(settings)
+    chosen = chosen or {}
+    return {k: chosen[k] if k in chosen else names.get(normalise_name(k), "") for k in theirs}
+
+
+COLUMN_NOTES = (N_("columns read as: {pairs}"), N_("columns not used: {names}"))
+READABLE_COLUMNS = (*KNOWN_COLUMNS, "date", "clock", "source")  # what a column can be read as
 
 
 def _renamed(
-    records: list[dict[str, Any]], settings: Settings, notes: list[str]
+    records: list[dict[str, Any]], columns: dict[str, str], notes: list[str]
 ) -> list[dict[str, Any]]:
     """Records under our column names; a date column and a time column become occurred_at."""
-    names = column_names(settings)
-    theirs = [k for k in records[0] if isinstance(k, str) and k != ROW]
-    mapping = {k: names[normalise_name(k)] for k in theirs if normalise_name(k) in names}
-    renamed = sorted(
-        f"{k} → {'description (kept at its end)' if v == 'source' else v}"
-        for k, v in mapping.items()
-        if k != v or v == "source"
-    )
+    mapping = {k: v for k, v in columns.items() if v}
+    renamed = sorted(f"{k} → {v}" for k, v in mapping.items() if k != v or v == "source")
     if renamed:
-        notes.append("columns read as: " + ", ".join(renamed))
-    unused = [k for k in theirs if k not in mapping]
+        notes.append(Message(COLUMN_NOTES[0], pairs=", ".join(renamed)))
+    if any(v == "source" for v in mapping.values()):
+        notes.append(Message("the file's source column is kept at the end of the description"))
+    unused = [k for k, v in columns.items() if not v]
     if unused:
-        notes.append("columns not used: " + ", ".join(unused))
+        notes.append(Message(COLUMN_NOTES[1], names=", ".join(unused)))
     out = []
     for record in records:
         mine = {mapping[k]: v for k, v in record.items() if k in mapping}
@@ -327,13 +393,13 @@ def _renamed(
 def _number(record: dict[str, Any], key: str) -> float:
     value = record.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise ValueError("missing")
+        raise ValueError(Message("missing"))
     try:
         number = float(str(value).replace(",", ".")) if isinstance(value, str) else float(value)
     except ValueError as exc:
-        raise ValueError(f"not a number: {value!r}") from exc
+        raise ValueError(Message("not a number: {value!r}", value=value)) from exc
     if math.isnan(number):
-        raise ValueError("missing")
+        raise ValueError(Message("missing"))
     return number
 
 
@@ -346,17 +412,28 @@ def _description(record: dict[str, Any]) -> str:
 
 
 def read_incidents(
-    path: Path, settings: Settings, store: IncidentStore | None = None, source: str = "import"
+    path: Path,
+    settings: Settings,
+    store: IncidentStore | None = None,
+    source: str = "import",
+    choices: ImportChoices | None = None,
 ) -> ImportResult:
-    """Validate every row of an incident file; nothing is written."""
+    """Validate every row of an incident file; nothing is written. Category words are read
+    through the city file's synonyms, the words remembered in ``store`` and ``choices``."""
     tz = settings.city.timezone
     try:
-        records, notes = read_table(path, settings)
+        records, notes, columns = read_table(path, settings, choices)
     except (OSError, ValueError, UnicodeDecodeError) as exc:
-        return ImportResult([], [RowReject(0, "file", str(exc))])
+        return ImportResult([], [RowReject(0, "file", as_message(exc))])
     categories = category_names(settings)
+    if store is not None:
+        categories.update(store.category_words())
+    for word, category in (choices.words if choices else {}).items():
+        categories[normalise_name(word)] = category
     items: list[NewIncident] = []
     rejects: list[RowReject] = []
+    unknown: dict[str, int] = {}
+    spelling: dict[str, str] = {}
     seen: dict[str, int] = {}
     existing: set[str] = set()
     if store is not None:
@@ -365,47 +442,58 @@ def read_incidents(
     for index, record in enumerate(records, start=1):
         row = int(record.get(ROW, index))
         problems: list[RowReject] = []
+
+        def problem(name: str, reason: object, row: int = row) -> None:
+            problems.append(RowReject(row, name, as_message(reason)))  # noqa: B023 - used at once
+
         try:
             occurred = parse_time(record.get("occurred_at"), tz)
         except ValueError as exc:
-            problems.append(RowReject(row, "occurred_at", str(exc)))
+            problem("occurred_at", exc)
             occurred = None
         reported = None
         if record.get("reported_at") not in (None, ""):
             try:
                 reported = parse_time(record.get("reported_at"), tz)
             except ValueError as exc:
-                problems.append(RowReject(row, "reported_at", str(exc)))
+                problem("reported_at", exc)
         written = str(record.get("category") or "").strip()
         category = categories.get(normalise_name(written), written)
-        if settings.category(category) is None:
-            problems.append(RowReject(row, "category", f"unknown category {written!r}"))
+        if not written:
+            problem("category", Message("missing"))
+        elif settings.category(category) is None:
+            problem("category", Message("unknown category {word!r}", word=written))
+            folded = normalise_name(written)  # one question per word, whatever its case
+            spelling[folded] = spelling.get(folded, written)
+            unknown[spelling[folded]] = unknown.get(spelling[folded], 0) + 1
         priority = str(record.get("priority") or "").strip().upper()
         if priority not in PRIORITIES:
-            problems.append(RowReject(row, "priority", f"must be P1, P2 or P3, got {priority!r}"))
+            problem("priority", Message("must be P1, P2 or P3, got {value!r}", value=priority))
         status = str(record.get("status") or "new").strip()
         if status not in STATUSES:
-            problems.append(RowReject(row, "status", f"unknown status {status!r}"))
+            problem("status", Message("unknown status {value!r}", value=status))
         lat = lon = None
         try:
             lat, lon = _number(record, "lat"), _number(record, "lon")
         except ValueError as exc:
-            problems.append(RowReject(row, "lat/lon", str(exc)))
+            problem("lat/lon", exc)
         if lat is not None and lon is not None and not bbox.contains(lon, lat):
-            reason = (
-                "lat/lon swapped"
+            problem(
+                "lat/lon",
+                Message("lat/lon swapped")
                 if bbox.contains(lat, lon)
-                else f"{lat}, {lon} is outside {settings.city.name}"
-            )
-            problems.append(RowReject(row, "lat/lon", reason))
+                else Message("{lat}, {lon} is outside {city}", lat=lat, lon=lon,
+                             city=settings.city.name),
+            )  # fmt: skip
         external = str(record.get("external_id") or "").strip() or None
         if external is not None:
             if external in seen:
-                problems.append(
-                    RowReject(row, "external_id", f"duplicate of row {seen[external]} in this file")
+                problem(
+                    "external_id",
+                    Message("duplicate of row {first} in this file", first=seen[external]),
                 )
             elif external in existing:
-                problems.append(RowReject(row, "external_id", f"already imported from {source}"))
+                problem("external_id", Message("already imported from {source}", source=source))
             seen.setdefault(external, row)
         if problems:
             rejects.extend(problems)
@@ -425,7 +513,7 @@ def read_incidents(
                 status=status,
             )
         )
-    return ImportResult(items, rejects, notes=notes)
+    return ImportResult(items, rejects, notes=notes, columns=columns, unknown_words=unknown)
 
 
 def import_incidents(
@@ -434,23 +522,25 @@ def import_incidents(
     actor: str,
     source: str = "import",
     allow_partial: bool = False,
+    choices: ImportChoices | None = None,
 ) -> ImportResult:
     """Validate, then insert in one transaction — all rows, or none unless ``allow_partial``."""
-    result = read_incidents(path, store.settings, store, source)
+    result = read_incidents(path, store.settings, store, source, choices)
     if result.items and (allow_partial or not result.rejects):
         try:
             result.written = len(store.insert(result.items, actor))
         except IncidentError as exc:
-            result.rejects.append(RowReject(0, "file", str(exc)))
+            result.rejects.append(RowReject(0, "file", as_message(exc)))
     return result
 
 
-def rejects_csv(rejects: list[RowReject]) -> str:
+def rejects_csv(rejects: list[RowReject], gettext: Callable[[str], str] | None = None) -> str:
+    """The rejects report; with ``gettext``, its reasons in that language."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["row", "field", "reason"])
     for reject in rejects:
-        writer.writerow([reject.row, reject.field, reject.reason])
+        writer.writerow([reject.row, reject.field, as_message(reject.reason).text(gettext)])
     return out.getvalue()
 
 

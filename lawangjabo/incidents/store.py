@@ -25,7 +25,7 @@ from pyproj import Transformer
 
 from lawangjabo.cameras.registry import Camera
 from lawangjabo.config import Settings
-from lawangjabo.geo.districts import DistrictLayer
+from lawangjabo.geo.districts import DistrictLayer, normalise_name
 from lawangjabo.incidents.analytics import Filters, category_codes
 from lawangjabo.incidents.history import History
 from lawangjabo.storage.db import Database, Gateway
@@ -513,6 +513,37 @@ class IncidentStore:
             [source],
         )
         return {str(r[0]) for r in rows}
+
+    def category_words(self) -> dict[str, str]:
+        """Category words remembered from import previews (folded word → category id), read
+        where they are written; none while that database cannot be reached."""
+        try:
+            rows = self.writer.execute("SELECT word, category FROM incident_category_words")
+        except Exception as exc:  # an import still reads the city file's words
+            log.warning("remembered category words unreadable: %s", exc)
+            return {}
+        return {str(w): str(c) for w, c in rows if self.settings.category(str(c)) is not None}
+
+    def remember_category_words(self, words: dict[str, str], actor: str) -> None:
+        """Remember what other systems' category words mean (word as written → category id);
+        a word remembered before takes its new meaning."""
+        for word, category in words.items():
+            if self.settings.category(category) is None:
+                raise IncidentError(f"unknown category {category!r}")
+            if not normalise_name(word):
+                raise IncidentError("an empty word cannot be remembered")
+        now = datetime.now(UTC)
+        rows = [[normalise_name(w), c, actor, now] for w, c in words.items()]
+
+        def work(db: Gateway) -> None:
+            db.executemany(
+                "INSERT INTO incident_category_words VALUES (?, ?, ?, ?) ON CONFLICT (word) "
+                "DO UPDATE SET category = excluded.category, added_by = excluded.added_by, "
+                "added_at = excluded.added_at",
+                rows,
+            )
+
+        self.writer.transaction(work)
 
     def listing(
         self,

@@ -174,6 +174,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         "every incident has its category code",
         ("ALTER TABLE incidents ALTER COLUMN category_code SET NOT NULL",),
     ),
+    Migration(
+        9,
+        "the category words of other systems' files, mapped once in an import preview",
+        (
+            """CREATE TABLE incident_category_words (
+                   word VARCHAR PRIMARY KEY,
+                   category VARCHAR NOT NULL,
+                   added_by VARCHAR NOT NULL,
+                   added_at TIMESTAMPTZ NOT NULL
+               )""",
+        ),
+    ),
 )
 
 

@@ -274,6 +274,18 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
         "outcomes a zone poller had to drop (its spool full while cut off): a known hole",
         ("ALTER TABLE pollers ADD COLUMN dropped_outcomes BIGINT NOT NULL DEFAULT 0",),
     ),
+    Migration(
+        12,
+        "the category words of other systems' files, mapped once in an import preview",
+        (
+            """CREATE TABLE incident_category_words (
+                   word TEXT PRIMARY KEY,
+                   category TEXT NOT NULL,
+                   added_by TEXT NOT NULL,
+                   added_at TIMESTAMPTZ NOT NULL
+               )""",
+        ),
+    ),
 )
 
 

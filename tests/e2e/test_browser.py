@@ -349,3 +349,55 @@ def test_streamlits_own_texts_follow_the_ui_language(server: Server, browser: An
     finally:
         _set_language(server, "e2e", "en")
         page.close()
+
+
+def test_import_preview_in_indonesian_maps_a_word_once_and_imports_the_valid_rows(
+    server: Server, browser: Any
+) -> None:
+    """Issue 13: an agency file with a category word we do not know and one bad row. The
+    preview says what it found and every problem in Indonesian; the word is mapped there, the
+    valid rows go in; the same file again finds the word remembered and the rows stored."""
+    from .test_brief import _set_language
+
+    sample = PROJECT_ROOT / "tests" / "data" / "incidents" / "laporan_pusdalops.csv"
+    _set_language(server, "e2e", "id")
+    page = signed_in_page(browser, server)
+
+    def upload(outcome: str) -> str:
+        _open(page, f"{server.url}/incidents", with_map=False)
+        page.get_by_text("Impor dan ekspor").click()
+        page.locator("[data-testid='stFileUploader'] input[type=file]").set_input_files(sample)
+        page.get_by_text(outcome).wait_for(timeout=30_000)  # the preview's last line
+        return str(page.inner_text("body"))
+
+    try:
+        upload("0 baris dapat diimpor; 3 masalah.")
+        for said in (
+            "CSV, UTF-8, dipisah titik koma",
+            "harus P1, P2 atau P3, tertulis 'P9'",
+            "kategori tidak dikenal 'kebakaran ruko'",  # both spellings: one question
+            "kategori tidak dikenal 'Kebakaran Ruko'",
+            "'kebakaran ruko' (2 baris) berarti",
+        ):
+            page.get_by_text(said).first.wait_for(timeout=30_000)  # the table draws last
+        body = page.inner_text("body")
+        assert "must be P1" not in body and "unknown category" not in body
+        assert page.get_by_role("button", name="Impor semua baris").is_disabled()
+        question = page.locator("[data-testid='stSelectbox']").filter(has_text="berarti")
+        question.scroll_into_view_if_needed()
+        question.locator("input").click()
+        page.screenshot(path=str(ARTIFACTS / "import-preview-id-open.png"))
+        page.get_by_role("option", name="Kebakaran").first.click()
+        page.get_by_text("2 baris dapat diimpor; 1 masalah.").wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "import-preview-id.png"))
+        page.get_by_role("button", name="Impor hanya 2 baris yang valid").click()
+        page.get_by_text("2 insiden diimpor.").wait_for(timeout=30_000)
+
+        upload("0 baris dapat diimpor; 3 masalah.")  # a new session: nothing chosen
+        stored = page.get_by_text("sudah pernah diimpor dari import")
+        stored.nth(1).wait_for(timeout=30_000)
+        assert stored.count() == 2
+        assert "berarti" not in page.inner_text("body")  # the word was remembered
+    finally:
+        _set_language(server, "e2e", "en")
+        page.close()
