@@ -437,6 +437,53 @@ def _users(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tokens(args: argparse.Namespace) -> int:
+    """Agency service tokens for /api/incidents: create (shown once), list, revoke. Works while
+    the app runs; every change is audited (through the audit spool when embedded)."""
+    from lawangjabo.cameras.registry import agency_lookup
+    from lawangjabo.geo.districts import normalise_name
+    from lawangjabo.server.services import cluster_database, token_store
+
+    settings = load_settings(args.config)
+    shared = cluster_database(settings)
+    tokens = token_store(settings, shared)
+
+    def audit(action: str, **detail: Any) -> None:
+        if shared is None:  # the app holds the database: leave the entry for it
+            spool_entry(settings.paths.audit_spool, cli_actor(), action, detail)
+        else:
+            audit_log.append(shared, datetime.now(UTC), cli_actor(), action, detail)
+
+    try:
+        if args.action == "create":
+            if not args.agency or not args.name:
+                raise ValueError("create needs --agency and --name")
+            agency = agency_lookup(settings).get(normalise_name(args.agency))
+            if agency is None:
+                known = ", ".join(a.id for a in settings.agencies)
+                raise ValueError(f"unknown agency {args.agency!r}; known: {known}")
+            token, secret = tokens.create(agency, args.name, cli_actor())
+            audit("service_token_created", id=token.id, name=token.name, agency=agency)
+            _out(f"token {token.name} ({token.id}) for {agency}; shown once, keep it secret:")
+            _out(secret)
+        elif args.action == "list":
+            for token in tokens.listing():
+                state = (
+                    f"revoked {token.revoked_at:%Y-%m-%d %H:%M}Z" if token.revoked_at else "live"
+                )
+                _out(f"{token.id}\t{token.name}\t{token.agency}\t{state}")
+        elif args.action == "revoke":
+            if not args.name:
+                raise ValueError("revoke needs the token's id or name")
+            token = tokens.revoke(args.name)
+            audit("service_token_revoked", id=token.id, name=token.name, agency=token.agency)
+            _out(f"revoked {token.name} ({token.id}); it is refused from now on")
+    except ValueError as exc:
+        _out(f"error: {exc}")
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     # No prefix matching: ``--password`` must be an error, not taken as ``--password-env``.
     parser = argparse.ArgumentParser(
@@ -507,6 +554,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the password from this environment variable instead of generating one",
     )
     users.set_defaults(run=_users)
+
+    tok = commands.add_parser(
+        "tokens", help="agency service tokens for /api/incidents: create, list, revoke"
+    )
+    tok.add_argument("action", choices=["create", "list", "revoke"])
+    tok.add_argument("name", nargs="?", help="the token's name (revoke: its name or id)")
+    tok.add_argument("--agency", help="the agency the token speaks for (id, name or alias)")
+    tok.set_defaults(run=_tokens)
 
     poll = commands.add_parser("poller", help="run the snapshot poller as its own process")
     poll.add_argument(

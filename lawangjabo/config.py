@@ -253,6 +253,10 @@ class AuthConfig(StrictModel):
     trusted_proxies: list[str] = []
     # Camera refreshes one account may ask for per minute (the fast lane is shared).
     refreshes_per_minute: Annotated[int, Field(ge=1, le=10_000)] = 60
+    # Requests one agency service token may make to /api/incidents per minute, and the most
+    # incidents one request may carry.
+    feed_requests_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 120
+    feed_max_items: Annotated[int, Field(ge=1, le=10_000)] = 500
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -305,6 +309,10 @@ class PathsConfig(StrictModel):
     @property
     def users_file(self) -> Path:
         return self.state / "users.json"
+
+    @property
+    def tokens_file(self) -> Path:
+        return self.state / "service-tokens.json"
 
     @property
     def snapshots(self) -> Path:

@@ -442,3 +442,27 @@ def test_logout_needs_the_sessions_token() -> None:
     assert sessions.get(cookie) is not None
     assert post(session.csrf) == 303
     assert sessions.get(cookie) is None
+
+
+def test_only_the_feed_path_lets_a_bearer_token_past_the_gate() -> None:
+    """An agency system's token opens /api/incidents (whose route checks it), nothing else:
+    not another API route, not a page."""
+
+    async def ok(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    sessions = SessionStore()
+    inner = Starlette(
+        routes=[
+            Route("/api/incidents", ok, methods=["POST"]),
+            Route("/api/thing", ok, methods=["POST", "GET"]),
+            Route("/page", ok, methods=["GET"]),
+        ]
+    )
+    client = GatedClient(AuthGate(inner, lambda: sessions), None)
+    bearer = {"Authorization": "Bearer ljt_anything"}
+    assert client.post("/api/incidents", bearer).status_code == 200  # reaches the route
+    assert client.post("/api/incidents").status_code == 401
+    assert client.post("/api/thing", bearer).status_code == 401
+    assert client.get("/api/thing", bearer).status_code == 401
+    assert client.get("/page", bearer).status_code == 303  # to the login page

@@ -114,3 +114,41 @@ def test_replicas_starting_together_migrate_an_empty_database_once(
     finally:
         for db in opened:
             db.close()
+
+
+@pytest.mark.parametrize("kind", ["file", "postgresql"])
+def test_service_tokens_verify_until_revoked_and_store_only_hashes(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from lawangjabo.auth.tokens import FileTokenStore, SharedTokenStore, TokenError
+
+    if kind == "file":
+        store: Any = FileTokenStore(tmp_path / "service-tokens.json")
+        shared = None
+    else:
+        from lawangjabo.storage.pg import PgDatabase
+
+        shared = PgDatabase(request.getfixturevalue("pg_url"))
+        shared.execute("TRUNCATE service_tokens")
+        store = SharedTokenStore(shared)
+    try:
+        token, secret = store.create("dishub", "atcs", "cli:root")
+        assert secret.startswith("ljt_") and store.verify(secret) == token
+        assert store.verify(secret[:-1] + ("A" if secret[-1] != "A" else "B")) is None
+        assert store.verify("ljt_" + token.id + "_" + "x" * 43) is None
+        with pytest.raises(TokenError):
+            store.create("dishub", "atcs", "cli:root")  # one live token per name
+        other, other_secret = store.create("polrestabes", "cad", "cli:root")
+        assert store.revoke("atcs").id == token.id  # by name (or id)
+        assert store.verify(secret) is None and store.verify(other_secret) == other
+        assert [(t.name, t.revoked_at is not None) for t in store.listing()] == [
+            ("atcs", True), ("cad", False)]  # fmt: skip
+        with pytest.raises(TokenError):
+            store.revoke("nobody")
+        if kind == "file":
+            text = (tmp_path / "service-tokens.json").read_text()
+            assert secret.rsplit("_", 1)[1] not in text
+            assert (tmp_path / "service-tokens.json").stat().st_mode & 0o077 == 0
+    finally:
+        if shared is not None:
+            shared.close()

@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"lawangjabo.alerts", "lawangjabo.auth"},
     {"lawangjabo.server.services"},
     {"lawangjabo.views"},
-    {"lawangjabo.server.web", "lawangjabo.cli", "lawangjabo.__main__"},
+    {"lawangjabo.server.web", "lawangjabo.server.feed", "lawangjabo.cli", "lawangjabo.__main__"},
 ]  # fmt: skip
 
 
@@ -116,6 +116,7 @@ OWNERS: dict[str, set[str]] = {
     "refresh_requests": {"lawangjabo.cameras.zones"},  # cluster mode only
     "camera_pictures": {"lawangjabo.cameras.pictures"},  # cluster mode only
     "accounts": {"lawangjabo.auth.shared_accounts"},  # cluster mode only
+    "service_tokens": {"lawangjabo.auth.tokens"},  # cluster mode only
 }
 # The database gateways create the tables (migrations) for both backends.
 GATEWAYS = {"storage/db.py", "storage/pg.py"}

@@ -221,3 +221,30 @@ def test_a_copy_of_another_database_is_started_afresh(
         assert a.count() == 1
     finally:
         close(a)
+
+
+def test_an_agency_feed_replay_on_another_replica_is_answered_exists(
+    cluster: str, settings: Settings, tmp_path: Path
+) -> None:
+    """Behind HAProxy an agency's retry may reach another replica before that replica's copy
+    has pulled: the feed asks PostgreSQL, so the replay is answered with the stored id, and a
+    status change there finds the incident too. Remembered category words are shared."""
+    from lawangjabo.incidents import feed
+
+    a, b = replica(cluster, settings, tmp_path / "a"), replica(cluster, settings, tmp_path / "b")
+    try:
+        item = {"external_id": "ATCS-9", "occurred_at": "2026-11-30T10:00:00+07:00",
+                "category": "macet", "priority": "P3", "lat": SPOT[0], "lon": SPOT[1]}  # fmt: skip
+        (made,) = feed.create(a, "dishub", "token:atcs", [item])
+        (again,) = feed.create(b, "dishub", "token:atcs", [item])
+        assert made.outcome == "created" and (again.outcome, again.id) == ("exists", made.id)
+        (moved,) = feed.change(b, "dishub", "token:atcs", [{"external_id": "ATCS-9",
+                                                             "status": "dispatched"}])  # fmt: skip
+        assert (moved.outcome, moved.id) == ("updated", made.id)
+        (other,) = feed.change(b, "polrestabes", "token:cad", [{"id": made.id,
+                                                                "status": "resolved"}])  # fmt: skip
+        assert other.outcome == "not_found"  # routed to Dishub, sent by Dishub
+        a.remember_category_words({"kemacetan parah": "kemacetan"}, "op")
+        assert b.category_words()["kemacetanparah"] == "kemacetan"
+    finally:
+        close(a, b)

@@ -45,6 +45,9 @@ ROLES: tuple[Role, ...] = ("leader", "planner", "operator", "admin")
 ROLE_NAMES = (N_("leader"), N_("planner"), N_("operator"), N_("admin"))  # for the catalog
 COOKIE = "lj_session"
 PUBLIC_PATHS = frozenset({"/api/health", "/login", "/_stcore/health", "/healthz"})
+# Agency systems reach this path with a service token instead of a session (server.feed checks
+# the token); with neither, it is refused here like any other route.
+FEED_PATH = "/api/incidents"
 IDLE_S = 30 * 60
 ABSOLUTE_S = 12 * 3600
 MAX_FAILURES = 5
@@ -492,6 +495,12 @@ class RateLimiter:
         self._times: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
+    def blocked(self, key: str) -> bool:
+        """Has ``key`` used up its window (nothing counted)?"""
+        now = self.clock()
+        with self._lock:
+            return sum(now - t < self.window_s for t in self._times.get(key, [])) >= self.limit
+
     def take(self, key: str) -> float:
         """Count one action for ``key``; returns 0 if allowed, else the seconds to wait (the
         refused action is not counted)."""
@@ -689,6 +698,10 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def _bearer_given(scope: Scope) -> bool:
+    return (_header(scope, b"authorization") or "")[:7].lower() == "bearer "
+
+
 def _same_token(given: str, expected: str) -> bool:
     """Constant-time comparison that also takes non-ASCII input (a crafted header) calmly."""
     return secrets.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8"))
@@ -834,6 +847,9 @@ class AuthGate:
                 return
             scope.setdefault("state", {})["session"] = session
             await self.app(scope, receive, send)
+            return
+        if scope["type"] == "http" and path == FEED_PATH and _bearer_given(scope):
+            await self.app(scope, receive, send)  # an agency system: the route checks its token
             return
         response: Response
         if path.startswith("/api/"):

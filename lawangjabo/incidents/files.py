@@ -411,40 +411,42 @@ def _description(record: dict[str, Any]) -> str:
     return f"{text} [source: {channel}]".strip() if channel else text
 
 
-def read_incidents(
-    path: Path,
-    settings: Settings,
-    store: IncidentStore | None = None,
-    source: str = "import",
-    choices: ImportChoices | None = None,
-) -> ImportResult:
-    """Validate every row of an incident file; nothing is written. Category words are read
-    through the city file's synonyms, the words remembered in ``store`` and ``choices``."""
-    tz = settings.city.timezone
-    try:
-        records, notes, columns = read_table(path, settings, choices)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        return ImportResult([], [RowReject(0, "file", as_message(exc))])
-    categories = category_names(settings)
-    if store is not None:
-        categories.update(store.category_words())
-    for word, category in (choices.words if choices else {}).items():
-        categories[normalise_name(word)] = category
-    items: list[NewIncident] = []
-    rejects: list[RowReject] = []
-    unknown: dict[str, int] = {}
-    spelling: dict[str, str] = {}
-    seen: dict[str, int] = {}
-    existing: set[str] = set()
-    if store is not None:
-        existing = store.external_ids(source)
-    bbox = settings.city.bbox
-    for index, record in enumerate(records, start=1):
-        row = int(record.get(ROW, index))
+@dataclass
+class RecordCheck:
+    """What checking records needs, built once per file or request: the city's time zone and
+    box, every way of naming a category, and the external ids already stored."""
+
+    settings: Settings
+    source: str
+    categories: dict[str, str]
+    existing: set[str]
+    seen: dict[str, int] = field(default_factory=dict)
+    unknown: dict[str, int] = field(default_factory=dict)  # unknown category word → rows
+    spelling: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        store: IncidentStore | None,
+        source: str,
+        words: dict[str, str] | None = None,
+    ) -> RecordCheck:
+        categories = category_names(settings)
+        if store is not None:
+            categories.update(store.category_words())
+        for word, category in (words or {}).items():
+            categories[normalise_name(word)] = category
+        existing = store.external_ids(source) if store is not None else set()
+        return cls(settings, source, categories, existing)
+
+    def check(self, record: dict[str, Any], row: int) -> tuple[NewIncident | None, list[RowReject]]:
+        """One record under our column names → an incident, or every problem it has."""
+        settings, tz = self.settings, self.settings.city.timezone
         problems: list[RowReject] = []
 
-        def problem(name: str, reason: object, row: int = row) -> None:
-            problems.append(RowReject(row, name, as_message(reason)))  # noqa: B023 - used at once
+        def problem(name: str, reason: object) -> None:
+            problems.append(RowReject(row, name, as_message(reason)))
 
         try:
             occurred = parse_time(record.get("occurred_at"), tz)
@@ -458,14 +460,14 @@ def read_incidents(
             except ValueError as exc:
                 problem("reported_at", exc)
         written = str(record.get("category") or "").strip()
-        category = categories.get(normalise_name(written), written)
+        category = self.categories.get(normalise_name(written), written)
         if not written:
             problem("category", Message("missing"))
         elif settings.category(category) is None:
             problem("category", Message("unknown category {word!r}", word=written))
             folded = normalise_name(written)  # one question per word, whatever its case
-            spelling[folded] = spelling.get(folded, written)
-            unknown[spelling[folded]] = unknown.get(spelling[folded], 0) + 1
+            self.spelling[folded] = self.spelling.get(folded, written)
+            self.unknown[self.spelling[folded]] = self.unknown.get(self.spelling[folded], 0) + 1
         priority = str(record.get("priority") or "").strip().upper()
         if priority not in PRIORITIES:
             problem("priority", Message("must be P1, P2 or P3, got {value!r}", value=priority))
@@ -477,6 +479,7 @@ def read_incidents(
             lat, lon = _number(record, "lat"), _number(record, "lon")
         except ValueError as exc:
             problem("lat/lon", exc)
+        bbox = settings.city.bbox
         if lat is not None and lon is not None and not bbox.contains(lon, lat):
             problem(
                 "lat/lon",
@@ -487,33 +490,55 @@ def read_incidents(
             )  # fmt: skip
         external = str(record.get("external_id") or "").strip() or None
         if external is not None:
-            if external in seen:
+            if external in self.seen:
+                first = self.seen[external]
                 problem(
-                    "external_id",
-                    Message("duplicate of row {first} in this file", first=seen[external]),
+                    "external_id", Message("duplicate of row {first} in this file", first=first)
                 )
-            elif external in existing:
-                problem("external_id", Message("already imported from {source}", source=source))
-            seen.setdefault(external, row)
+            elif external in self.existing:
+                problem(
+                    "external_id", Message("already imported from {source}", source=self.source)
+                )
+            self.seen.setdefault(external, row)
         if problems:
-            rejects.extend(problems)
-            continue
+            return None, problems
         assert occurred is not None and lat is not None and lon is not None
-        items.append(
-            NewIncident(
-                occurred,
-                category,
-                priority,
-                lat,
-                lon,
-                source=source,
-                description=_description(record),
-                external_id=external,
-                reported_at=reported,
-                status=status,
-            )
-        )
-    return ImportResult(items, rejects, notes=notes, columns=columns, unknown_words=unknown)
+        return NewIncident(
+            occurred,
+            category,
+            priority,
+            lat,
+            lon,
+            source=self.source,
+            description=_description(record),
+            external_id=external,
+            reported_at=reported,
+            status=status,
+        ), []
+
+
+def read_incidents(
+    path: Path,
+    settings: Settings,
+    store: IncidentStore | None = None,
+    source: str = "import",
+    choices: ImportChoices | None = None,
+) -> ImportResult:
+    """Validate every row of an incident file; nothing is written. Category words are read
+    through the city file's synonyms, the words remembered in ``store`` and ``choices``."""
+    try:
+        records, notes, columns = read_table(path, settings, choices)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        return ImportResult([], [RowReject(0, "file", as_message(exc))])
+    checker = RecordCheck.build(settings, store, source, choices.words if choices else None)
+    items: list[NewIncident] = []
+    rejects: list[RowReject] = []
+    for index, record in enumerate(records, start=1):
+        item, problems = checker.check(record, int(record.get(ROW, index)))
+        rejects.extend(problems)
+        if item is not None:
+            items.append(item)
+    return ImportResult(items, rejects, notes=notes, columns=columns, unknown_words=checker.unknown)
 
 
 def import_incidents(

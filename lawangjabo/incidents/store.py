@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 Priority = Literal["P1", "P2", "P3"]
 PRIORITIES = ("P1", "P2", "P3")
 SOURCES = ("operator", "call_112", "citizen", "sensor", "import")
+FEED_PREFIX = "feed:"  # + agency id: the source of what an agency's system sends
 STATUSES = ("new", "dispatched", "on_scene", "resolved", "closed", "false_alarm", "hoax")
 OPEN_STATUSES = ("new", "dispatched", "on_scene")
 # A second report of the same thing: same category, this close, this soon (the form warns).
@@ -279,14 +280,21 @@ class IncidentStore:
             raise IncidentError(f"unknown category {item.category!r}")
         if item.priority not in PRIORITIES:
             raise IncidentError(f"priority must be one of {PRIORITIES}")
-        if item.source not in SOURCES:
-            raise IncidentError(f"source must be one of {SOURCES}")
+        if item.source not in SOURCES and not self._feed_source(item.source):
+            raise IncidentError(f"source must be one of {SOURCES} or feed:<agency>")
         if item.status not in STATUSES:
             raise IncidentError(f"unknown status {item.status!r}")
         if not city.bbox.contains(item.lon, item.lat):
             raise IncidentError(f"position {item.lat:.5f}, {item.lon:.5f} is outside the city")
         if item.occurred_at.tzinfo is None:
             raise IncidentError("occurred_at needs a time zone")
+
+    def _feed_source(self, source: str) -> bool:
+        """``feed:<agency>``: sent by that agency's system through /api/incidents."""
+        agency = source.removeprefix(FEED_PREFIX)
+        return source.startswith(FEED_PREFIX) and any(
+            a.id == agency for a in self.settings.agencies
+        )
 
     def rows(self, items: Sequence[NewIncident], actor: str) -> list[list[Any]]:
         """Validated rows with derived columns, ready to insert (nothing written)."""
@@ -544,6 +552,28 @@ class IncidentStore:
             )
 
         self.writer.transaction(work)
+
+    def stored_external_ids(self, source: str, external_ids: Sequence[str]) -> dict[str, int]:
+        """Which of ``external_ids`` from ``source`` are stored, and as which incident; read
+        where incidents are written (a replay sent to another replica is found too)."""
+        found: dict[str, int] = {}
+        unique = sorted(set(external_ids))
+        for start in range(0, len(unique), 500):
+            part = unique[start : start + 500]
+            rows = self.writer.execute(
+                "SELECT external_id, id FROM incidents WHERE source = ? AND external_id IN "
+                f"({', '.join('?' * len(part))})",
+                [source, *part],
+            )
+            found.update({str(e): int(i) for e, i in rows})
+        return found
+
+    def scope_of(self, incident_id: int) -> tuple[str, str] | None:
+        """An incident's lead agency and source, read where incidents are written."""
+        rows = self.writer.execute(
+            "SELECT lead_agency, source FROM incidents WHERE id = ?", [incident_id]
+        )
+        return (str(rows[0][0]), str(rows[0][1])) if rows else None
 
     def listing(
         self,

@@ -25,6 +25,7 @@ from lawangjabo.auth.access import (
     UserStore,
     camera_visible,
 )
+from lawangjabo.auth.tokens import FileTokenStore, SharedTokenStore, TokenStore
 from lawangjabo.cameras.ledger import (
     CameraHealth,
     classify,
@@ -113,6 +114,10 @@ class Services:
         self.shared = cluster_database(settings)  # PostgreSQL in cluster mode, else None
         self.leadership = duty_leadership(settings)
         users, self.sessions = account_stores(settings, self.shared)
+        self.tokens = token_store(settings, self.shared)
+        self.feed_limiter = RateLimiter(settings.auth.feed_requests_per_minute, 60.0)
+        self.feed_refusals = RateLimiter(30, 60.0)  # wrong tokens per address: then 429
+        self.feed_lock = threading.Lock()  # one feed write at a time in this process
         self.auth = Auth(
             users,
             self.sessions,
@@ -666,6 +671,13 @@ def account_stores(settings: Settings, shared: Any) -> tuple[UserStore, SessionS
     from lawangjabo.auth.shared_sessions import SharedSessionStore
 
     return SharedUserStore(shared), SharedSessionStore(shared, idle_s, absolute_s)
+
+
+def token_store(settings: Settings, shared: Any) -> TokenStore:
+    """Agency service tokens: a file (embedded) or the shared database (cluster)."""
+    return (
+        FileTokenStore(settings.paths.tokens_file) if shared is None else SharedTokenStore(shared)
+    )
 
 
 _registry_lock = threading.Lock()

@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 from lawangjabo.auth.access import (
     CAN_REFRESH,
     CSRF_HEADER,
+    FEED_PATH,
     GLANCE_PATH,
     SECURITY_HEADERS,
     camera_visible,
@@ -32,6 +33,7 @@ from lawangjabo.auth.access import (
 )
 from lawangjabo.cameras.runtime import PollerRuntime
 from lawangjabo.i18n import LANGUAGES, Translator
+from lawangjabo.server import feed
 from lawangjabo.server.services import Services, close_all, get_services
 from lawangjabo.views.brief import Brief, build_brief
 from lawangjabo.views.briefimage import compact_map_png, daily_brief_png
@@ -314,6 +316,9 @@ def api_routes() -> list[BaseRoute]:
         Route("/api/session", whoami, methods=["GET"], name="session"),
         Route("/api/stats", stats, methods=["GET"], name="stats"),
         Route("/api/cameras", cameras, methods=["GET"], name="cameras"),
+        Route(FEED_PATH, feed.post_incidents, methods=["POST"], name="feed_post"),
+        Route(FEED_PATH, feed.patch_incidents, methods=["PATCH"], name="feed_patch"),
+        Route("/api/openapi.json", feed.openapi, methods=["GET"], name="openapi"),
         Route(
             "/api/cameras/{camera_id}/{kind:str}.jpg",
             snapshot,

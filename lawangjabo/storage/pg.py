@@ -286,6 +286,23 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
                )""",
         ),
     ),
+    Migration(
+        13,
+        "service tokens of agency systems feeding /api/incidents (hashes only)",
+        (
+            """CREATE TABLE service_tokens (
+                   id TEXT PRIMARY KEY,
+                   agency TEXT NOT NULL,
+                   name TEXT NOT NULL,
+                   hash TEXT NOT NULL,
+                   created_at TIMESTAMPTZ NOT NULL,
+                   created_by TEXT NOT NULL,
+                   revoked_at TIMESTAMPTZ
+               )""",
+            "CREATE UNIQUE INDEX service_tokens_live_name ON service_tokens (name) "
+            "WHERE revoked_at IS NULL",
+        ),
+    ),
 )
 
 
