@@ -39,7 +39,7 @@ from lawangjabo.server.services import Services, Snapshot, get_services
 from lawangjabo.views.brief import Brief, visible_alerts
 from lawangjabo.views.briefimage import daily_brief_png
 from lawangjabo.views.healthview import STATE_COLOURS, Tile, state_label
-from lawangjabo.views.incidentview import cell_centre, pick_deck
+from lawangjabo.views.incidentview import cell_centre, level_layer, pick_deck
 from lawangjabo.views.mapview import brief_deck
 
 log = logging.getLogger("lawangjabo.ui")
@@ -706,6 +706,38 @@ def _show_rejects(preview: ImportResult, shown: int = 50) -> None:
         file_name="rejects.csv",
         mime="text/csv",
     )
+
+
+def place_filter(svc: Services) -> tuple[str, tuple[str, ...]]:
+    """The level the analytics count by (the districts, or the city's finer level once its
+    boundaries are installed) and the places picked at it (none: all)."""
+    city = svc.settings.city
+    levels = {"kecamatan": city.district_label}
+    if city.sublevel is not None:
+        levels["kelurahan"] = city.sublevel.label
+    level = "kecamatan"
+    if len(levels) > 1:
+        level = st.radio(
+            _("Count by"), list(levels), format_func=lambda k: _(levels[k]), horizontal=True
+        )
+    layer = level_layer(svc, level)
+    if level == "kelurahan" and not layer.districts:
+        st.info(
+            _("{label} boundaries are not installed yet, so nothing is counted by {label}; "
+              "an administrator installs the official file with import-districts --level "
+              "{level}.").format(label=_(levels[level]), level=city.sublevel.id if city.sublevel
+                                 else level)
+        )  # fmt: skip
+        return "kecamatan", ()
+    waiting = svc.places_waiting if level == "kelurahan" else None
+    if waiting:
+        st.caption(
+            _("{n} older incidents are still being given their {label}; they count once done.")
+            .format(n=waiting, label=_(levels[level]))
+        )  # fmt: skip
+    names = sorted(d.name for d in layer.districts)
+    picked = multiselect(_(levels[level]).capitalize(), names)
+    return level, tuple(picked)
 
 
 def incident_export(

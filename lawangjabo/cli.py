@@ -181,18 +181,26 @@ def _import_incidents(args: argparse.Namespace) -> int:
 
 def _import_districts(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
+    sub = settings.city.sublevel
+    levels = [settings.city.district_label, *([sub.id] if sub else [])]
+    level = args.level or levels[0]
+    if level not in levels:
+        _out(f"error: unknown level {level!r}; the city file declares {', '.join(levels)}")
+        return 1
+    sublevel = level != levels[0]
     result = import_boundaries(
         Path(args.file),
         settings.city,
-        settings.paths.districts_file,
+        settings.paths.sublevel_file if sublevel else settings.paths.districts_file,
         name_field=args.name_field,
         code_field=args.code_field,
         layer=args.layer,
         assume_crs=args.assume_crs,
         allow_partial=args.partial,
+        sublevel=sublevel,
     )
     _out(
-        f"{args.file}: {len(result.districts)} districts matched, "
+        f"{args.file}: {len(result.districts)} {level} matched, "
         f"{len(result.rejects)} features rejected"
     )
     for reject in result.rejects:
@@ -206,12 +214,16 @@ def _import_districts(args: argparse.Namespace) -> int:
         "districts_import",
         {
             "file": Path(args.file).name,
+            "level": level,
             "written": bool(result.written),
             "matched": len(result.districts),
             "rejected": len(result.rejects),
         },
     )
-    if result.written:
+    if result.written and sublevel:
+        _out(f"installed as {result.written}; the app fills in each incident's {level} "
+             "in the background from now on")  # fmt: skip
+    elif result.written:
         _out(f"installed as {result.written}; the app uses these districts from now on")
         registry = load_registry(
             settings.paths.registry_file,
@@ -529,6 +541,10 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--name-field", help="attribute holding the district name (e.g. WADMKC)")
     dist.add_argument("--code-field", help="attribute holding the district code (e.g. KDCPUM)")
     dist.add_argument("--layer", help="layer name in a multi-layer file")
+    dist.add_argument(
+        "--level", help="which level the file holds: the districts (default) or the city "
+        "file's [city.sublevel] (e.g. kelurahan)"
+    )  # fmt: skip
     dist.add_argument("--assume-crs", help="CRS for a file that declares none, e.g. EPSG:4326")
     dist.add_argument(
         "--partial",

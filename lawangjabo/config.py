@@ -89,6 +89,18 @@ class SiteFact(StrictModel):
     source: str
 
 
+class SubLevelConfig(StrictModel):
+    """A finer administrative level inside the districts (kelurahan/desa). It has no
+    approximation: it exists once its official boundaries are installed
+    (``import-districts FILE --level kelurahan``)."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z_]*$")] = "kelurahan"
+    label: str = "kelurahan"
+    # How many the official list has: the boundary guard compares the file's areas with the
+    # districts' total area divided by this.
+    count: Annotated[int, Field(ge=2, le=100_000)]
+
+
 class CityConfig(StrictModel):
     name: str
     province: str = ""
@@ -99,6 +111,7 @@ class CityConfig(StrictModel):
     district_label: str = "district"
     language: Literal["id", "en"] = "en"  # the UI's default; each user may switch
     districts: list[DistrictFact] = []
+    sublevel: SubLevelConfig | None = None  # a second, finer level (kelurahan)
     river: RiverFact | None = None
     sites: list[SiteFact] = []
 
@@ -309,6 +322,10 @@ class PathsConfig(StrictModel):
     @property
     def users_file(self) -> Path:
         return self.state / "users.json"
+
+    @property
+    def sublevel_file(self) -> Path:
+        return self.state / "boundaries-sublevel.geojson"
 
     @property
     def tokens_file(self) -> Path:

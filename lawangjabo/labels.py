@@ -13,6 +13,8 @@ COLUMN_LABELS: dict[str, str] = {
     "priority": N_("priority"),
     "status": N_("status"),
     "kecamatan": N_("kecamatan"),
+    "kelurahan": N_("kelurahan"),
+    "unseen_pct": N_("seen by no camera %"),
     "lead_agency": N_("lead agency"),
     "nearest_camera": N_("nearest camera"),
     "camera_distance_m": N_("camera distance (m)"),

@@ -42,6 +42,7 @@ with st.sidebar:
     hour = st.slider(_("Hour (WIB)"), 0, 23, 8, disabled=not playback)
     by_day = st.toggle(_("Play back by day of the week"))
     weekday = st.select_slider(_("Day"), list(WEEKDAYS), format_func=_, disabled=not by_day)
+    level, places = uikit.place_filter(svc)
     mode = st.radio(_("Map"), ["hexagons", "per km²"], horizontal=True, format_func=_)
     near_m = st.slider(_("Near a camera (m)"), 25, 500, 100, step=25)
 start, end = (
@@ -56,6 +57,8 @@ filters = Filters(
     tuple(status),
     hours=(hour,) if playback else (),
     weekdays=(WEEKDAYS.index(weekday),) if by_day else (),
+    places=places,
+    level=level,
 )
 view = planner_view(svc, filters, resolution, mode, near_m, suggestions=5, translator=uikit.tr())
 
@@ -99,11 +102,9 @@ with right:
     uikit.chart(
         trend.encode(x=alt.X("day:T", title=_("day")), y=alt.Y("count:Q", title=_("count")))
     )
-st.markdown(
-    _("**By {label}** (change against the previous period)").format(
-        label=settings.city.district_label
-    )
-)
+sub = settings.city.sublevel
+shown_level = sub.label if level == "kelurahan" and sub else settings.city.district_label
+st.markdown(_("**By {label}** (change against the previous period)").format(label=_(shown_level)))
 st.dataframe(uikit.labelled(view.districts), hide_index=True, width="stretch")
 st.markdown(_("**Top hotspots** (H3 resolution 9, ~0.1 km²)"))
 st.dataframe(uikit.labelled(view.hotspots), hide_index=True, width="stretch")

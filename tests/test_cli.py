@@ -112,9 +112,25 @@ def test_import_districts_big(tmp_path: Path, big_kecamatan: Path) -> None:
         state=tmp_path,
     )
     assert out.returncode == 0, out.stdout
-    assert "18 districts matched, 0 features rejected" in out.stdout
+    assert "18 kecamatan matched, 0 features rejected" in out.stdout
     assert "WARN" not in out.stdout
     assert (tmp_path / "districts.geojson").is_file()
+
+
+def test_import_the_finer_level(tmp_path: Path) -> None:
+    """--level kelurahan installs beside the districts (never over them); an unknown level and
+    a bad feature are said, the latter with its feature number."""
+    sample = PROJECT_ROOT / "tests" / "data" / "boundaries" / "kelurahan_sample.geojson"
+    args = ["import-districts", str(sample), "--name-field", "WADMKD", "--code-field", "KDEPUM"]
+    out = run(*args, "--level", "desa", state=tmp_path)
+    assert out.returncode == 1 and "declares kecamatan, kelurahan" in out.stdout
+    out = run(*args, "--level", "kelurahan", state=tmp_path)
+    assert out.returncode == 1 and "REJECT feature #33" in out.stdout, out.stdout
+    assert "nothing installed" in out.stdout
+    out = run(*args, "--level", "kelurahan", "--partial", state=tmp_path)
+    assert "32 kelurahan matched, 4 features rejected" in out.stdout, out.stdout
+    assert (tmp_path / "boundaries-sublevel.geojson").is_file()
+    assert not (tmp_path / "districts.geojson").exists()
 
 
 @pytest.mark.parametrize("args", [[], ["frobnicate"]])

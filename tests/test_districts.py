@@ -16,6 +16,7 @@ from lawangjabo.geo.districts import (
     approximate_districts,
     import_boundaries,
     load_district_layer,
+    load_sublevel_layer,
     normalise_name,
     read_boundaries,
 )
@@ -196,3 +197,58 @@ def test_the_official_kelurahan_file_is_refused_as_kecamatan(
     result = import_boundaries(kelurahan, settings.city, settings.paths.districts_file,
                                name_field="WADMKC", allow_partial=True)  # fmt: skip
     assert result.written is None and "kelurahan" in result.rejects[0].reason
+
+
+KELURAHAN_SAMPLE = PROJECT_ROOT / "tests" / "data" / "boundaries" / "kelurahan_sample.geojson"
+
+
+def test_the_finer_level_installs_from_its_own_file_with_every_bad_feature_named(
+    settings: Settings,
+) -> None:
+    """A kelurahan-shaped sample (32 good places, then four bad features): each bad one is
+    named with its reason; nothing is installed unless --partial; then the 32 are."""
+    target = settings.paths.sublevel_file
+    kwargs = {"name_field": "WADMKD", "code_field": "KDEPUM", "sublevel": True}
+    refused = import_boundaries(KELURAHAN_SAMPLE, settings.city, target, **kwargs)  # type: ignore[arg-type]
+    assert refused.written is None and not target.exists()
+    reasons = {r.feature: r.reason for r in refused.rejects}
+    assert sorted(reasons) == [32, 33, 34, 35]
+    assert "no name" in reasons[32]
+    assert "not a polygon" in reasons[33]
+    assert "outside the city bbox" in reasons[34]
+    assert "duplicate" in reasons[35]
+    assert any("32 kelurahan in the file; the city file expects 107" in n for n in refused.notes)
+    done = import_boundaries(KELURAHAN_SAMPLE, settings.city, target, allow_partial=True,
+                             **kwargs)  # type: ignore[arg-type]  # fmt: skip
+    assert done.written == target
+    layer = load_sublevel_layer(settings.city, target)
+    assert layer is not None and layer.official and len(layer.districts) == 32
+    first = layer.districts[0]
+    point = first.geometry.representative_point()
+    assert layer.lookup(point.x, point.y) == first
+
+
+def test_districts_are_never_installed_as_the_finer_level(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Kecamatan-sized polygons offered as kelurahan: refused whole by their areas."""
+    path = tmp_path / "kecamatan-like.geojson"
+    _square_districts(settings).to_file(path, engine="pyogrio")
+    result = import_boundaries(path, settings.city, settings.paths.sublevel_file,
+                               name_field="NAMA", code_field="KODE", sublevel=True,
+                               allow_partial=True)  # fmt: skip
+    assert result.written is None and result.districts == []
+    assert "disagree with 107 kelurahan" in result.rejects[0].reason
+    assert "kecamatan" in result.rejects[0].reason
+
+
+def test_the_official_kelurahan_file_installs_as_the_finer_level(
+    settings: Settings, big_kecamatan: Path
+) -> None:
+    kelurahan = big_kecamatan.with_name("palembang_kelurahan_BIG2023.geojson")
+    if not kelurahan.is_file():
+        pytest.skip("official kelurahan boundaries not present (fresh clone)")
+    result = import_boundaries(kelurahan, settings.city, settings.paths.sublevel_file,
+                               name_field="WADMKD", code_field="KDEPUM", sublevel=True)  # fmt: skip
+    assert result.written is not None and not result.rejects, result.rejects[:3]
+    assert len(result.districts) == 107

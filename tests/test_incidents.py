@@ -93,6 +93,7 @@ def test_category_codes_are_filled_in_when_an_older_file_migrates(
         "ALTER TABLE incidents DROP COLUMN category_code",
         "DROP TABLE incident_category_codes",
         "DROP TABLE incident_category_words",
+        "ALTER TABLE incidents DROP COLUMN kelurahan",
         "DELETE FROM schema_migrations WHERE version >= 7",
     ):
         old.execute(undo)
@@ -406,3 +407,49 @@ def test_many_at_once_go_in_as_one_columnar_insert_with_their_events(both: Incid
         assert (event["kind"], event["to_status"], event["actor"]) == ("created", "new", "importer")
     one = both.create(NewIncident(NOW, "kebakaran", "P1", -2.98819, 104.76045), "op")
     assert one == ids[-1] + 1  # the row-by-row path goes on from there
+
+
+def test_incidents_get_their_kelurahan_at_ingest_and_older_ones_are_filled_in(
+    store: IncidentStore, settings: Settings
+) -> None:
+    """Before the finer level is installed incidents have no kelurahan; once it is, new ones
+    get theirs as they enter and a background fill gives the stored ones theirs (resumable,
+    in chunks); analytics then count, filter and tell coverage by either level."""
+    from lawangjabo.geo.districts import import_boundaries, load_sublevel_layer
+    from lawangjabo.incidents.analytics import choropleth, placed_points
+    from lawangjabo.views.incidentview import place_areas, unseen_by_place
+
+    sample = PROJECT_ROOT / "tests" / "data" / "boundaries" / "kelurahan_sample.geojson"
+    import_boundaries(sample, settings.city, settings.paths.sublevel_file, name_field="WADMKD",
+                      code_field="KDEPUM", allow_partial=True, sublevel=True)  # fmt: skip
+    layer = load_sublevel_layer(settings.city, settings.paths.sublevel_file)
+    assert layer is not None
+    inside = [d.geometry.representative_point() for d in layer.districts[:3]]
+    older = [NewIncident(NOW, "kemacetan", "P3", p.y, p.x) for p in inside]
+    first_ids = store.insert(older, "op")
+    assert {store.get(i)["kelurahan"] for i in first_ids} == {None}  # type: ignore[index]
+
+    with_level = IncidentStore(store.db, settings, Enricher(
+        settings, store.enricher.districts, store.enricher.cameras, layer))  # fmt: skip
+    (new_id,) = with_level.insert([NewIncident(NOW, "kebakaran", "P1", inside[0].y,
+                                               inside[0].x)], "op")  # fmt: skip
+    assert with_level.get(new_id)["kelurahan"] == layer.districts[0].name  # type: ignore[index]
+    upto, left = with_level.fill_places(0, chunk=2)
+    assert (upto, left) == (first_ids[1], 2)  # two done, two to go
+    upto, left = with_level.fill_places(upto, chunk=2)
+    assert left == 0 and with_level.fill_places(upto) == (upto, 0)
+    names = [with_level.get(i)["kelurahan"] for i in first_ids]  # type: ignore[index]
+    assert names == [d.name for d in layer.districts[:3]]
+
+    period = Filters(NOW - timedelta(days=1), NOW + timedelta(days=1), level="kelurahan")
+    areas = place_areas(layer, settings.city.metric_crs)
+    rows = {r["kelurahan"]: r["count"] for r in choropleth(store.db, period, areas)}
+    assert rows[layer.districts[0].name] == 2 and rows[layer.districts[1].name] == 1
+    assert len(rows) == 32 and sum(rows.values()) == 4
+    one = Filters(period.start, period.end, level="kelurahan", places=(layer.districts[1].name,))
+    assert total(store.db, one) == 1
+    lon, lat, places = placed_points(store.db, period)
+    unseen = unseen_by_place(places, np.array([0]))  # the first incident seen by no camera
+    assert sum(unseen.values()) > 0 and all(0 <= v <= 100 for v in unseen.values())
+    with pytest.raises(ValueError):
+        Filters(NOW, NOW, level="desa; DROP TABLE incidents")

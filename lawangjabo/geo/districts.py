@@ -148,8 +148,10 @@ def read_boundaries(
     code_field: str | None = None,
     layer: str | None = None,
     assume_crs: str | None = None,
+    sublevel: bool = False,
 ) -> BoundaryImport:
-    """Read and validate an official boundary file; nothing is written here."""
+    """Read and validate an official boundary file; nothing is written here. ``sublevel``: the
+    city's finer level (kelurahan), named as the file names them (codes must be unique)."""
     catalog = DistrictCatalog(city.districts)
     try:
         frame = gpd.read_file(path, layer=layer, engine="pyogrio")
@@ -184,15 +186,22 @@ def read_boundaries(
     rejects: list[BoundaryReject] = []
     for index, row in enumerate(frame.itertuples(index=False)):
         record: dict[str, Any] = row._asdict()
-        fact = None
-        if code_field is not None and record.get(code_field) not in (None, ""):
-            fact = catalog.by_code(str(record[code_field]))
-        if fact is None and name_field is not None and record.get(name_field) not in (None, ""):
-            fact = catalog.by_name(str(record[name_field]))
         shown = record.get(name_field or "") or record.get(code_field or "")
-        if fact is None:
-            rejects.append(BoundaryReject(index, f"{shown!r} matches no configured district"))
-            continue
+        fact: _Named | DistrictFact | None
+        if sublevel:
+            fact = _named(record, name_field, code_field)
+            if fact is None:
+                rejects.append(BoundaryReject(index, "no name (or code) in this feature"))
+                continue
+        else:
+            fact = None
+            if code_field is not None and record.get(code_field) not in (None, ""):
+                fact = catalog.by_code(str(record[code_field]))
+            if fact is None and name_field is not None and record.get(name_field) not in (None, ""):
+                fact = catalog.by_name(str(record[name_field]))
+            if fact is None:
+                rejects.append(BoundaryReject(index, f"{shown!r} matches no configured district"))
+                continue
         geom = record.get("geometry")
         if geom is None or geom.is_empty:
             rejects.append(BoundaryReject(index, f"{fact.name}: missing geometry"))
@@ -222,14 +231,71 @@ def read_boundaries(
             )
             continue
         accepted[fact.code] = District(fact.code, fact.name, poly)
-    missing = [f.name for f in city.districts if f.code not in accepted]
+    missing = [] if sublevel else [f.name for f in city.districts if f.code not in accepted]
     if missing:
         notes.append(f"districts missing from the file: {', '.join(missing)}")
     districts = sorted(accepted.values(), key=lambda d: d.code)
+    if sublevel:
+        districts = _unique_names(districts)
+        level = city.sublevel
+        if level is not None and len(districts) != level.count:
+            notes.append(f"{len(districts)} {level.label} in the file; the city file expects "
+                         f"{level.count}")  # fmt: skip
     return BoundaryImport(districts, rejects, notes)
 
 
+@dataclass(frozen=True)
+class _Named:
+    code: str
+    name: str
+
+
+def _text(value: Any) -> str:
+    """An attribute as text; empty for none (a file's missing value may read as NaN)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
+def _named(record: dict[str, Any], name_field: str | None, code_field: str | None) -> _Named | None:
+    name = _text(record.get(name_field or ""))
+    code = _text(record.get(code_field or "")) or name
+    return _Named(code, name or code) if code else None
+
+
+def _unique_names(districts: list[District]) -> list[District]:
+    """Names as shown; two places of one name (in different districts) get their code."""
+    counts: dict[str, int] = {}
+    for d in districts:
+        counts[d.name] = counts.get(d.name, 0) + 1
+    return [d if counts[d.name] == 1 else District(d.code, f"{d.name} ({d.code})", d.geometry)
+            for d in districts]  # fmt: skip
+
+
 LEVEL_RATIO = 2.0  # a polygon's area may differ from the configured one by this factor
+
+
+SUBLEVEL_RATIOS = (0.2, 2.0)  # median area / (districts' total area / count): kelurahan 0.40
+
+
+def sublevel_mismatch(places: list[District], city: CityConfig) -> str | None:
+    """Why these polygons cannot be the city's finer level by their areas, or None: their
+    median area (EPSG:32748) against the districts' total area shared by the configured count
+    must lie within ×0.2 … ×2 (BIG 2023 kelurahan: ×0.40; its kecamatan: ×4.5)."""
+    level = city.sublevel
+    total = sum(d.area_km2 or 0.0 for d in city.districts)
+    if level is None or not places or not total:
+        return None
+    areas = sorted(to_metric(p.geometry, city.metric_crs).area / 1e6 for p in places)
+    median, typical = areas[len(areas) // 2], total / level.count
+    low, high = SUBLEVEL_RATIOS
+    if low <= median / typical <= high:
+        return None
+    return (
+        f"the polygons' areas disagree with {level.count} {level.label}: median {median:.2f} km² "
+        f"against about {typical:.2f} km² each (×{median / typical:.2f}); is this another level "
+        f"({city.district_label}?) — nothing installed"
+    )
 
 
 def level_mismatch(districts: list[District], city: CityConfig) -> str | None:
@@ -268,12 +334,18 @@ def import_boundaries(
     layer: str | None = None,
     assume_crs: str | None = None,
     allow_partial: bool = False,
+    sublevel: bool = False,
 ) -> BoundaryImport:
     """Validate a boundary file; if clean (or ``allow_partial``) install it atomically. A file
-    whose polygons are far smaller or larger than the configured districts (another level, e.g.
-    kelurahan given as kecamatan) is refused whole, ``allow_partial`` or not."""
-    result = read_boundaries(path, city, name_field, code_field, layer, assume_crs)
-    wrong_level = level_mismatch(result.districts, city)
+    whose polygons are far smaller or larger than the configured level (another level, e.g.
+    kelurahan given as kecamatan or the reverse) is refused whole, ``allow_partial`` or not."""
+    if sublevel and city.sublevel is None:
+        return BoundaryImport(
+            [], [BoundaryReject(-1, "the city file declares no [city.sublevel]")], []
+        )
+    result = read_boundaries(path, city, name_field, code_field, layer, assume_crs, sublevel)
+    check = sublevel_mismatch if sublevel else level_mismatch
+    wrong_level = check(result.districts, city)
     if wrong_level is not None:
         result.rejects.insert(0, BoundaryReject(-1, wrong_level))
         result.districts = []
@@ -283,7 +355,7 @@ def import_boundaries(
     collection = {
         "type": "FeatureCollection",
         "lawangjabo": {
-            "kind": "districts",
+            "kind": city.sublevel.id if sublevel and city.sublevel else "districts",
             "source": path.name,
             "imported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
@@ -300,6 +372,25 @@ def import_boundaries(
     result.written = destination
     log.info("installed %d official districts from %s", len(result.districts), path.name)
     return result
+
+
+def load_sublevel_layer(city: CityConfig, installed: Path) -> DistrictLayer | None:
+    """The finer level's official polygons if installed and readable, else None (it has no
+    approximation: a place the city has not installed is not shown)."""
+    if city.sublevel is None or not installed.is_file():
+        return None
+    try:
+        data = json.loads(installed.read_text(encoding="utf-8"))
+        places = [
+            District(f["properties"]["code"], f["properties"]["name"], shape(f["geometry"]))
+            for f in data["features"]
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.error("installed %s %s unreadable (%s)", city.sublevel.label, installed, exc)
+        return None
+    meta = data.get("lawangjabo", {})
+    source = f"official: {meta.get('source', installed.name)} ({meta.get('imported_at', '')})"
+    return DistrictLayer(places, official=True, source=source)
 
 
 def load_district_layer(city: CityConfig, installed: Path) -> DistrictLayer:

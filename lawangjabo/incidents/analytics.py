@@ -6,13 +6,14 @@ Every query takes the same :class:`Filters` and builds its WHERE clause with par
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from lawangjabo.storage.db import Database, Gateway
 
 HEX_COLUMN = {7: "h3_r7", 8: "h3_r8", 9: "h3_r9"}
+LEVEL_COLUMNS = ("kecamatan", "kelurahan")  # the districts, and the city's finer level
 
 
 def category_codes(db: Gateway) -> list[tuple[str, int]]:
@@ -36,6 +37,12 @@ class Filters:
     hours: tuple[int, ...] = ()  # local hours of day (playback)
     weekdays: tuple[int, ...] = ()  # 0 = Monday
     extra: dict[str, Any] = field(default_factory=dict)
+    places: tuple[str, ...] = ()  # kecamatan or kelurahan names, as ``level`` says
+    level: str = "kecamatan"  # a column of LEVEL_COLUMNS
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVEL_COLUMNS:
+            raise ValueError(f"level must be one of {LEVEL_COLUMNS}")
 
     def where(self, codes: Mapping[str, int] | None = None) -> tuple[str, list[Any]]:
         """The WHERE clause and its parameters. Given the category ``codes`` (see
@@ -57,6 +64,7 @@ class Filters:
             ("status", self.statuses),
             ("local_hour", self.hours),
             ("local_dow", self.weekdays),
+            (self.level, self.places),
         ):
             if values:
                 clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
@@ -66,16 +74,7 @@ class Filters:
     def previous(self) -> Filters:
         """The same filter over the equally long period just before."""
         span = self.end - self.start
-        return Filters(
-            self.start - span,
-            self.start,
-            self.categories,
-            self.agencies,
-            self.priorities,
-            self.statuses,
-            self.hours,
-            self.weekdays,
-        )
+        return replace(self, start=self.start - span, end=self.start)
 
 
 def heatmap(db: Database, filters: Filters, resolution: int = 8) -> list[dict[str, Any]]:
@@ -91,9 +90,11 @@ def heatmap(db: Database, filters: Filters, resolution: int = 8) -> list[dict[st
 
 
 def by_district(db: Database, filters: Filters) -> dict[str, int]:
+    """Incidents per place of the filters' level (kecamatan or kelurahan)."""
     where, params = _where(db, filters)
+    column = filters.level  # one of LEVEL_COLUMNS (checked by Filters)
     rows = db.execute(
-        f"SELECT kecamatan, count(*) FROM incidents WHERE {where} AND kecamatan IS NOT NULL "
+        f"SELECT {column}, count(*) FROM incidents WHERE {where} AND {column} IS NOT NULL "
         "GROUP BY ALL",
         params,
     )
@@ -101,14 +102,15 @@ def by_district(db: Database, filters: Filters) -> dict[str, int]:
 
 
 def choropleth(db: Database, filters: Filters, areas_km2: dict[str, float]) -> list[dict[str, Any]]:
-    """Per district: count, per km², the previous period's count and the change in %."""
+    """Per place of the filters' level: count, per km², the previous period's count and the
+    change in %."""
     now, before = by_district(db, filters), by_district(db, filters.previous())
     rows = []
     for name, area in areas_km2.items():
         n, p = now.get(name, 0), before.get(name, 0)
         rows.append(
             {
-                "kecamatan": name,
+                filters.level: name,
                 "count": n,
                 "per_km2": round(n / area, 2) if area else None,
                 "previous": p,
@@ -166,11 +168,20 @@ def points(
     db: Database, filters: Filters, limit: int = 2_000_000
 ) -> tuple[list[float], list[float]]:
     """Incident positions for server-side computations (coverage), never for the browser."""
+    lon, lat, _ = placed_points(db, filters, limit)
+    return lon, lat
+
+
+def placed_points(
+    db: Database, filters: Filters, limit: int = 2_000_000
+) -> tuple[list[float], list[float], list[str | None]]:
+    """Incident positions and their place at the filters' level (for coverage per place)."""
     where, params = _where(db, filters)
     cursor_rows = db.execute(
-        f"SELECT lon, lat FROM incidents WHERE {where} LIMIT ?", [*params, limit]
+        f"SELECT lon, lat, {filters.level} FROM incidents WHERE {where} LIMIT ?",
+        [*params, limit],
     )
-    return [r[0] for r in cursor_rows], [r[1] for r in cursor_rows]
+    return [r[0] for r in cursor_rows], [r[1] for r in cursor_rows], [r[2] for r in cursor_rows]
 
 
 def total(db: Database, filters: Filters) -> int:

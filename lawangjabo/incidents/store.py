@@ -76,8 +76,11 @@ COLUMNS = (
     "description",
     "created_by",
     "updated_at",
+    "kelurahan",  # the finer level's place (named by the city file's [city.sublevel])
 )
 
+
+AT_STATUS, AT_LEAD, AT_UPDATED = (COLUMNS.index(c) for c in ("status", "lead_agency", "updated_at"))
 
 _RES_SHIFT = np.uint64(52)
 _RES_MASK = np.uint64(0xF) << _RES_SHIFT
@@ -153,6 +156,19 @@ class NewIncident:
     status: str = "new"
 
 
+def place_names(
+    tree: shapely.STRtree, layer: DistrictLayer | None, lon: NDArray[np.float64],
+    lat: NDArray[np.float64],
+) -> NDArray[np.object_]:  # fmt: skip
+    """The name of the polygon of ``layer`` holding each point; None outside all of them."""
+    names = np.full(len(lon), None, dtype=object)
+    if len(lon) and layer is not None and layer.districts:
+        where, which = tree.query(shapely.points(lon, lat), predicate="intersects")
+        known = np.array([d.name for d in layer.districts], dtype=object)
+        names[where[::-1]] = known[which[::-1]]  # on a shared edge: the first
+    return names
+
+
 @dataclass
 class Enricher:
     """Computes the derived columns for many points at once."""
@@ -160,9 +176,11 @@ class Enricher:
     settings: Settings
     districts: DistrictLayer
     cameras: list[Camera]
+    sublevel: DistrictLayer | None = None  # the finer level, when its boundaries are installed
     _to_metric: Transformer = field(init=False)
     _camera_tree: shapely.STRtree | None = field(init=False)
     _district_tree: shapely.STRtree = field(init=False)
+    _sublevel_tree: shapely.STRtree = field(init=False)
 
     def __post_init__(self) -> None:
         self._to_metric = Transformer.from_crs(
@@ -176,6 +194,13 @@ class Enricher:
         else:
             self._camera_tree = None
         self._district_tree = shapely.STRtree([d.geometry for d in self.districts.districts])
+        self._sublevel_tree = shapely.STRtree(
+            [d.geometry for d in self.sublevel.districts] if self.sublevel else []
+        )
+
+    def places(self, lon: NDArray[np.float64], lat: NDArray[np.float64]) -> NDArray[np.object_]:
+        """The finer level's place of each point (None outside every one, or not installed)."""
+        return place_names(self._sublevel_tree, self.sublevel, lon, lat)
 
     def metric(
         self, lon: NDArray[np.float64], lat: NDArray[np.float64]
@@ -195,13 +220,8 @@ class Enricher:
         lon_a = np.asarray(lon, dtype=float)
         lat_a = np.asarray(lat, dtype=float)
         n = len(lon_a)
-        kecamatan = np.full(n, None, dtype=object)
-        if n and self.districts.districts:
-            where, which = self._district_tree.query(
-                shapely.points(lon_a, lat_a), predicate="intersects"
-            )
-            names = np.array([d.name for d in self.districts.districts], dtype=object)
-            kecamatan[where[::-1]] = names[which[::-1]]  # on a shared edge: the first
+        kecamatan = place_names(self._district_tree, self.districts, lon_a, lat_a)
+        kelurahan = place_names(self._sublevel_tree, self.sublevel, lon_a, lat_a)
         fine = np.fromiter(
             (
                 h3_int.latlng_to_cell(la, lo, H3_RESOLUTIONS[-1])
@@ -228,6 +248,7 @@ class Enricher:
         local = pd.DatetimeIndex(stamps).tz_convert(self.settings.city.timezone)
         return {
             "kecamatan": kecamatan,
+            "kelurahan": kelurahan,
             "h3_r7": cells[7],
             "h3_r8": cells[8],
             "h3_r9": cells[9],
@@ -332,6 +353,7 @@ class IncidentStore:
                     item.description,
                     actor,
                     now,
+                    derived["kelurahan"][k],
                 ]
             )
         return rows
@@ -358,7 +380,7 @@ class IncidentStore:
                 db.execute(
                     "INSERT INTO incident_events (incident_id, happened_at, kind, to_status, "
                     "agency, note, actor) VALUES (?, ?, 'created', ?, ?, ?, ?)",
-                    [new_id, row[-1], row[4], row[15], None, actor],
+                    [new_id, row[AT_UPDATED], row[AT_STATUS], row[AT_LEAD], None, actor],
                 )
 
         self._write(work)
@@ -521,6 +543,38 @@ class IncidentStore:
             [source],
         )
         return {str(r[0]) for r in rows}
+
+    def fill_places(self, after_id: int, chunk: int = 20_000) -> tuple[int, int]:
+        """Set the finer level's place (kelurahan) of the next ``chunk`` incidents after
+        ``after_id`` from the installed boundaries, in one transaction of the writer. Returns
+        the last id done and how many incidents remain after it (0: finished)."""
+        rows = self.writer.execute(
+            "SELECT id, lon, lat FROM incidents WHERE id > ? ORDER BY id LIMIT ?",
+            [after_id, chunk],
+        )
+        if not rows:
+            return after_id, 0
+        ids = [int(r[0]) for r in rows]
+        names = self.enricher.places(
+            np.asarray([r[1] for r in rows], dtype=float),
+            np.asarray([r[2] for r in rows], dtype=float),
+        )
+        pairs = list(zip(ids, names.tolist(), strict=True))
+
+        def work(db: Gateway) -> None:
+            for start in range(0, len(pairs), 1000):
+                part = pairs[start : start + 1000]
+                db.execute(
+                    "UPDATE incidents SET kelurahan = v.k FROM (VALUES "
+                    + ", ".join("(CAST(? AS BIGINT), CAST(? AS TEXT))" for _ in part)
+                    + ") AS v(id, k) WHERE incidents.id = v.id "
+                    "AND incidents.kelurahan IS DISTINCT FROM v.k",
+                    [value for pair in part for value in pair],
+                )
+
+        self._write(work)
+        left = self.writer.execute("SELECT count(*) FROM incidents WHERE id > ?", [ids[-1]])
+        return ids[-1], int(left[0][0])
 
     def category_words(self) -> dict[str, str]:
         """Category words remembered from import previews (folded word → category id), read

@@ -6,6 +6,7 @@ script use it, so the DuckDB file is opened once per process.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -47,7 +48,7 @@ from lawangjabo.cameras.zones import out_of_contact, zone_contacts
 from lawangjabo.cameras.zones import request_refresh as zone_refresh
 from lawangjabo.config import Settings, current_settings, settings_problem
 from lawangjabo.fileio import free_mb
-from lawangjabo.geo.districts import DistrictLayer, load_district_layer
+from lawangjabo.geo.districts import DistrictLayer, load_district_layer, load_sublevel_layer
 from lawangjabo.incidents.history import generate
 from lawangjabo.incidents.inbox import IncidentInbox, inbox_folder
 from lawangjabo.incidents.mirror import IncidentMirror
@@ -80,6 +81,7 @@ class Snapshot:
 
     districts: DistrictLayer
     registry: RegistryLoad
+    sublevel: DistrictLayer | None = None  # the finer level (kelurahan), once installed
 
 
 class Services:
@@ -91,7 +93,7 @@ class Services:
         self._db: Database | None = None
         self._db_error: str | None = None
         self._db_retry_at = 0.0
-        self._key: tuple[float | None, float | None] | None = None
+        self._key: tuple[float | None, ...] | None = None
         self._snapshot: Snapshot | None = None
         self._ingest_lock = threading.Lock()
         self._outcomes = outcome_ingest(settings.paths.spool)
@@ -111,6 +113,7 @@ class Services:
         self._shared_alerts: AlertBook | None = None  # cluster mode: one book, read-last cache
         self._inbox = IncidentInbox(inbox_folder(settings.paths.state))  # the CLI's imports
         self.started_at = datetime.now(UTC)
+        self.places_waiting: int | None = None  # incidents still without their kelurahan
         self.shared = cluster_database(settings)  # PostgreSQL in cluster mode, else None
         self.leadership = duty_leadership(settings)
         users, self.sessions = account_stores(settings, self.shared)
@@ -149,10 +152,12 @@ class Services:
     def snapshot(self) -> Snapshot:
         """Districts and registry, reloaded when either file changed on disk."""
         paths = self.settings.paths
-        key = (_mtime(paths.districts_file), _mtime(paths.registry_file))
+        key = (_mtime(paths.districts_file), _mtime(paths.registry_file),
+               _mtime(paths.sublevel_file))  # fmt: skip
         with self._lock:
             if self._snapshot is None or key != self._key:
                 districts = load_district_layer(self.settings.city, paths.districts_file)
+                sublevel = load_sublevel_layer(self.settings.city, paths.sublevel_file)
                 registry = load_registry(paths.registry_file, self.settings, districts)
                 log.info(
                     "registry %s: %d cameras loaded, %d rejected; districts: %s",
@@ -161,7 +166,7 @@ class Services:
                     len(registry.rejects),
                     districts.source,
                 )
-                self._snapshot = Snapshot(districts, registry)
+                self._snapshot = Snapshot(districts, registry, sublevel)
                 self._key = key
             return self._snapshot
 
@@ -481,7 +486,7 @@ class Services:
                 self._incidents = IncidentStore(
                     mirror.local if mirror is not None else db,
                     self.settings,
-                    Enricher(self.settings, snap.districts, snap.registry.cameras),
+                    Enricher(self.settings, snap.districts, snap.registry.cameras, snap.sublevel),
                     writer=self.shared if mirror is not None else None,
                     mirror=mirror,
                 )
@@ -616,11 +621,47 @@ class Services:
                 "official": snap.districts.official,
                 "count": len(snap.districts.districts),
             },
+            "sublevel": self.sublevel_status(snap),
             "database": database,
             "poller": {
                 k: v for k, v in poller.items() if k in ("mode", "alive", "age_s", "simulated")
             },
         }
+
+    def sublevel_status(self, snap: Snapshot | None = None) -> dict[str, Any] | None:
+        """The finer level (kelurahan): installed or not, and how many stored incidents still
+        wait for their place (counted by the background fill; None: not counted yet)."""
+        level = self.settings.city.sublevel
+        if level is None:
+            return None
+        layer = (snap or self.snapshot()).sublevel
+        return {
+            "level": level.id,
+            "installed": layer is not None,
+            "count": len(layer.districts) if layer else 0,
+            "incidents_waiting": self.places_waiting if layer else None,
+        }
+
+    def fill_places(self) -> int:
+        """One step of giving stored incidents their place at the finer level once its
+        boundaries are installed or replaced (new incidents get theirs as they enter). The
+        progress is kept in this database's meta table: a restart goes on where it was."""
+        snap, db = self.snapshot(), self.db
+        store = self.incidents() if snap.sublevel is not None else None
+        if snap.sublevel is None or store is None or db is None:
+            return 0
+        saved = json.loads(db.get_meta(PLACES_META) or "{}")
+        mine = saved.get("signature") == snap.sublevel.source
+        if mine and saved.get("done"):
+            self.places_waiting = 0
+            return 0
+        upto, left = store.fill_places(int(saved.get("upto", 0)) if mine else 0)
+        db.set_meta(PLACES_META, json.dumps(
+            {"signature": snap.sublevel.source, "upto": upto, "done": left == 0}))  # fmt: skip
+        self.places_waiting = left
+        if left == 0:
+            log.info("every stored incident has its %s", self.settings.city.sublevel)
+        return left
 
     def close(self) -> None:
         if self.leadership is not None:
@@ -671,6 +712,9 @@ def account_stores(settings: Settings, shared: Any) -> tuple[UserStore, SessionS
     from lawangjabo.auth.shared_sessions import SharedSessionStore
 
     return SharedUserStore(shared), SharedSessionStore(shared, idle_s, absolute_s)
+
+
+PLACES_META = "sublevel_fill"  # app_meta: how far the finer level's fill has come
 
 
 def token_store(settings: Settings, shared: Any) -> TokenStore:

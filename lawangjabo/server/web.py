@@ -341,6 +341,7 @@ async def _ingest_forever(services: Services) -> None:
             await run_in_threadpool(services.take_incident_files)
             if await run_in_threadpool(services.runs_duties):
                 await run_in_threadpool(services.prune_audit)
+                await run_in_threadpool(services.fill_places)
         except Exception:
             log.exception("ledger ingest failed")
 

@@ -186,6 +186,11 @@ MIGRATIONS: tuple[Migration, ...] = (
                )""",
         ),
     ),
+    Migration(
+        10,
+        "each incident's place at the city's finer level (kelurahan), once its boundaries exist",
+        ("ALTER TABLE incidents ADD COLUMN kelurahan VARCHAR",),
+    ),
 )
 
 

@@ -303,6 +303,11 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
             "WHERE revoked_at IS NULL",
         ),
     ),
+    Migration(
+        14,
+        "each incident's place at the city's finer level (kelurahan), once its boundaries exist",
+        ("ALTER TABLE incidents ADD COLUMN kelurahan TEXT",),
+    ),
 )
 
 

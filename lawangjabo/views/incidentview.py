@@ -11,6 +11,8 @@ import numpy as np
 import pydeck as pdk
 
 from lawangjabo.cameras.registry import Camera
+from lawangjabo.geo.districts import DistrictLayer
+from lawangjabo.geo.geometry import to_metric
 from lawangjabo.i18n import N_, Translator
 from lawangjabo.incidents.analytics import (
     Filters,
@@ -19,7 +21,7 @@ from lawangjabo.incidents.analytics import (
     heatmap,
     hotspots,
     hour_weekday,
-    points,
+    placed_points,
     total,
 )
 from lawangjabo.incidents.coverage import Coverage, coverage, greedy_sites
@@ -79,10 +81,17 @@ def planner_view(
     db, settings = store.db, services.settings
     snap = services.snapshot()
     cells = heatmap(db, filters, resolution)
-    areas = {d.name: d.area_km2 or 0.0 for d in settings.city.districts}
+    layer = level_layer(services, filters.level)
+    if filters.level == "kecamatan":
+        areas = {d.name: d.area_km2 or 0.0 for d in settings.city.districts}
+    else:
+        areas = place_areas(layer, settings.city.metric_crs)
     districts = choropleth(db, filters, areas)
-    lon, lat = points(db, filters)
+    lon, lat, places = placed_points(db, filters)
     cov = coverage(lon, lat, snap.registry.cameras, settings.city.metric_crs, near_m)
+    unseen = unseen_by_place(places, cov.uncovered)
+    for row in districts:
+        row["unseen_pct"] = unseen.get(row[filters.level])
     blind_lon = np.asarray(lon)[cov.uncovered]
     blind_lat = np.asarray(lat)[cov.uncovered]
     sites = [
@@ -107,8 +116,8 @@ def planner_view(
     if mode == "per km²":
         layers.append(
             choropleth_layer(
-                snap.districts,
-                {r["kecamatan"]: r["per_km2"] or 0.0 for r in districts},
+                layer,
+                {r[filters.level]: r["per_km2"] or 0.0 for r in districts},
                 "incidents/km²",
             )
         )
@@ -139,6 +148,34 @@ def planner_view(
         suggestions=sites,
         deck=deck,
     )
+
+
+def level_layer(services: Services, level: str) -> DistrictLayer:
+    """The polygons of a level: the districts (official or approximate), or the finer level's
+    official ones (empty when not installed: it has no approximation)."""
+    snap = services.snapshot()
+    if level == "kecamatan":
+        return snap.districts
+    return snap.sublevel or DistrictLayer([], official=False, source="not installed")
+
+
+def place_areas(layer: DistrictLayer, crs: str) -> dict[str, float]:
+    """Each place's area in km², measured in the city's metric CRS."""
+    return {d.name: round(to_metric(d.geometry, crs).area / 1e6, 3) for d in layer.districts}
+
+
+def unseen_by_place(places: list[str | None], uncovered: Any) -> dict[str, float]:
+    """The share (%) of each place's incidents that no camera sees (``uncovered``: the
+    indices of those incidents)."""
+    blind_mask = np.zeros(len(places), dtype=bool)
+    blind_mask[np.asarray(uncovered, dtype=np.int64)] = True
+    counts: dict[str, list[int]] = {}
+    for place, blind in zip(places, blind_mask.tolist(), strict=True):
+        if place is not None:
+            seen = counts.setdefault(place, [0, 0])
+            seen[0] += 1
+            seen[1] += int(blind)
+    return {p: round(100 * b / n, 1) for p, (n, b) in counts.items()}
 
 
 def matrix_rows(matrix: list[list[int]]) -> list[dict[str, Any]]:
