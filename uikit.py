@@ -437,7 +437,8 @@ def incident_header(incident: dict[str, Any], category: str, agencies: dict[str,
     )
     st.caption(
         _("{kecamatan} · {lat:.5f}, {lon:.5f} · nearest camera {camera} ({metres} m)").format(
-            kecamatan=incident["kecamatan"],
+            kecamatan=" · ".join(p for p in (incident["kelurahan"], incident["kecamatan"]) if p)
+            or "—",
             lat=incident["lat"],
             lon=incident["lon"],
             camera=camera_name(incident["nearest_camera"]),

@@ -200,6 +200,7 @@ def incident_list(services: Services, filters: Filters, limit: int = 500) -> lis
         "priority",
         "status",
         "kecamatan",
+        *(("kelurahan",) if services.snapshot().sublevel is not None else ()),
         "lead_agency",
         "nearest_camera",
         "camera_distance_m",
