@@ -77,14 +77,4 @@ if incident is not None:
             st.rerun()
         st.markdown("**" + _("Event log") + "**")
         st.dataframe(uikit.labelled(store.events(incident["id"])), hide_index=True, width="stretch")
-        camera_id = incident["nearest_camera"]
-        if camera_id in cameras:  # another agency's internal camera shows nothing here
-            found = svc.store.at(camera_id, incident["reported_at"])
-            if found:
-                st.image(
-                    found[1].read_bytes(),
-                    width=360,
-                    caption=_("{camera} at {when}").format(
-                        camera=cameras[camera_id].props.name, when=uikit.local_time(found[0])
-                    ),
-                )
+        uikit.was_it_on_camera(svc, incident, list(cameras.values()), actor)

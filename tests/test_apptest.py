@@ -243,8 +243,14 @@ def test_incidents_page_logs_and_routes_an_incident() -> None:
     at.button(key="to-dispatched").click().run()
     detail = " ".join(m.value for m in at.markdown)
     assert "**dispatched**" in detail
-    events = at.dataframe[-1].value
+    frames = [d.value for d in at.dataframe]
+    events = next(f for f in frames if "kind" in f.columns)
     assert list(events["kind"]) == ["created", "status"]
+    # Was it on camera? The cameras whose view covers Pasar 16 Ilir, each with what is known of
+    # its state at the incident's time (nothing is assumed: the poller is not running here).
+    assert "**Was it on camera?**" in detail
+    seen = next(f for f in frames if "state at that time" in f.columns)
+    assert len(seen) >= 1 and set(seen["state at that time"]) <= {"unknown: no poll then"}
     # The same fire reported again a minute later at the same site: asked first.
     first = at.session_state["incident"]
     at.selectbox[0].set_value("kebakaran")

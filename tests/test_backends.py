@@ -152,3 +152,26 @@ def test_service_tokens_verify_until_revoked_and_store_only_hashes(
     finally:
         if shared is not None:
             shared.close()
+
+
+def test_a_cameras_state_at_a_moment_is_its_last_poll_before_it(gateway: Any) -> None:
+    """Was it on camera? reads the poll just before the moment, on either backend."""
+    from lawangjabo.cameras.ledger import states_at
+
+    if type(gateway).__name__ == "PgDatabase":
+        gateway.execute("TRUNCATE poll_outcomes")
+    rows = [
+        ("cam-a", T0 - timedelta(seconds=50), True, None, False),
+        ("cam-a", T0 - timedelta(seconds=10), False, "timeout", False),
+        ("cam-b", T0 - timedelta(seconds=30), True, None, True),
+        ("cam-c", T0 - timedelta(minutes=10), True, None, False),  # too long before: unknown
+        ("cam-d", T0 + timedelta(seconds=1), True, None, False),  # after: unknown
+    ]
+    for camera, at, ok, error, dark in rows:
+        gateway.execute(
+            "INSERT INTO poll_outcomes (camera_id, polled_at, ok, error_kind, lane, dark) "
+            "VALUES (?, ?, ?, ?, 'sweep', ?)",
+            [camera, at, ok, error, dark],
+        )
+    found = states_at(gateway, ["cam-a", "cam-b", "cam-c", "cam-d", "cam-e"], T0, gap_s=90)
+    assert found == {"cam-a": "timeout", "cam-b": "dark"}

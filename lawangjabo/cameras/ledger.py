@@ -606,6 +606,24 @@ def outages(db: Gateway, now: datetime, window: timedelta) -> list[Outage]:
     return [Outage(cid, start, ended, reason) for cid, start, ended, reason in rows]
 
 
+def states_at(db: Gateway, camera_ids: list[str], when: datetime, gap_s: float) -> dict[str, str]:
+    """Each camera's state at ``when`` by its last poll in the ``gap_s`` before it: ``online``
+    (a good frame), ``dark``, ``frozen``, or the error kind; a camera not polled then is left
+    out (unknown: nothing was observed)."""
+    if not camera_ids:
+        return {}
+    rows = db.execute(
+        "SELECT DISTINCT ON (camera_id) camera_id, CASE WHEN NOT ok THEN "
+        "coalesce(error_kind, 'error') WHEN coalesce(dark, false) THEN 'dark' "
+        "WHEN coalesce(frozen, false) THEN 'frozen' ELSE 'online' END "
+        "FROM poll_outcomes WHERE polled_at >= ? AND polled_at <= ? "
+        f"AND camera_id IN ({', '.join('?' * len(camera_ids))}) "
+        "ORDER BY camera_id, polled_at DESC",
+        [when - timedelta(seconds=gap_s), when, *camera_ids],
+    )
+    return {str(cid): str(state) for cid, state in rows}
+
+
 def poll_count(db: Database) -> int:
     return int(db.execute("SELECT count(*) FROM poll_outcomes")[0][0])
 

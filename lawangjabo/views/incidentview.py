@@ -10,6 +10,7 @@ import h3
 import numpy as np
 import pydeck as pdk
 
+from lawangjabo.cameras.ledger import states_at
 from lawangjabo.cameras.registry import Camera
 from lawangjabo.geo.districts import DistrictLayer
 from lawangjabo.geo.geometry import to_metric
@@ -25,6 +26,7 @@ from lawangjabo.incidents.analytics import (
     total,
 )
 from lawangjabo.incidents.coverage import Coverage, coverage, greedy_sites
+from lawangjabo.incidents.evidence import Witness, witnesses
 from lawangjabo.incidents.store import TRANSITIONS
 from lawangjabo.server.services import Services
 from lawangjabo.views.layers import (
@@ -208,6 +210,25 @@ def incident_list(services: Services, filters: Filters, limit: int = 500) -> lis
     )
     rows = store.listing(filters, names, limit=limit)
     return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def incident_witnesses(
+    services: Services, incident: dict[str, Any], cameras: list[Camera]
+) -> list[Witness]:
+    """Was it on camera? The ``cameras`` (an account's visible ones) covering the incident's
+    spot at its time, best first; states unknown while the ledger cannot be read."""
+    when = incident["occurred_at"]
+    settings = services.settings
+    gap = 3 * max(settings.cameras.interval_s, settings.cameras.timeout_s)
+    db = services.ledger_db()
+    states: dict[str, str] = {}
+    if db is not None:
+        try:
+            states = states_at(db, [c.id for c in cameras], when, gap)
+        except Exception:  # the ledger unreadable (PostgreSQL away): states stay unknown
+            states = {}
+    return witnesses(incident["lon"], incident["lat"], when, cameras, settings.city.metric_crs,
+                     states, services.store.at)  # fmt: skip
 
 
 PICK_HINT = N_("Click: put the new incident here")
