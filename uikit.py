@@ -23,6 +23,7 @@ from lawangjabo.cameras.capture import error_label
 from lawangjabo.cameras.registry import Camera
 from lawangjabo.i18n import LANGUAGES, N_, SOURCE_LANGUAGE, Translator, as_message
 from lawangjabo.incidents.analytics import Filters
+from lawangjabo.incidents.evidence import evidence_zip
 from lawangjabo.incidents.files import (
     COLUMN_NOTES,
     READABLE_COLUMNS,
@@ -39,7 +40,12 @@ from lawangjabo.server.services import Services, Snapshot, get_services
 from lawangjabo.views.brief import Brief, visible_alerts
 from lawangjabo.views.briefimage import daily_brief_png
 from lawangjabo.views.healthview import STATE_COLOURS, Tile, state_label
-from lawangjabo.views.incidentview import cell_centre, level_layer, pick_deck
+from lawangjabo.views.incidentview import (
+    cell_centre,
+    incident_witnesses,
+    level_layer,
+    pick_deck,
+)
 from lawangjabo.views.mapview import brief_deck
 
 log = logging.getLogger("lawangjabo.ui")
@@ -707,6 +713,68 @@ def _show_rejects(preview: ImportResult, shown: int = 50) -> None:
         file_name="rejects.csv",
         mime="text/csv",
     )
+
+
+def was_it_on_camera(
+    svc: Services, incident: dict[str, Any], cameras: list[Camera], actor: str
+) -> None:
+    """The cameras (of this account's) whose view covers the incident's spot: their state at
+    its time and their stored picture nearest it, best first; and the evidence ZIP (audited)."""
+    found = incident_witnesses(svc, incident, cameras)
+    st.markdown("**" + _("Was it on camera?") + "**")
+    if not found:
+        st.caption(_("No camera's field of view covers this spot."))
+        return
+    when = incident["occurred_at"]
+    rows = [
+        {
+            "camera": w.camera.id,
+            "distance_m": w.distance_m,
+            "state_at_time": _(STATE_AT.get(w.state) or error_label(w.state)),
+            "picture_at": local_time(w.picture_at) if w.picture_at else _("no picture kept"),
+            "gap": _age_words(w.gap_s(when)),
+            "note": _("PTZ: may have pointed elsewhere") if w.pointing_unknown else "",
+        }
+        for w in found
+    ]
+    st.dataframe(labelled(rows), hide_index=True, width="stretch", key="witnesses")
+    shown = [w for w in found if w.picture is not None][:4]
+    for column, w in zip(st.columns(max(1, len(shown))), shown, strict=False):
+        assert w.picture is not None and w.picture_at is not None
+        try:
+            column.image(w.picture.read_bytes(), caption=_("{camera} at {when}").format(
+                camera=w.camera.props.name, when=local_time(w.picture_at)))  # fmt: skip
+        except OSError:  # pruned since it was listed
+            column.caption(_("{camera}: picture no longer kept").format(camera=w.camera.props.name))
+
+    def build() -> bytes:
+        svc.audit(actor, "evidence_export", {"incident": incident["id"],
+                                             "cameras": [w.camera.id for w in found]})  # fmt: skip
+        agencies = {a.id: a.name for a in svc.settings.agencies}
+        return evidence_zip(incident, found, agencies, actor, datetime.now(UTC))
+
+    st.download_button(
+        _("Export the evidence (ZIP with SHA-256 of each picture)"),
+        build,
+        file_name=f"incident-{incident['id']}-evidence.zip",
+        mime="application/zip",
+        key="evidence-export",
+    )
+
+
+STATE_AT = {"online": N_("online"), "dark": N_("dark"), "frozen": N_("frozen"),
+            "unknown": N_("unknown: no poll then")}  # fmt: skip
+
+
+def _age_words(seconds: float | None) -> str:
+    """How far a picture is from the incident's time, in words."""
+    if seconds is None:
+        return ""
+    if seconds < 90:
+        return _("{n} s from the incident").format(n=round(seconds))
+    if seconds < 90 * 60:
+        return _("{n} min from the incident").format(n=round(seconds / 60))
+    return _("{n} h from the incident").format(n=round(seconds / 3600))
 
 
 def place_filter(svc: Services) -> tuple[str, tuple[str, ...]]:

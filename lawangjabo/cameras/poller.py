@@ -2,7 +2,9 @@
 
 * A dead or hanging camera only ever occupies one worker until its own timeout; the sweep submits
   at most ``workers`` captures at once and never waits on a particular camera.
-* Failing cameras back off: interval × 2^(failures−1), capped (default 15 min).
+* Failing cameras back off: interval × 2^(failures−1), capped (default 15 min). A camera that
+  refuses our credentials is not asked again for ``auth_backoff_s`` (30 min), not even by a
+  click: vendor cameras lock an account after a few wrong passwords.
 * An operator's click goes through a separate *fast lane* executor, so it never queues behind
   the sweep.
 * Each outcome goes to the snapshot store (good pictures) and to an :class:`OutcomeSink`
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from lawangjabo.cameras.capture import CaptureError, CaptureSource, Grab, grab
+from lawangjabo.cameras.capture import AUTH_KINDS, CaptureError, CaptureSource, Grab, grab
 from lawangjabo.cameras.imaging import (
     ImageChecks,
     check_frame,
@@ -45,6 +47,8 @@ class Target:
     camera_id: str
     url: str
     protocol: str
+    sharp_url: str | None = None  # a sharper source for an operator's click (main stream)
+    sharp_protocol: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ class _CameraState:
     picture_at: datetime | None = None  # when ``previous``'s picture was first seen
     unchanged_polls: int = 0
     seeded: bool = False  # ``previous`` read back from the store (after a restart)
+    auth_until: float = 0.0  # credentials refused: not asked again (sweep or click) until then
+    auth_kind: str | None = None
 
 
 @dataclass
@@ -141,6 +147,7 @@ class Poller:
         fast_workers: int = 2,
         frozen_after_polls: int = 3,
         max_backoff_s: float = 900.0,
+        auth_backoff_s: float = 1800.0,
         thumb_width: int = 320,
         history_every_s: float = 60.0,
         clock: Callable[[], float] = time.time,
@@ -153,6 +160,7 @@ class Poller:
         self.timeout_s = timeout_s
         self.frozen_after_polls = frozen_after_polls
         self.max_backoff_s = max_backoff_s
+        self.auth_backoff_s = auth_backoff_s
         self.thumb_width = thumb_width
         self.history_every_s = history_every_s
         self.clock = clock
@@ -196,8 +204,16 @@ class Poller:
             raise KeyError(camera_id)
         now = self.clock()
         polled_at = datetime.fromtimestamp(now, UTC)
+        with self._lock:
+            state = self._states[camera_id]
+            waiting = state.auth_kind if state.auth_until > now else None
+        if waiting is not None:  # a click on a camera that refused us: no new attempt, not logged
+            return Outcome(camera_id, polled_at, False, waiting, 0.0, lane)
+        url, protocol = target.url, target.protocol
+        if lane == "fast" and target.sharp_url and target.sharp_protocol:
+            url, protocol = target.sharp_url, target.sharp_protocol
         try:
-            got = self.capture(target.url, target.protocol, self.timeout_s)
+            got = self.capture(url, protocol, self.timeout_s)
         except CaptureError as exc:
             outcome = Outcome(
                 camera_id, polled_at, False, exc.kind, (self.clock() - now) * 1000, lane
@@ -308,6 +324,11 @@ class Poller:
             if outcome.ok:
                 state.failures = 0
                 state.next_due = outcome.polled_at.timestamp() + self.interval_s
+            elif outcome.error_kind in AUTH_KINDS:  # never a retry loop into a lockout
+                state.failures += 1
+                state.auth_kind = outcome.error_kind
+                state.auth_until = outcome.polled_at.timestamp() + self.auth_backoff_s
+                state.next_due = state.auth_until
             else:
                 state.failures += 1
                 backoff = min(self.interval_s * 2 ** (state.failures - 1), self.max_backoff_s)

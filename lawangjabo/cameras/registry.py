@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lawangjabo.config import Settings
 from lawangjabo.fileio import write_text_atomic
@@ -25,32 +25,85 @@ from lawangjabo.geo.districts import DistrictCatalog, DistrictLayer, normalise_n
 
 log = logging.getLogger(__name__)
 
-Protocol = Literal["hls", "rtsp", "mjpeg", "jpeg"]
+Protocol = Literal["hls", "rtsp", "mjpeg", "jpeg", "hikvision", "dahua"]
+# A vendor camera's snapshot endpoint, appended to its base address: (sweep, operator click).
+# Hikvision: the sub-stream's small JPEG for the sweep, the main stream's for a click.
+VENDOR_PATHS: dict[str, tuple[str, str]] = {
+    "hikvision": ("/ISAPI/Streaming/channels/{channel}02/picture",
+                  "/ISAPI/Streaming/channels/{channel}01/picture"),
+    "dahua": ("/cgi-bin/snapshot.cgi?channel={channel}", "/cgi-bin/snapshot.cgi?channel={channel}"),
+}  # fmt: skip
 EstimatedField = Literal["position", "heading_deg", "fov_deg", "range_m"]
 
 
+def _checked_url(value: str) -> str:
+    scheme, _, rest = value.partition("://")
+    if scheme.lower() not in ("http", "https", "rtsp", "rtsps", "env", "secret"):
+        raise ValueError("stream url scheme must be http, https, rtsp, rtsps, env or secret")
+    if scheme.lower() not in ("env", "secret") and "@" in rest.split("/", 1)[0]:
+        # Never stored, never echoed: the registry is a file many people read and copy.
+        raise ValueError(
+            "a user name or password inside the stream URL is refused: give the whole URL "
+            "as env://NAME (an environment variable of the poller) or secret://NAME (the "
+            "[streams] table of the secrets file)"
+        )
+    return value
+
+
+class SharpSource(BaseModel):
+    """A sharper picture for an operator's click (the main stream), when the sweep reads a
+    cheap one (a sub-stream or a thumbnail endpoint)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: Annotated[str, Field(min_length=1)]
+    protocol: Literal["hls", "rtsp", "mjpeg", "jpeg"]
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        return _checked_url(value)
+
+
 class Stream(BaseModel):
-    """Where a camera's pictures come from. Server-side only: never sent to a browser."""
+    """Where a camera's pictures come from. Server-side only: never sent to a browser.
+
+    ``hikvision`` and ``dahua`` take the camera's base address (``http://10.2.3.4`` or, with
+    its account, ``env://NAME`` / ``secret://NAME``) and read the vendor's snapshot endpoint with
+    HTTP Digest; ``channel`` picks the camera channel (NVRs have many)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     url: Annotated[str, Field(min_length=1)]
     protocol: Protocol
+    channel: Annotated[int, Field(ge=1, le=64)] = 1
+    sharp: SharpSource | None = None
+
+    @model_validator(mode="after")
+    def _vendor_base(self) -> Stream:
+        if self.protocol in VENDOR_PATHS and self.url.split("://", 1)[0] in ("http", "https"):
+            path = self.url.split("://", 1)[1].partition("/")[2]
+            if path.strip("/"):
+                raise ValueError(
+                    f"a {self.protocol} camera's url is its base address (scheme, host, port); "
+                    "the snapshot path is added for it"
+                )
+        return self
+
+    def source(self, sharp: bool = False) -> tuple[str, str]:
+        """(url, protocol) to capture: for the sweep, or the sharper one for a click. A vendor
+        camera's path follows a secret reference and is added after it is resolved."""
+        if sharp and self.sharp is not None:
+            return self.sharp.url, self.sharp.protocol
+        if self.protocol in VENDOR_PATHS:
+            path = VENDOR_PATHS[self.protocol][int(sharp)].format(channel=self.channel)
+            return self.url.rstrip("/") + path, self.protocol
+        return self.url, self.protocol
 
     @field_validator("url")
     @classmethod
     def _scheme(cls, value: str) -> str:
-        scheme, _, rest = value.partition("://")
-        if scheme.lower() not in ("http", "https", "rtsp", "rtsps", "env", "secret"):
-            raise ValueError("stream url scheme must be http, https, rtsp, rtsps, env or secret")
-        if scheme.lower() not in ("env", "secret") and "@" in rest.split("/", 1)[0]:
-            # Never stored, never echoed: the registry is a file many people read and copy.
-            raise ValueError(
-                "a user name or password inside the stream URL is refused: give the whole URL "
-                "as env://NAME (an environment variable of the poller) or secret://NAME (the "
-                "[streams] table of the secrets file)"
-            )
-        return value
+        return _checked_url(value)
 
 
 class CameraProperties(BaseModel):

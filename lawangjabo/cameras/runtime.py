@@ -47,9 +47,12 @@ def poll_targets(cameras: list[Camera], simulator: CameraSimulator | None) -> li
     for camera in cameras:
         if simulator is not None:
             url, protocol = simulator.stream_for(camera.id)
-            targets.append(Target(camera.id, url, protocol))
+            targets.append(Target(camera.id, url, protocol,
+                                  *(simulator.sharp_for(camera.id) or (None, None))))  # fmt: skip
         elif camera.props.stream is not None:
-            targets.append(Target(camera.id, camera.props.stream.url, camera.props.stream.protocol))
+            stream = camera.props.stream
+            sweep, sharp = stream.source(), stream.source(sharp=True)
+            targets.append(Target(camera.id, *sweep, *(sharp if sharp != sweep else (None, None))))
     return targets
 
 

@@ -3,14 +3,21 @@
 Part of the product: the demo and the tests use it so a new user sees live pictures with no
 internet. Scenes are drawn with OpenCV (a road with moving vehicles, day or night by the city's
 clock, the camera's name and time burned in, a "SIMULATED" mark). Protocols: MJPEG over HTTP and
-single JPEG from Python, HLS through ffmpeg where it is installed. Faults: ``dead`` (connection
-refused), ``hang`` (accepts, never answers), ``frozen`` (the same picture forever), ``dark``.
+single JPEG from Python, HLS through ffmpeg where it is installed, and vendor snapshot endpoints
+behind HTTP Digest (Hikvision ISAPI and Dahua CGI paths; the account locks after 5 wrong
+passwords for 30 minutes, as Hikvision's does). Faults: ``dead`` (connection refused), ``hang``
+(accepts, never answers), ``frozen`` (the same picture forever), ``dark``, ``badauth`` (the
+poller is given a wrong password).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import math
+import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -18,6 +25,7 @@ import tempfile
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -29,11 +37,15 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from lawangjabo.cameras.cv import cv2
-from lawangjabo.cameras.imaging import Frame, encode_jpeg
+from lawangjabo.cameras.imaging import Frame, decode_jpeg, encode_jpeg
 
 log = logging.getLogger(__name__)
 
-Fault = Literal["dead", "hang", "frozen", "dark"]
+Fault = Literal["dead", "hang", "frozen", "dark", "badauth"]
+VENDOR_SWEEP = {"hikvision": "/ISAPI/Streaming/channels/102/picture",
+                "dahua": "/cgi-bin/snapshot.cgi?channel=1"}  # fmt: skip
+VENDOR_SHARP = {"hikvision": "/ISAPI/Streaming/channels/101/picture"}
+LOCK_AFTER, LOCK_S = 5, 1800.0
 WIDTH, HEIGHT = 640, 360
 ROAD_TOP, ROAD_BOTTOM = int(HEIGHT * 0.55), int(HEIGHT * 0.9)
 MJPEG_FPS = 4.0
@@ -44,7 +56,7 @@ MJPEG_MAX_SECONDS = 120.0
 class SimCamera:
     id: str
     name: str
-    protocol: Literal["mjpeg", "jpeg", "hls"] = "mjpeg"
+    protocol: Literal["mjpeg", "jpeg", "hls", "hikvision", "dahua"] = "mjpeg"
     fault: Fault | None = None
 
 
@@ -173,6 +185,62 @@ class _Hanger:
         self.sock.close()
 
 
+class DigestGuard:
+    """Server side of HTTP Digest (RFC 2617, MD5, qop=auth) for one simulated camera, with a
+    vendor's lockout: ``LOCK_AFTER`` wrong answers in a row lock the account for ``LOCK_S``,
+    during which even the right password is refused (Hikvision's behaviour)."""
+
+    realm = "IP Camera(LawangJabo)"
+
+    def __init__(
+        self, user: str, password: str, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.user, self.password, self.clock = user, password, clock
+        self._nonces: set[str] = set()
+        self.failures = 0  # wrong answers in a row
+        self.failures_total = 0
+        self.locked_until = 0.0
+        self.lock = threading.Lock()
+
+    def challenge(self) -> str:
+        nonce = secrets.token_hex(16)
+        with self.lock:
+            self._nonces.add(nonce)
+        return f'Digest realm="{self.realm}", qop="auth", nonce="{nonce}", algorithm=MD5'
+
+    def check(self, method: str, header: str | None) -> str:
+        """``ok``, ``challenge`` (no or stale credentials: not a failure), ``wrong`` or
+        ``locked``."""
+        with self.lock:
+            if self.clock() < self.locked_until:
+                return "locked"
+        if not header or not header.lower().startswith("digest "):
+            return "challenge"
+        fields = dict(re.findall(r'(\w+)="?([^",]*)"?', header[7:]))
+        with self.lock:
+            if fields.get("nonce") not in self._nonces:
+                return "challenge"
+            ha1 = _md5(f"{fields.get('username')}:{self.realm}:{self.password}")
+            ha2 = _md5(f"{method}:{fields.get('uri')}")
+            expected = _md5(f"{ha1}:{fields['nonce']}:{fields.get('nc')}:{fields.get('cnonce')}"
+                            f":{fields.get('qop')}:{ha2}")  # fmt: skip
+            if fields.get("username") == self.user and hmac.compare_digest(
+                expected, fields.get("response", "")
+            ):
+                self.failures = 0
+                return "ok"
+            self.failures += 1
+            self.failures_total += 1
+            if self.failures >= LOCK_AFTER:
+                self.locked_until = self.clock() + LOCK_S
+                return "locked"
+            return "wrong"
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()
+
+
 class CameraSimulator:
     """Serves ``cameras`` on ``host``; :meth:`stream_for` gives each one's URL and protocol."""
 
@@ -194,6 +262,9 @@ class CameraSimulator:
         self._dead = socket.socket()  # bound, never listening: connections are refused
         self._dead.bind((host, 0))
         self._hanger = _Hanger(host)
+        self._password = secrets.token_urlsafe(12)  # the simulated vendor cameras' account
+        self.guards = {c.id: DigestGuard("admin", self._password) for c in cameras
+                       if c.protocol in VENDOR_SWEEP}  # fmt: skip
         self._server = ThreadingHTTPServer((host, port), self._handler())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
@@ -237,11 +308,24 @@ class CameraSimulator:
         if camera.fault == "hang":
             return f"http://{self.host}:{self._hanger.port}/cam/{camera_id}.mjpg", "mjpeg"
         base = f"http://{self.host}:{self.port}"
+        if camera.protocol in VENDOR_SWEEP:
+            return self._vendor_base(camera) + VENDOR_SWEEP[camera.protocol], camera.protocol
         if camera.protocol == "hls" and camera_id in self._hls:
             return f"{base}/hls/{camera_id}/index.m3u8", "hls"
         if camera.protocol == "jpeg":
             return f"{base}/cam/{camera_id}.jpg", "jpeg"
         return f"{base}/cam/{camera_id}.mjpg", "mjpeg"
+
+    def sharp_for(self, camera_id: str) -> tuple[str, str] | None:
+        """A sharper source for clicks (a vendor camera's main stream), if it has one."""
+        camera = self.cameras[camera_id]
+        if camera.fault in ("dead", "hang") or camera.protocol not in VENDOR_SHARP:
+            return None
+        return self._vendor_base(camera) + VENDOR_SHARP[camera.protocol], camera.protocol
+
+    def _vendor_base(self, camera: SimCamera) -> str:
+        password = "wrong-" + self._password if camera.fault == "badauth" else self._password
+        return f"http://admin:{password}@{self.host}:{self.port}/vendor/{camera.id}"
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> CameraSimulator:
@@ -362,6 +446,9 @@ class CameraSimulator:
 
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
+                if path.startswith("/vendor/"):
+                    self._vendor(path)
+                    return
                 if path.startswith("/hls/") and simulator._hls_dir is not None:
                     self._file(simulator._hls_dir, path.removeprefix("/hls/"))
                     return
@@ -376,6 +463,37 @@ class CameraSimulator:
                     self._mjpeg(camera_id)
                 else:
                     self.send_error(404)
+
+            def _vendor(self, path: str) -> None:
+                camera_id, _, endpoint = path.removeprefix("/vendor/").partition("/")
+                camera = simulator.cameras.get(camera_id)
+                guard = simulator.guards.get(camera_id)
+                if camera is None or guard is None:
+                    self.send_error(404)
+                    return
+                verdict = guard.check("GET", self.headers.get("Authorization"))
+                if verdict != "ok":
+                    lock = "lock" if verdict == "locked" else "unlock"
+                    left = max(0, LOCK_AFTER - guard.failures)
+                    body = (f"<userCheck><statusValue>401</statusValue><lockStatus>{lock}"
+                            f"</lockStatus><retryLoginTime>{left}</retryLoginTime>"
+                            "</userCheck>").encode()  # fmt: skip
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", guard.challenge())
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                sharp = "/" + endpoint == VENDOR_SHARP.get(camera.protocol)
+                data = simulator.jpeg(camera_id)
+                if sharp:  # the main stream: twice the sub-stream's size
+                    frame = decode_jpeg(data)
+                    if frame is not None:
+                        big = cv2.resize(frame, (WIDTH * 2, HEIGHT * 2),
+                                         interpolation=cv2.INTER_CUBIC)  # fmt: skip
+                        data = encode_jpeg(big, 85)
+                self._send(data, "image/jpeg")
 
             def _send(self, body: bytes, content_type: str) -> None:
                 self.send_response(200)
