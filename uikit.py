@@ -728,7 +728,7 @@ def was_it_on_camera(
     when = incident["occurred_at"]
     rows = [
         {
-            "camera": w.camera.id,
+            "camera": w.camera.props.name,
             "distance_m": w.distance_m,
             "state_at_time": _(STATE_AT.get(w.state) or error_label(w.state)),
             "picture_at": local_time(w.picture_at) if w.picture_at else _("no picture kept"),

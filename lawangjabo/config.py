@@ -188,7 +188,7 @@ class CamerasConfig(StrictModel):
     zone_spool_max_mb: Annotated[int, Field(ge=1)] = 2048
 
 
-SimFault = Literal["dead", "hang", "frozen", "dark"]
+SimFault = Literal["dead", "hang", "frozen", "dark", "badauth"]
 
 
 class SimulatorConfig(StrictModel):
@@ -196,7 +196,7 @@ class SimulatorConfig(StrictModel):
 
     host: str = "127.0.0.1"
     faults: dict[str, SimFault] = {}
-    protocols: dict[str, Literal["mjpeg", "jpeg", "hls"]] = {}
+    protocols: dict[str, Literal["mjpeg", "jpeg", "hls", "hikvision", "dahua"]] = {}
 
 
 class IncidentCategory(StrictModel):

@@ -298,6 +298,8 @@ class CameraSimulator:
         with self._lock:
             for camera in cameras:
                 self.cameras.setdefault(camera.id, camera)
+                if camera.protocol in VENDOR_SWEEP:
+                    self.guards.setdefault(camera.id, DigestGuard("admin", self._password))
 
     # -- addresses ------------------------------------------------------------------------
     def stream_for(self, camera_id: str) -> tuple[str, str]:
