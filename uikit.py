@@ -19,6 +19,7 @@ import streamlit as st
 
 from lawangjabo.alerts.engine import Alert, render
 from lawangjabo.auth.access import COOKIE, HOME_PAGE, PAGES, Session
+from lawangjabo.cameras import maintenance
 from lawangjabo.cameras.capture import error_label
 from lawangjabo.cameras.registry import Camera
 from lawangjabo.i18n import LANGUAGES, N_, SOURCE_LANGUAGE, Translator, as_message
@@ -39,7 +40,7 @@ from lawangjabo.labels import COLUMN_LABELS
 from lawangjabo.server.services import Services, Snapshot, get_services
 from lawangjabo.views.brief import Brief, visible_alerts
 from lawangjabo.views.briefimage import daily_brief_png
-from lawangjabo.views.healthview import STATE_COLOURS, Tile, state_label
+from lawangjabo.views.healthview import STATE_COLOURS, Tile, maintenance_rows, state_label
 from lawangjabo.views.incidentview import (
     cell_centre,
     incident_witnesses,
@@ -775,6 +776,53 @@ def _age_words(seconds: float | None) -> str:
     if seconds < 90 * 60:
         return _("{n} min from the incident").format(n=round(seconds / 60))
     return _("{n} h from the incident").format(n=round(seconds / 3600))
+
+
+def maintenance_panel(svc: Services, session: Session, cameras: list[Camera]) -> None:
+    """Maintenance windows (now, ahead, last week), and for operators and admins a form to
+    put a camera or an agency in maintenance and a button to end a window; all audited."""
+    st.markdown("**" + _("Maintenance") + "**")
+    st.caption(_("Time in maintenance counts neither as up nor as down and raises no alert."))
+    rows = maintenance_rows(svc, cameras)
+    if rows:
+        st.dataframe(labelled(rows), hide_index=True, width="stretch", key="maintenance")
+    else:
+        st.caption(_("None."))
+    db = svc.ledger_db()
+    if session.role not in ("operator", "admin") or db is None:
+        return
+    names = {c.id: c.props.name for c in cameras}
+    agencies = {a.id: a.name for a in svc.settings.agencies
+                if any(c.props.owner == a.id for c in cameras)}  # fmt: skip
+    targets: dict[str, str] = {**{f"camera:{k}": v for k, v in names.items()},
+               **{f"agency:{k}": _("all cameras of {agency}").format(agency=v)
+                  for k, v in agencies.items()}}  # fmt: skip
+    with st.form("maintenance-form", clear_on_submit=True):
+        target = st.selectbox(_("Camera or agency"), list(targets), format_func=targets.__getitem__)
+        hours = st.number_input(_("For how many hours"), 0.5, 24.0 * 30, 4.0, step=0.5)
+        reason = st.text_input(_("Reason"), max_chars=500)
+        if st.form_submit_button(_("Put in maintenance")):
+            kind, _sep, ident = str(target).partition(":")
+            now = datetime.now(UTC)
+            try:
+                made = maintenance.add(db, ident if kind == "camera" else None,
+                                       ident if kind == "agency" else None, now,
+                                       now + timedelta(hours=float(hours)), reason, session.user,
+                                       now)  # fmt: skip
+            except maintenance.MaintenanceError as exc:
+                st.error(str(exc))
+            else:
+                svc.audit(session.user, "maintenance_started", {"id": made, "target": target,
+                          "hours": hours, "reason": reason})  # fmt: skip
+                st.rerun()
+    ongoing = [r for r in rows if r["ongoing"]]
+    if ongoing:
+        shown = {r["id"]: f"#{r['id']} {r['target']}" for r in ongoing}
+        ending = st.selectbox(_("End a window now"), list(shown), format_func=shown.__getitem__)
+        if st.button(_("End it"), key="maintenance-end"):
+            maintenance.end(db, int(ending), datetime.now(UTC))
+            svc.audit(session.user, "maintenance_ended", {"id": ending})
+            st.rerun()
 
 
 def place_filter(svc: Services) -> tuple[str, tuple[str, ...]]:

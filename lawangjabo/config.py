@@ -186,6 +186,12 @@ class CamerasConfig(StrictModel):
     # Cluster mode: what a zone poller may keep on its own disk while the center is away
     # (outcomes not yet delivered). Past it the oldest are dropped, counted and reported.
     zone_spool_max_mb: Annotated[int, Field(ge=1)] = 2048
+    # A camera that refused our credentials (or locked the account) is not asked again for this
+    # long: vendor cameras lock an account after a few wrong passwords.
+    auth_backoff_s: Annotated[float, Field(ge=60)] = 1800.0
+    # An outage shorter than this is a blip: left out of outage lists (the state at the moment
+    # still shows what was observed). 0 keeps every outage.
+    min_outage_s: Annotated[float, Field(ge=0, le=3600)] = 0.0
 
 
 SimFault = Literal["dead", "hang", "frozen", "dark", "badauth"]

@@ -59,6 +59,8 @@ COLUMN_LABELS: dict[str, str] = {
     "gain": N_("newly covered"),
     "cumulative": N_("covered in all"),
     "row": N_("row"),
+    "target": N_("camera or agency"),
+    "maintenance": N_("in maintenance"),
     "state_at_time": N_("state at that time"),
     "distance_m": N_("distance (m)"),
     "picture_at": N_("picture taken"),

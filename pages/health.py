@@ -92,5 +92,7 @@ if rows:
     )
     uikit.chart(chart)
 
+uikit.maintenance_panel(svc, session, cameras)
+
 if session.role == "admin":
     uikit.quarantine_table(svc)

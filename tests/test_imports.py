@@ -101,6 +101,7 @@ OWNERS: dict[str, set[str]] = {
         "lawangjabo.incidents.mirror",
     },
     "incident_category_words": {"lawangjabo.incidents.store"},
+    "maintenance": {"lawangjabo.cameras.maintenance"},
     "poll_outcomes": {"lawangjabo.cameras.ledger"},
     "ingested_files": {"lawangjabo.storage.spool"},
     "audit_log": {"lawangjabo.storage.audit"},

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from lawangjabo.cameras.ledger import (
+    Outage,
     SpoolWriter,
     classify,
     current_health,
@@ -263,4 +264,66 @@ def test_a_frozen_run_counts_as_down_from_its_first_repeat(
     assert seen == 20 * 60 and up == 10 * 60  # the ten live minutes only
     (outage,) = outages(db, now, timedelta(hours=1))
     assert outage.start == first_seen and outage.reason == "frozen" and outage.end is None
+    db.close()
+
+
+def test_maintenance_time_is_neither_up_nor_down_and_raises_no_alert(
+    tmp_path: Path, backend: str | None
+) -> None:
+    """Issue 14, item 6. Two cameras polled every minute for 2 h; each is down 40 minutes
+    (minutes 40–79). Camera a's down time is a maintenance window of its own, camera b's is
+    covered by its agency's window: both read 100 % over the rest, not 66.7 %; an ongoing
+    outage during maintenance raises no alert; a window needs a target, an end after its start
+    and a reason; ending one shortens it."""
+    from lawangjabo.alerts.engine import evaluate_rules
+    from lawangjabo.cameras import maintenance
+    from lawangjabo.config import load_settings
+
+    outcomes = [
+        (_fail if 40 <= m < 80 else _ok)(cam, m)
+        for cam in ("cam-a", "cam-b", "cam-c")
+        for m in range(120)
+    ]
+    db = _ledger(tmp_path, outcomes, backend)
+    if backend is not None:
+        db.execute("TRUNCATE maintenance")
+    now, window = T0 + timedelta(minutes=120), timedelta(hours=2)
+    owners = {"cam-a": "dishub", "cam-b": "bpbd", "cam-c": "dishub"}
+    start, stop = T0 + timedelta(minutes=40), T0 + timedelta(minutes=80)
+    maintenance.add(db, "cam-a", None, start, stop, "lens cleaning", "op1", T0)
+    made = maintenance.add(db, None, "bpbd", start, stop + timedelta(hours=5), "fibre cut", "op1",
+                           T0)  # fmt: skip
+    gap = 180.0
+    raw = uptime_by_camera(db, now, window, gap)
+    assert round(100 * raw["cam-a"][0] / raw["cam-a"][1], 1) == pytest.approx(66.7, abs=0.5)
+    planned = maintenance.windows(db, now - window, now)
+    assert [w.reason for w in planned] == ["lens cleaning", "fibre cut"]
+    kept = maintenance.without_maintenance(
+        raw, planned, owners, now - window, now,
+        lambda a, b: uptime_by_camera(db, b, b - a, gap),
+    )  # fmt: skip
+    # a: maintenance 40-80 leaves 0-40 and 80-120; b: its agency's window runs past now
+    for cam, outside_min in (("cam-a", 80), ("cam-b", 40)):
+        up, seen = kept[cam]
+        assert up == pytest.approx(seen) and seen == pytest.approx(outside_min * 60, abs=61)
+    assert kept["cam-c"] == raw["cam-c"]  # same agency as cam-a, but a's window is a's own
+
+    down_now = [Outage(c, T0 + timedelta(minutes=90), None, "timeout") for c in owners]
+    later = T0 + timedelta(minutes=200)
+    facts = Database(tmp_path / "incidents.duckdb")  # cluster mode: the replica's copy
+    found = evaluate_rules(db, load_settings(), later, down_now, {c: c for c in owners}, owners,
+                           {"mode": "embedded", "alive": True, "age_s": 1.0}, ledger=db,
+                           incidents=facts)  # fmt: skip
+    facts.close()
+    alerted = {c.subject for c in found if c.rule == "camera_down"}
+    assert alerted == {"cam-a", "cam-c"}  # cam-a's window ended at minute 80; bpbd's goes on
+
+    maintenance.end(db, made, T0 + timedelta(minutes=60))
+    (ended,) = [w for w in maintenance.windows(db, T0, later) if w.id == made]
+    assert ended.ends_at == T0 + timedelta(minutes=60)
+    for bad in ((None, None, "x"), ("cam-a", "bpbd", "x"), ("cam-a", None, " ")):
+        with pytest.raises(maintenance.MaintenanceError):
+            maintenance.add(db, bad[0], bad[1], start, stop, bad[2], "op1", T0)
+    with pytest.raises(maintenance.MaintenanceError):
+        maintenance.add(db, "cam-a", None, stop, start, "backwards", "op1", T0)
     db.close()

@@ -260,3 +260,56 @@ def test_refreshes_of_one_camera_share_one_capture(settings: Settings) -> None:
     runtime.poller.stop()
     services.runtime = None
     services.close()
+
+
+def test_the_health_page_leaves_blips_out_and_marks_maintenance(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An ended outage shorter than [cameras] min_outage_s (60 s in the city file) is a blip;
+    a longer one, an ongoing one (however young) and one in maintenance are listed, the last
+    marked as such."""
+    from datetime import UTC, datetime, timedelta
+
+    from lawangjabo.cameras import maintenance
+    from lawangjabo.cameras.ledger import SpoolWriter, outcome_ingest
+    from lawangjabo.cameras.poller import Outcome
+    from lawangjabo.views.healthview import maintenance_rows, outage_rows
+
+    settings = load_settings(paths=PathsConfig(state_dir=tmp_path / "s"))
+    assert settings.cameras.min_outage_s == 60
+    services = Services(settings)
+    db = services.ledger_db()
+    assert db is not None
+    now = datetime.now(UTC)
+    ids = [c.id for c in services.snapshot().registry.cameras][:4]
+    blip, long_down, young, kept = ids
+
+    def at(seconds_ago: float, ok: bool, camera: str) -> Outcome:
+        when = now - timedelta(seconds=seconds_ago)
+        return Outcome(camera, when, ok, None if ok else "timeout", 5.0, "sweep")
+
+    spool = tmp_path / "spool"
+    writer = SpoolWriter(spool)
+    for outcome in (
+        at(600, True, blip),
+        at(590, False, blip),
+        at(575, True, blip),  # 15 s: a blip
+        at(600, True, long_down),
+        at(590, False, long_down),
+        at(300, True, long_down),
+        at(600, True, young),
+        at(20, False, young),  # down 20 s and counting
+        at(600, True, kept),
+        at(590, False, kept),
+        at(100, True, kept),
+    ):
+        writer.add(outcome)
+    writer.flush()
+    outcome_ingest(spool).run(db)
+    maintenance.add(db, kept, None, now - timedelta(minutes=15), now + timedelta(hours=1),
+                    "pole replaced", "op1", now)  # fmt: skip
+    rows = {r["id"]: r for r in outage_rows(services, timedelta(hours=1))}
+    assert set(rows) == {long_down, young, kept}
+    assert rows[young]["ongoing"] and not rows[long_down]["maintenance"]
+    assert rows[kept]["maintenance"]
+    (window,) = maintenance_rows(services)
+    assert window["ongoing"] and window["reason"] == "pole replaced"
+    services.close()

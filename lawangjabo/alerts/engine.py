@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from lawangjabo.cameras import maintenance
 from lawangjabo.cameras.capture import CaptureError, error_label, resolve_url
 from lawangjabo.cameras.ledger import Outage, uptime_by_camera, uptime_by_group
 from lawangjabo.config import AlertsConfig, Settings
@@ -193,11 +194,20 @@ def evaluate_rules(
     cams = settings.cameras
     gap = 3 * max(cams.interval_s, cams.timeout_s)
     window = timedelta(minutes=rules.agency_uptime_window_min)
+    source = ledger or db
     per_camera = {
-        k: v
-        for k, v in uptime_by_camera(ledger or db, now, window, gap).items()
-        if k in camera_agency
+        k: v for k, v in uptime_by_camera(source, now, window, gap).items() if k in camera_agency
     }
+    # Maintenance raises no alert and is neither up nor down time.
+    planned = maintenance.windows(source, now - window, now)
+    per_camera = maintenance.without_maintenance(
+        per_camera, planned, camera_agency, now - window, now,
+        lambda a, b: uptime_by_camera(source, b, b - a, gap),
+    )  # fmt: skip
+    ongoing = [
+        o for o in ongoing
+        if not any(w.covers(o.camera_id, camera_agency.get(o.camera_id, ""), now) for w in planned)
+    ]  # fmt: skip
     facts: Any = incidents if incidents is not None else db
     names = {a.id: a.name for a in settings.agencies}
     return [

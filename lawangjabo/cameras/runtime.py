@@ -107,6 +107,7 @@ class PollerRuntime:
             fast_workers=cfg.fast_workers,
             frozen_after_polls=cfg.frozen_after_polls,
             max_backoff_s=cfg.max_backoff_s,
+            auth_backoff_s=cfg.auth_backoff_s,
             thumb_width=cfg.thumb_width,
             history_every_s=cfg.history_every_s,
         )

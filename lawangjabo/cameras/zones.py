@@ -363,6 +363,7 @@ def build_zone_poller(
         targets, store, spool, capture=capture, interval_s=cams.interval_s,
         timeout_s=cams.timeout_s, workers=cams.workers, fast_workers=cams.fast_workers,
         frozen_after_polls=cams.frozen_after_polls, max_backoff_s=cams.max_backoff_s,
+        auth_backoff_s=cams.auth_backoff_s,
         thumb_width=cams.thumb_width, history_every_s=cams.history_every_s,
     )  # fmt: skip
     lease_s = max(60.0, 2 * cams.timeout_s + 10)  # outlives any capture

@@ -191,6 +191,23 @@ MIGRATIONS: tuple[Migration, ...] = (
         "each incident's place at the city's finer level (kelurahan), once its boundaries exist",
         ("ALTER TABLE incidents ADD COLUMN kelurahan VARCHAR",),
     ),
+    Migration(
+        11,
+        "maintenance windows: a camera's or an agency's time left out of uptime and alerts",
+        (
+            "CREATE SEQUENCE maintenance_ids START 1",
+            """CREATE TABLE maintenance (
+                   id BIGINT PRIMARY KEY DEFAULT nextval('maintenance_ids'),
+                   camera_id VARCHAR,
+                   agency VARCHAR,
+                   starts_at TIMESTAMPTZ NOT NULL,
+                   ends_at TIMESTAMPTZ NOT NULL,
+                   reason VARCHAR NOT NULL,
+                   created_by VARCHAR NOT NULL,
+                   created_at TIMESTAMPTZ NOT NULL
+               )""",
+        ),
+    ),
 )
 
 

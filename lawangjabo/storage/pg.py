@@ -308,6 +308,22 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
         "each incident's place at the city's finer level (kelurahan), once its boundaries exist",
         ("ALTER TABLE incidents ADD COLUMN kelurahan TEXT",),
     ),
+    Migration(
+        15,
+        "maintenance windows: a camera's or an agency's time left out of uptime and alerts",
+        (
+            """CREATE TABLE maintenance (
+                   id BIGSERIAL PRIMARY KEY,
+                   camera_id TEXT,
+                   agency TEXT,
+                   starts_at TIMESTAMPTZ NOT NULL,
+                   ends_at TIMESTAMPTZ NOT NULL,
+                   reason TEXT NOT NULL,
+                   created_by TEXT NOT NULL,
+                   created_at TIMESTAMPTZ NOT NULL
+               )""",
+        ),
+    ),
 )
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from lawangjabo.cameras import maintenance
 from lawangjabo.cameras.capture import error_label
 from lawangjabo.cameras.ledger import CameraHealth, outages, uptime_by_camera, uptime_by_group
 from lawangjabo.cameras.registry import Camera
@@ -166,6 +167,11 @@ def uptime_tables(
         cameras = services.snapshot().registry.cameras
     ids = {c.id for c in cameras}
     found = _read_ledger(lambda: uptime_by_camera(db, now, window, gap))
+    planned = _read_ledger(lambda: maintenance.windows(db, now - window, now))
+    found = maintenance.without_maintenance(  # maintenance is neither up nor down
+        found, planned, {c.id: c.props.owner for c in cameras}, now - window, now,
+        lambda a, b: _read_ledger(lambda: uptime_by_camera(db, b, b - a, gap)),
+    )  # fmt: skip
     per_camera = {k: v for k, v in found.items() if k in ids}
     names = {a.id: a.name for a in services.settings.agencies}
     agency_of = {c.id: names.get(c.props.owner, c.props.owner) for c in cameras}
@@ -215,6 +221,9 @@ def outage_rows(
     if cameras is None:
         cameras = services.snapshot().registry.cameras
     names = {c.id: c.props.name for c in cameras}
+    owners = {c.id: c.props.owner for c in cameras}
+    planned = _read_ledger(lambda: maintenance.windows(db, now - window, now))
+    blip_s = services.settings.cameras.min_outage_s
     rows = [
         {
             "camera": names.get(o.camera_id, o.camera_id),
@@ -224,8 +233,52 @@ def outage_rows(
             "ongoing": o.end is None,
             "minutes": round(o.duration_s(now) / 60, 1),
             "reason": o.reason,
+            "maintenance": _in_maintenance(
+                planned, o.camera_id, owners[o.camera_id], o.start, o.end or now
+            ),
         }
         for o in _read_ledger(lambda: outages(db, now, window))
-        if o.camera_id in names
-    ]
+        if o.camera_id in names and (o.end is None or o.duration_s(now) >= blip_s)
+    ]  # an ended outage shorter than min_outage_s is a blip; an ongoing one is shown as it is
     return sorted(rows, key=lambda r: (not r["ongoing"], -r["minutes"]))
+
+
+def _in_maintenance(
+    planned: list[maintenance.Maintenance], camera_id: str, owner: str, start: datetime,
+    end: datetime,
+) -> bool:  # fmt: skip
+    """Did a maintenance window cover the start or the end of this outage?"""
+    return any(w.covers(camera_id, owner, start) or w.covers(camera_id, owner, end)
+               for w in planned)  # fmt: skip
+
+
+def maintenance_rows(
+    services: Services, cameras: list[Camera] | None = None, days: int = 7
+) -> list[dict[str, Any]]:
+    """Maintenance windows now, ahead, and of the last ``days`` days, for ``cameras`` (an
+    account's scope: a window of an agency shows when one of its cameras is in scope)."""
+    db = services.ledger_db()
+    if db is None:
+        return []
+    now = datetime.now(UTC)
+    cameras = services.snapshot().registry.cameras if cameras is None else cameras
+    names = {c.id: c.props.name for c in cameras}
+    agencies = {c.props.owner for c in cameras}
+    agency_names = {a.id: a.name for a in services.settings.agencies}
+    found = _read_ledger(lambda: maintenance.windows(db, now - timedelta(days=days),
+                                                     now + timedelta(days=365)))  # fmt: skip
+    return [
+        {
+            "id": w.id,
+            "target": names.get(w.camera_id or "", "")
+            if w.camera_id
+            else agency_names.get(w.agency or "", w.agency or ""),
+            "from": w.starts_at,
+            "to": w.ends_at,
+            "ongoing": w.starts_at <= now < w.ends_at,
+            "reason": w.reason,
+            "actor": w.created_by,
+        }
+        for w in found
+        if (w.camera_id in names) or (w.agency in agencies)
+    ]
