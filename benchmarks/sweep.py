@@ -1,6 +1,7 @@
 """Benchmark: one sweep of N simulated cameras (some dead, some hanging) on this machine.
 
     .venv/bin/python benchmarks/sweep.py [--cameras 500] [--workers 64] [--timeout 5]
+    .venv/bin/python benchmarks/sweep.py --per-kind 50     # CPU per poll of each source kind
 
 Measures seconds per sweep, CPU seconds, peak RSS and the p95 latency of on-demand clicks (the
 fast lane) fired during the sweep, and prints them against a baseline measured in the same run:
@@ -103,9 +104,57 @@ def run_sweep(
 def _serve(cams: list[SimCamera], conn: Connection) -> None:
     """Child process: the simulator, so its drawing does not count as the poller's CPU."""
     sim = CameraSimulator(cams).start()
+    if any(c.protocol == "hls" for c in cams):
+        sim.wait_hls_ready()
     conn.send({c.id: sim.stream_for(c.id) for c in cams})
     conn.recv()
     sim.stop()
+
+
+KINDS = ("jpeg", "mjpeg", "hikvision", "dahua", "hls")
+
+
+def per_kind(polls: int) -> None:
+    """CPU and wall time per poll of each source kind, one camera of each, polled ``polls``
+    times in a row in this process (the simulator drawing in another); ratios against the
+    plain JPEG snapshot measured in the same run. RTSP from the tests' GStreamer server, when
+    it is installed."""
+    cams = [SimCamera(f"kind-{k}", k, k) for k in KINDS]  # type: ignore[arg-type]
+    parent, child = multiprocessing.get_context("spawn").Pipe()
+    server = multiprocessing.get_context("spawn").Process(target=_serve, args=(cams, child))
+    server.start()
+    results: dict[str, tuple[float, float, str]] = {}
+    try:
+        streams = parent.recv()
+        sources = {k: streams[f"kind-{k}"] for k in KINDS}
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                from tests.streams import rtsp_camera
+
+                with rtsp_camera(Path(folder)) as url:
+                    results["rtsp"] = _measure(url, "rtsp", polls)
+            except BaseException as exc:  # pytest.skip (a BaseException) without GStreamer
+                print(f"rtsp: not measured ({type(exc).__name__}: {str(exc)[:80]})")
+        for kind, (url, protocol) in sources.items():
+            results[kind] = _measure(url, protocol, polls)
+    finally:
+        parent.send("stop")
+        server.join(timeout=30)
+    base_cpu = results["jpeg"][0]
+    print(f"\nper poll, {polls} polls each, one camera (simulated 640x360; HLS/RTSP: 1 s H.264):")
+    for kind, (cpu_ms, wall_ms, size) in sorted(results.items(), key=lambda r: r[1][0]):
+        print(f"  {kind:10s} CPU {cpu_ms:7.1f} ms  wall {wall_ms:7.1f} ms  {size:>9s}"
+              f"  CPU x{cpu_ms / base_cpu:5.1f} of a plain JPEG")  # fmt: skip
+
+
+def _measure(url: str, protocol: str, polls: int) -> tuple[float, float, str]:
+    grab(url, protocol, 10.0)  # warm: connections, decoder libraries
+    cpu, wall = cpu_seconds(), time.perf_counter()
+    for _ in range(polls):
+        got = grab(url, protocol, 10.0)
+    cpu_ms = (cpu_seconds() - cpu) * 1000 / polls
+    wall_ms = (time.perf_counter() - wall) * 1000 / polls
+    return cpu_ms, wall_ms, f"{got.frame.shape[1]}x{got.frame.shape[0]}"
 
 
 def main() -> None:
@@ -123,7 +172,14 @@ def main() -> None:
         default=60,
         help="the serial baseline is slow: it runs on a sample this size",
     )
+    parser.add_argument(
+        "--per-kind", type=int, default=0, metavar="N",
+        help="only measure CPU per poll of each source kind (N polls each)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.per_kind:
+        per_kind(args.per_kind)
+        return
     rng = random.Random(1)
     cams = []
     for i in range(args.cameras):
