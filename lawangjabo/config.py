@@ -358,6 +358,19 @@ class PathsConfig(StrictModel):
         return self.state / "refresh"
 
 
+class PortalProfile(StrictModel):
+    """How a city portal's HLS restreamer must be asked (``[portals.NAME]``; a registry
+    stream names it with ``portal = "NAME"``): the headers it checks (``Referer``,
+    ``Origin``), a session-cookie path on the stream's host fetched before the first playlist
+    and again after a refusal, whether its TLS certificate is checked, and the least time
+    between two requests to one host (the Palembang portal throttles to about 1 per second)."""
+
+    headers: dict[str, str] = {}
+    cookie_path: Annotated[str, Field(pattern=r"^/")] | None = None
+    verify_tls: bool = True
+    min_interval_s: Annotated[float, Field(ge=0, le=60)] = 0.0
+
+
 class Settings(BaseSettings):
     """Everything configurable. Build it with :func:`load_settings`."""
 
@@ -379,6 +392,7 @@ class Settings(BaseSettings):
     auth: AuthConfig = AuthConfig()
     storage: StorageConfig = StorageConfig()
     alerts: AlertsConfig = AlertsConfig()
+    portals: dict[str, PortalProfile] = {}
     config_file: Path = DEFAULT_CONFIG
 
     @model_validator(mode="after")

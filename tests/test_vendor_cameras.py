@@ -115,3 +115,28 @@ def test_a_vendor_stream_in_the_registry_builds_its_paths_after_the_secret(
     with pytest.raises(ValueError, match="secret://"):  # the sharp source is checked too
         sharp = {"url": "http://a:b@10.1.1.9/x.jpg", "protocol": "jpeg"}
         Stream.model_validate({"url": "env://X", "protocol": "jpeg", "sharp": sharp})
+
+
+def test_a_portal_stream_names_a_configured_profile() -> None:
+    import json
+
+    from lawangjabo.cameras.registry import RegistryValidator
+    from lawangjabo.config import PROJECT_ROOT, load_settings
+    from lawangjabo.geo.districts import approximate_districts
+
+    settings = load_settings()
+    feature = json.loads((PROJECT_ROOT / "cameras.geojson").read_text())["features"][0]
+    good = {**feature["properties"], "stream": {"url": "https://stream.palembang.go.id/cam2/"
+                                                "index.m3u8", "protocol": "hls",
+                                                "portal": "palembang"}}  # fmt: skip
+    bad = {**good, "id": "plg-test-portal", "stream": {**good["stream"], "portal": "jakarta"}}
+    validator = RegistryValidator(settings, approximate_districts(settings.city))
+    load = validator.validate_features([{**feature, "properties": good},
+                                        {**feature, "properties": bad}])  # fmt: skip
+    (camera,) = load.cameras
+    assert camera.props.stream is not None
+    assert camera.props.stream.source() == (good["stream"]["url"], "portal-hls:palembang")
+    (reject,) = load.rejects
+    assert "portal profile 'jakarta' is not in [portals] (palembang)" in reject.reason
+    with pytest.raises(ValueError, match="HLS"):
+        Stream(url="http://10.1.1.9/x.jpg", protocol="jpeg", portal="palembang")

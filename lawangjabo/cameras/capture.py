@@ -13,16 +13,19 @@ import logging
 import os
 import re
 import socket
+import tempfile
+import threading
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from lawangjabo.cameras.cv import cv2
 from lawangjabo.cameras.imaging import Frame, decode_jpeg
-from lawangjabo.config import PROJECT_ROOT
+from lawangjabo.config import PROJECT_ROOT, PortalProfile
 from lawangjabo.i18n import N_
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,9 @@ ERROR_LABELS: dict[str, str] = {
     "dark": N_("dark picture"),  # outages also start with a dark or frozen picture
     "frozen": N_("frozen picture"),
     "auth_refused": N_("credentials refused"),
+    "paced": N_("portal throttling"),
+    "tls": N_("TLS certificate refused"),
+    "not_playlist": N_("not an HLS playlist"),
     "locked_out": N_("account locked by the camera"),
 }
 # A camera that refused our credentials is not asked again for this long: a vendor camera locks
@@ -323,6 +329,150 @@ def grab_vendor(url: str, timeout_s: float) -> tuple[Frame, bytes]:
     return frame, bytes(data)
 
 
+# -- portal HLS: our own HTTP client, so headers and cookies are per camera, never global ---
+
+PORTAL_PREFIX = "portal-hls:"  # + profile name: the protocol of an HLS stream behind a portal
+_portals: dict[str, PortalProfile] = {}
+_portal_cookies: dict[str, dict[str, str]] = {}
+_next_request: dict[str, float] = {}  # host → monotonic time its next request may go
+_portal_lock = threading.Lock()
+MAX_SEGMENT_BYTES = 16 * 1024 * 1024
+
+
+def configure_portals(profiles: dict[str, PortalProfile]) -> None:
+    """The portal profiles of this process (the settings' ``[portals]``), set once at start."""
+    with _portal_lock:
+        _portals.update(profiles)
+    lenient = sorted(name for name, p in profiles.items() if not p.verify_tls)
+    if lenient:
+        import urllib3
+
+        # Said once here, not on every poll: these portals' certificates are known bad.
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        log.warning("TLS certificates not checked for portal profile(s): %s", ", ".join(lenient))
+
+
+def _pace(host: str, min_interval_s: float, deadline: _Deadline) -> None:
+    """Wait for this host's next slot (the portal's throttle), or fail if it is past the
+    deadline. Slots are reserved under the lock, slept outside it."""
+    if min_interval_s <= 0:
+        return
+    with _portal_lock:
+        now = time.monotonic()
+        slot = max(now, _next_request.get(host, 0.0))
+        if slot - now >= deadline.left():
+            raise CaptureError("paced", f"the portal allows one request per {min_interval_s:g} s")
+        _next_request[host] = slot + min_interval_s
+    time.sleep(max(0.0, slot - now))
+
+
+def _portal_get(
+    url: str, name: str, profile: PortalProfile, deadline: _Deadline, limit: int
+) -> bytes:
+    """One paced GET with the profile's headers and cookies; a refusal refreshes the session
+    cookie once. Errors name no URL."""
+    import requests
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CaptureError("bad_url", "expected an http(s) URL")
+    for attempt in (0, 1):
+        with _portal_lock:
+            need_cookie = profile.cookie_path and (attempt or name not in _portal_cookies)
+        if need_cookie:
+            assert profile.cookie_path is not None
+            origin = urlunsplit((parts.scheme, parts.netloc, profile.cookie_path, "", ""))
+            _pace(parts.netloc, profile.min_interval_s, deadline)
+            with _requests_errors():
+                got = requests.get(origin, headers=profile.headers, verify=profile.verify_tls,
+                                   timeout=deadline.left(), allow_redirects=False)  # fmt: skip
+            with _portal_lock:
+                _portal_cookies[name] = {c.name: c.value or "" for c in got.cookies}
+        with _portal_lock:
+            cookies = dict(_portal_cookies.get(name, {}))
+        _pace(parts.netloc, profile.min_interval_s, deadline)
+        with _requests_errors(), requests.get(
+            url, headers=profile.headers, cookies=cookies, verify=profile.verify_tls,
+            timeout=deadline.left(), stream=True, allow_redirects=False,
+        ) as response:  # fmt: skip
+            if response.status_code in (401, 403) and profile.cookie_path and not attempt:
+                continue  # the session ran out: a new cookie, then once more
+            if response.status_code == 429:
+                raise CaptureError("paced", "the portal asks us to slow down (HTTP 429)")
+            if response.status_code != 200:
+                raise CaptureError(f"http_{response.status_code}",
+                                   f"HTTP {response.status_code} {response.reason}")  # fmt: skip
+            data = bytearray()
+            for chunk in response.iter_content(CHUNK):
+                deadline.left()
+                data += chunk
+                if len(data) > limit:
+                    raise CaptureError("too_large", "response larger than expected")
+            return bytes(data)
+    raise CaptureError("http_403", "refused even with a new session cookie")
+
+
+@contextmanager
+def _requests_errors() -> Iterator[None]:
+    """requests' exceptions as capture errors (their text may hold the URL: not passed on)."""
+    import requests
+
+    try:
+        yield
+    except requests.exceptions.SSLError as exc:
+        reason = "TLS certificate refused (a known-bad portal: verify_tls = false)"
+        raise CaptureError("tls", reason) from exc
+    except requests.exceptions.Timeout as exc:
+        raise CaptureError("timeout", "no answer before the deadline") from exc
+    except requests.exceptions.ConnectionError as exc:
+        refused = "refused" in str(exc).lower()
+        raise CaptureError("refused" if refused else "network", "connection failed") from exc
+    except requests.exceptions.RequestException as exc:
+        raise CaptureError("network", type(exc).__name__) from exc
+
+
+def _newest_segment(playlist: str, base: str) -> tuple[str, bool]:
+    """The URL of the newest media segment, or of the first variant of a master playlist
+    (the bool says which)."""
+    lines = [line.strip() for line in playlist.splitlines()]
+    if not lines or lines[0] != "#EXTM3U":
+        raise CaptureError("not_playlist", "not an HLS playlist")
+    uris = [line for line in lines if line and not line.startswith("#")]
+    if not uris:
+        raise CaptureError("no_frame", "the playlist lists no segment")
+    if any(line.startswith("#EXT-X-STREAM-INF") for line in lines):
+        return urljoin(base, uris[0]), True
+    return urljoin(base, uris[-1]), False
+
+
+def grab_portal_hls(url: str, name: str, timeout_s: float) -> Frame:
+    """One frame of a portal's HLS stream: the playlist and its newest segment fetched with
+    the profile's headers, cookies and pacing by our own client, then only that segment
+    decoded from a private temporary file. Nothing process-wide is set, so cameras with
+    different headers never race (OpenCV's own HLS reads headers from one environment
+    variable shared by every thread)."""
+    with _portal_lock:
+        profile = _portals.get(name)
+    if profile is None:
+        raise CaptureError("bad_protocol", f"no portal profile {name!r}")
+    deadline = _Deadline(timeout_s)
+    playlist_url = url
+    for _ in range(2):  # a master playlist names a media playlist: one level down
+        text = _portal_get(playlist_url, name, profile, deadline, 1024 * 1024)
+        target, is_variant = _newest_segment(text.decode("utf-8", "replace"), playlist_url)
+        if not is_variant:
+            break
+        playlist_url = target
+    else:
+        raise CaptureError("not_playlist", "playlists nested too deep")
+    segment = _portal_get(target, name, profile, deadline, MAX_SEGMENT_BYTES)
+    with tempfile.NamedTemporaryFile(suffix=".ts") as handle:
+        handle.write(segment)
+        handle.flush()
+        frame = grab_video(handle.name, max(0.5, deadline.left()))
+    return frame
+
+
 def grab_video(url: str, timeout_s: float) -> Frame:
     """One decoded frame of an HLS or RTSP stream through OpenCV/FFmpeg."""
     ms = int(timeout_s * 1000)
@@ -353,6 +503,8 @@ def grab(url: str, protocol: str, timeout_s: float) -> Grab:
         frame, jpeg = grab_mjpeg(real, timeout_s)
     elif protocol in VENDOR_PROTOCOLS:
         frame, jpeg = grab_vendor(real, timeout_s)
+    elif protocol.startswith(PORTAL_PREFIX):
+        frame = grab_portal_hls(real, protocol.removeprefix(PORTAL_PREFIX), timeout_s)
     elif protocol in ("hls", "rtsp"):
         frame = grab_video(real, timeout_s)
     else:

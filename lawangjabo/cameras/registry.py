@@ -78,9 +78,13 @@ class Stream(BaseModel):
     protocol: Protocol
     channel: Annotated[int, Field(ge=1, le=64)] = 1
     sharp: SharpSource | None = None
+    # An HLS stream behind a city portal: the [portals] profile (headers, cookie, TLS, pacing).
+    portal: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")] | None = None
 
     @model_validator(mode="after")
     def _vendor_base(self) -> Stream:
+        if self.portal is not None and self.protocol != "hls":
+            raise ValueError("a portal profile is for HLS streams (protocol = 'hls')")
         if self.protocol in VENDOR_PATHS and self.url.split("://", 1)[0] in ("http", "https"):
             path = self.url.split("://", 1)[1].partition("/")[2]
             if path.strip("/"):
@@ -98,6 +102,8 @@ class Stream(BaseModel):
         if self.protocol in VENDOR_PATHS:
             path = VENDOR_PATHS[self.protocol][int(sharp)].format(channel=self.channel)
             return self.url.rstrip("/") + path, self.protocol
+        if self.portal is not None:
+            return self.url, f"portal-hls:{self.portal}"
         return self.url, self.protocol
 
     @field_validator("url")
@@ -314,6 +320,11 @@ class RegistryValidator:
                 )
             else:
                 props["owner"] = known
+        stream = props.get("stream")
+        portal = stream.get("portal") if isinstance(stream, dict) else None
+        if isinstance(portal, str) and portal not in self.settings.portals:
+            known = ", ".join(sorted(self.settings.portals)) or "none configured"
+            problems.append(f"portal profile {portal!r} is not in [portals] ({known})")
         kecamatan = props.get("kecamatan")
         if isinstance(kecamatan, str):
             canonical = self.catalog.canonical_name(kecamatan)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 
-from lawangjabo.cameras.capture import CaptureSource, grab
+from lawangjabo.cameras.capture import CaptureSource, configure_portals, grab
 from lawangjabo.cameras.ledger import SpoolWriter, write_heartbeat
 from lawangjabo.cameras.poller import Outcome, Poller, SweepStats, Target
 from lawangjabo.cameras.registry import Camera
@@ -88,6 +88,7 @@ class PollerRuntime:
 
     def start(self) -> PollerRuntime:
         cfg = self.settings.cameras
+        configure_portals(self.settings.portals)
         if cfg.simulate:
             self.simulator = CameraSimulator(
                 simulated_cameras(self.settings, self.cameras),

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lawangjabo.cameras.capture import CaptureSource, grab
+from lawangjabo.cameras.capture import CaptureSource, configure_portals, grab
 from lawangjabo.cameras.leases import LeaseBook
 from lawangjabo.cameras.ledger import SpoolWriter, forwarding_ingest
 from lawangjabo.cameras.pictures import upload_latest
@@ -353,6 +353,7 @@ def build_zone_poller(
     """A zone poller for ``targets`` (its zone's cameras) with the city file's poll settings;
     its spool and snapshots live in its own state folder."""
     cams = settings.cameras
+    configure_portals(settings.portals)
     spool = SpoolWriter(spool_folder(settings.paths.state, poller_id))
     store = SnapshotStore(
         settings.paths.state / "zone-snapshots" / poller_id,
