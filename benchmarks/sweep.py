@@ -111,7 +111,7 @@ def _serve(cams: list[SimCamera], conn: Connection) -> None:
     sim.stop()
 
 
-KINDS = ("jpeg", "mjpeg", "hikvision", "dahua", "hls")
+KINDS = ("jpeg", "mjpeg", "hikvision", "dahua", "onvif", "hls")
 
 
 def per_kind(polls: int) -> None:

@@ -34,6 +34,8 @@ def vendors() -> Iterator[CameraSimulator]:
         SimCamera("dahua-ok", "Dahua", "dahua"),
         SimCamera("hik-wrong", "Hikvision, wrong password", "hikvision", fault="badauth"),
         SimCamera("hik-locks", "Hikvision to be locked", "hikvision", fault="badauth"),
+        SimCamera("onvif-ok", "ONVIF", "onvif"),
+        SimCamera("onvif-wrong", "ONVIF, wrong password", "onvif", fault="badauth"),
     ]).start()  # fmt: skip
     yield sim
     sim.stop()
@@ -140,3 +142,40 @@ def test_a_portal_stream_names_a_configured_profile() -> None:
     assert "portal profile 'jakarta' is not in [portals] (palembang)" in reject.reason
     with pytest.raises(ValueError, match="HLS"):
         Stream(url="http://10.1.1.9/x.jpg", protocol="jpeg", portal="palembang")
+
+
+def test_onvif_asks_once_where_the_snapshot_is_and_again_after_a_failure(
+    vendors: CameraSimulator,
+) -> None:
+    from lawangjabo.cameras import capture
+
+    calls: list[str] = []
+    answer = vendors.onvif_reply
+
+    def counted(path: str, body: str) -> tuple[int, bytes]:
+        calls.append(path)
+        return answer(path, body)
+
+    vendors.onvif_reply = counted  # type: ignore[method-assign]
+    try:
+        url, protocol = vendors.stream_for("onvif-ok")
+        assert protocol == "onvif" and "/vendor/" not in url  # the camera says where
+        assert grab(url, protocol, 10.0).frame.shape[:2] == (360, 640)  # the sub profile
+        asked = len(calls)
+        assert asked >= 3  # services, profiles, snapshot URI
+        grab(url, protocol, 10.0)
+        assert len(calls) == asked  # cached: the next poll reads the JPEG only
+        sharp = vendors.sharp_for("onvif-ok")
+        assert sharp is not None and grab(*sharp, 10.0).frame.shape[:2] == (720, 1280)
+        key = (url, False)
+        capture._onvif_uris[key] = capture._onvif_uris[key].replace("onvif-ok", "moved")
+        with pytest.raises(CaptureError):  # the announced URI went away
+            grab(url, protocol, 10.0)
+        before = len(calls)
+        assert grab(url, protocol, 10.0).frame.size and len(calls) > before  # asked again
+        with pytest.raises(CaptureError) as caught:
+            grab(*vendors.stream_for("onvif-wrong"), 10.0)
+        assert caught.value.kind == "auth_refused"  # a WS-Security refusal: the lockout guard
+        assert vendors.cameras["onvif-wrong"].id not in str(caught.value)
+    finally:
+        vendors.onvif_reply = answer  # type: ignore[method-assign]

@@ -72,6 +72,7 @@ ERROR_LABELS: dict[str, str] = {
     "paced": N_("portal throttling"),
     "tls": N_("TLS certificate refused"),
     "not_playlist": N_("not an HLS playlist"),
+    "onvif": N_("ONVIF discovery failed"),
     "locked_out": N_("account locked by the camera"),
 }
 # A camera that refused our credentials is not asked again for this long: a vendor camera locks
@@ -329,6 +330,78 @@ def grab_vendor(url: str, timeout_s: float) -> tuple[Frame, bytes]:
     return frame, bytes(data)
 
 
+# -- ONVIF: ask the camera once where its snapshot is, then poll that JPEG ------------------
+
+ONVIF_PROTOCOLS = frozenset({"onvif", "onvif-main"})  # sweep: the last profile; click: the first
+_onvif_uris: dict[tuple[str, bool], str] = {}
+
+
+def _discover_snapshot_uri(url: str, main: bool, timeout_s: float) -> str:
+    """GetProfiles, then GetSnapshotUri of the first (main) or last (sub) profile, with
+    onvif-zeep-async (the maintained ONVIF client, used by Home Assistant): it speaks the
+    WS-Security and the device quirks we would otherwise learn one camera at a time."""
+    import asyncio
+
+    from onvif import ONVIFCamera
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CaptureError("bad_url", "expected an http(s) URL")
+
+    async def ask() -> str | None:
+        camera = ONVIFCamera(parts.hostname, parts.port or 80, unquote(parts.username or ""),
+                             unquote(parts.password or ""), no_cache=True)  # fmt: skip
+        try:
+            await camera.update_xaddrs()
+            media = await camera.create_media_service()
+            profiles = await media.GetProfiles()
+            if not profiles:
+                return None
+            chosen = profiles[0] if main else profiles[-1]
+            uri: str | None = await camera.get_snapshot_uri(chosen.token)
+            return uri
+        finally:
+            await camera.close()
+
+    try:
+        found = asyncio.run(asyncio.wait_for(ask(), timeout_s))
+    except TimeoutError as exc:
+        raise CaptureError("timeout", "the camera did not answer ONVIF in time") from exc
+    except CaptureError:
+        raise
+    except Exception as exc:  # zeep/aiohttp raise many kinds; their text may hold the address
+        if "authoriz" in str(exc).lower():  # a WS-Security refusal counts toward a lockout too
+            raise CaptureError("auth_refused", "the camera refused the ONVIF account") from exc
+        raise CaptureError("onvif", f"ONVIF discovery failed ({type(exc).__name__})") from exc
+    if not found:
+        raise CaptureError("onvif", "the camera announces no snapshot URI")
+    return found
+
+
+def grab_onvif(url: str, main: bool, timeout_s: float) -> tuple[Frame, bytes]:
+    """An ONVIF camera's snapshot: the URI discovered once (and again after a failure), then
+    read like a vendor endpoint (Digest, one credentialed attempt, lockout-safe)."""
+    deadline = _Deadline(timeout_s)
+    key = (url, main)
+    with _portal_lock:
+        known = _onvif_uris.get(key)
+    if known is None:
+        known = _discover_snapshot_uri(url, main, deadline.left())
+        with _portal_lock:
+            _onvif_uris[key] = known
+    parts, announced = urlsplit(url), urlsplit(known)
+    account = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    snapshot = urlunsplit((announced.scheme, account + announced.netloc, announced.path,
+                           announced.query, ""))  # fmt: skip
+    try:
+        return grab_vendor(snapshot, deadline.left())
+    except CaptureError as exc:
+        if exc.kind not in AUTH_KINDS:  # the URI may have moved: ask again next time
+            with _portal_lock:
+                _onvif_uris.pop(key, None)
+        raise
+
+
 # -- portal HLS: our own HTTP client, so headers and cookies are per camera, never global ---
 
 PORTAL_PREFIX = "portal-hls:"  # + profile name: the protocol of an HLS stream behind a portal
@@ -503,6 +576,8 @@ def grab(url: str, protocol: str, timeout_s: float) -> Grab:
         frame, jpeg = grab_mjpeg(real, timeout_s)
     elif protocol in VENDOR_PROTOCOLS:
         frame, jpeg = grab_vendor(real, timeout_s)
+    elif protocol in ONVIF_PROTOCOLS:
+        frame, jpeg = grab_onvif(real, protocol == "onvif-main", timeout_s)
     elif protocol.startswith(PORTAL_PREFIX):
         frame = grab_portal_hls(real, protocol.removeprefix(PORTAL_PREFIX), timeout_s)
     elif protocol in ("hls", "rtsp"):

@@ -25,7 +25,7 @@ from lawangjabo.geo.districts import DistrictCatalog, DistrictLayer, normalise_n
 
 log = logging.getLogger(__name__)
 
-Protocol = Literal["hls", "rtsp", "mjpeg", "jpeg", "hikvision", "dahua"]
+Protocol = Literal["hls", "rtsp", "mjpeg", "jpeg", "hikvision", "dahua", "onvif"]
 # A vendor camera's snapshot endpoint, appended to its base address: (sweep, operator click).
 # Hikvision: the sub-stream's small JPEG for the sweep, the main stream's for a click.
 VENDOR_PATHS: dict[str, tuple[str, str]] = {
@@ -68,9 +68,10 @@ class SharpSource(BaseModel):
 class Stream(BaseModel):
     """Where a camera's pictures come from. Server-side only: never sent to a browser.
 
-    ``hikvision`` and ``dahua`` take the camera's base address (``http://10.2.3.4`` or, with
-    its account, ``env://NAME`` / ``secret://NAME``) and read the vendor's snapshot endpoint with
-    HTTP Digest; ``channel`` picks the camera channel (NVRs have many)."""
+    ``hikvision``, ``dahua`` and ``onvif`` take the camera's base address (``http://10.2.3.4``
+    or, with its account, ``env://NAME`` / ``secret://NAME``) and read the vendor's snapshot
+    endpoint (ONVIF: the one the camera announces) with HTTP Digest; ``channel`` picks the
+    camera channel (NVRs have many)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -85,7 +86,8 @@ class Stream(BaseModel):
     def _vendor_base(self) -> Stream:
         if self.portal is not None and self.protocol != "hls":
             raise ValueError("a portal profile is for HLS streams (protocol = 'hls')")
-        if self.protocol in VENDOR_PATHS and self.url.split("://", 1)[0] in ("http", "https"):
+        based = (*VENDOR_PATHS, "onvif")
+        if self.protocol in based and self.url.split("://", 1)[0] in ("http", "https"):
             path = self.url.split("://", 1)[1].partition("/")[2]
             if path.strip("/"):
                 raise ValueError(
@@ -104,6 +106,8 @@ class Stream(BaseModel):
             return self.url.rstrip("/") + path, self.protocol
         if self.portal is not None:
             return self.url, f"portal-hls:{self.portal}"
+        if self.protocol == "onvif":  # the camera says where: its first profile is the sharp one
+            return self.url, "onvif-main" if sharp else "onvif"
         return self.url, self.protocol
 
     @field_validator("url")

@@ -12,6 +12,7 @@ poller is given a wrong password).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import logging
@@ -56,7 +57,7 @@ MJPEG_MAX_SECONDS = 120.0
 class SimCamera:
     id: str
     name: str
-    protocol: Literal["mjpeg", "jpeg", "hls", "hikvision", "dahua"] = "mjpeg"
+    protocol: Literal["mjpeg", "jpeg", "hls", "hikvision", "dahua", "onvif"] = "mjpeg"
     fault: Fault | None = None
 
 
@@ -237,6 +238,42 @@ class DigestGuard:
             return "wrong"
 
 
+def _account(camera: SimCamera) -> str:
+    """The simulated camera's user name: ``admin``; an ONVIF camera's is its id (the one
+    device service tells its cameras apart by it)."""
+    return camera.id if camera.protocol == "onvif" else "admin"
+
+
+_SOAP_NS = ('xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+            'xmlns:tds="http://www.onvif.org/ver10/device/wsdl" '
+            'xmlns:trt="http://www.onvif.org/ver10/media/wsdl" '
+            'xmlns:tt="http://www.onvif.org/ver10/schema" '
+            'xmlns:ter="http://www.onvif.org/ver10/error"')  # fmt: skip
+
+
+def _soap(body: str) -> bytes:
+    return (f'<?xml version="1.0" encoding="UTF-8"?><s:Envelope {_SOAP_NS}><s:Body>{body}'
+            "</s:Body></s:Envelope>").encode()  # fmt: skip
+
+
+def _soap_fault(code: str, reason: str) -> bytes:
+    return _soap(
+        "<s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode><s:Value>"
+        f'{code}</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en">{reason}'
+        "</s:Text></s:Reason></s:Fault>"
+    )
+
+
+def _ws_password_ok(body: str, password: str) -> bool:
+    """WS-Security UsernameToken: PasswordDigest = Base64(SHA-1(nonce + created + password))."""
+    found = {k: re.search(rf"{k}[^>]*>([^<]+)<", body) for k in ("Password", "Nonce", "Created")}
+    if not all(found.values()):
+        return False
+    given, nonce, created = (m.group(1) for m in found.values() if m)
+    digest = hashlib.sha1(base64.b64decode(nonce) + created.encode() + password.encode())
+    return hmac.compare_digest(base64.b64encode(digest.digest()).decode(), given)
+
+
 def _md5(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()
 
@@ -263,8 +300,8 @@ class CameraSimulator:
         self._dead.bind((host, 0))
         self._hanger = _Hanger(host)
         self._password = secrets.token_urlsafe(12)  # the simulated vendor cameras' account
-        self.guards = {c.id: DigestGuard("admin", self._password) for c in cameras
-                       if c.protocol in VENDOR_SWEEP}  # fmt: skip
+        self.guards = {c.id: DigestGuard(_account(c), self._password) for c in cameras
+                       if c.protocol in VENDOR_SWEEP or c.protocol == "onvif"}  # fmt: skip
         self._server = ThreadingHTTPServer((host, port), self._handler())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
@@ -298,8 +335,8 @@ class CameraSimulator:
         with self._lock:
             for camera in cameras:
                 self.cameras.setdefault(camera.id, camera)
-                if camera.protocol in VENDOR_SWEEP:
-                    self.guards.setdefault(camera.id, DigestGuard("admin", self._password))
+                if camera.protocol in VENDOR_SWEEP or camera.protocol == "onvif":
+                    self.guards.setdefault(camera.id, DigestGuard(_account(camera), self._password))
 
     # -- addresses ------------------------------------------------------------------------
     def stream_for(self, camera_id: str) -> tuple[str, str]:
@@ -312,6 +349,8 @@ class CameraSimulator:
         base = f"http://{self.host}:{self.port}"
         if camera.protocol in VENDOR_SWEEP:
             return self._vendor_base(camera) + VENDOR_SWEEP[camera.protocol], camera.protocol
+        if camera.protocol == "onvif":  # the camera's address only: it says where to look
+            return self._onvif_base(camera), "onvif"
         if camera.protocol == "hls" and camera_id in self._hls:
             return f"{base}/hls/{camera_id}/index.m3u8", "hls"
         if camera.protocol == "jpeg":
@@ -321,13 +360,74 @@ class CameraSimulator:
     def sharp_for(self, camera_id: str) -> tuple[str, str] | None:
         """A sharper source for clicks (a vendor camera's main stream), if it has one."""
         camera = self.cameras[camera_id]
-        if camera.fault in ("dead", "hang") or camera.protocol not in VENDOR_SHARP:
+        if camera.fault in ("dead", "hang"):
+            return None
+        if camera.protocol == "onvif":
+            return self._onvif_base(camera), "onvif-main"
+        if camera.protocol not in VENDOR_SHARP:
             return None
         return self._vendor_base(camera) + VENDOR_SHARP[camera.protocol], camera.protocol
 
+    def _password_for(self, camera: SimCamera) -> str:
+        return "wrong-" + self._password if camera.fault == "badauth" else self._password
+
     def _vendor_base(self, camera: SimCamera) -> str:
-        password = "wrong-" + self._password if camera.fault == "badauth" else self._password
+        password = self._password_for(camera)
         return f"http://admin:{password}@{self.host}:{self.port}/vendor/{camera.id}"
+
+    def _onvif_base(self, camera: SimCamera) -> str:
+        return f"http://{camera.id}:{self._password_for(camera)}@{self.host}:{self.port}"
+
+    def onvif_reply(self, path: str, body: str) -> tuple[int, bytes]:
+        """A minimal ONVIF device and media service (SOAP 1.2): GetServices, GetCapabilities,
+        GetProfiles (main and sub) and GetSnapshotUri, behind WS-Security UsernameToken
+        (PasswordDigest); the user name is the camera id. Anything else is a SOAP fault."""
+        user = re.search(r"Username>([^<]+)<", body)
+        camera = self.cameras.get(user.group(1)) if user else None
+        if (
+            camera is None
+            or camera.protocol != "onvif"
+            or not _ws_password_ok(body, self._password)
+        ):
+            return 400, _soap_fault("ter:NotAuthorized", "Sender not authorized")  # fmt: skip
+        action = re.search(r"<(?:[\w-]+:)?Body[^>]*>\s*<(?:[\w-]+:)?(\w+)", body)
+        name = action.group(1) if action else ""
+        base = f"http://{self.host}:{self.port}"
+        device, media = f"{base}/onvif/device_service", f"{base}/onvif/{camera.id}/media_service"
+        version = "<tds:Version><tt:Major>2</tt:Major><tt:Minor>60</tt:Minor></tds:Version>"
+        if name == "GetServices":
+            services = "".join(
+                f"<tds:Service><tds:Namespace>{ns}</tds:Namespace><tds:XAddr>{addr}</tds:XAddr>"
+                f"{version}</tds:Service>"
+                for ns, addr in (("http://www.onvif.org/ver10/device/wsdl", device),
+                                 ("http://www.onvif.org/ver10/media/wsdl", media))
+            )  # fmt: skip
+            return 200, _soap(f"<tds:GetServicesResponse>{services}</tds:GetServicesResponse>")
+        if name == "GetCapabilities":
+            return 200, _soap(
+                "<tds:GetCapabilitiesResponse><tds:Capabilities>"
+                f"<tt:Device><tt:XAddr>{device}</tt:XAddr></tt:Device>"
+                f"<tt:Media><tt:XAddr>{media}</tt:XAddr></tt:Media>"
+                "</tds:Capabilities></tds:GetCapabilitiesResponse>"
+            )
+        if name == "GetProfiles" and path.endswith("/media_service"):
+            profiles = "".join(
+                f'<trt:Profiles token="{token}" fixed="true"><tt:Name>{token}</tt:Name>'
+                "</trt:Profiles>"
+                for token in ("main", "sub")
+            )
+            return 200, _soap(f"<trt:GetProfilesResponse>{profiles}</trt:GetProfilesResponse>")
+        if name == "GetSnapshotUri" and path.endswith("/media_service"):
+            main = "<tt:ProfileToken>main<" in body.replace("trt:", "tt:") or ">main<" in body
+            channel = "101" if main else "102"
+            uri = f"{base}/vendor/{camera.id}/ISAPI/Streaming/channels/{channel}/picture"
+            return 200, _soap(
+                f"<trt:GetSnapshotUriResponse><trt:MediaUri><tt:Uri>{uri}</tt:Uri>"
+                "<tt:InvalidAfterConnect>false</tt:InvalidAfterConnect>"
+                "<tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT0S"
+                "</tt:Timeout></trt:MediaUri></trt:GetSnapshotUriResponse>"
+            )
+        return 400, _soap_fault("ter:ActionNotSupported", f"{name or 'this'} is not simulated")
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> CameraSimulator:
@@ -466,6 +566,19 @@ class CameraSimulator:
                 else:
                     self.send_error(404)
 
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(min(length, 1024 * 1024)).decode("utf-8", "replace")
+                if not self.path.startswith("/onvif/"):
+                    self.send_error(404)
+                    return
+                status, reply = simulator.onvif_reply(self.path, body)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/soap+xml; charset=utf-8")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
             def _vendor(self, path: str) -> None:
                 camera_id, _, endpoint = path.removeprefix("/vendor/").partition("/")
                 camera = simulator.cameras.get(camera_id)
@@ -487,7 +600,7 @@ class CameraSimulator:
                     self.end_headers()
                     self.wfile.write(body)
                     return
-                sharp = "/" + endpoint == VENDOR_SHARP.get(camera.protocol)
+                sharp = endpoint.endswith("/101/picture")
                 data = simulator.jpeg(camera_id)
                 if sharp:  # the main stream: twice the sub-stream's size
                     frame = decode_jpeg(data)
