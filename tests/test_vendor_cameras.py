@@ -4,27 +4,18 @@ a camera that refused its credentials once, then waits: never a retry loop into 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lawangjabo.cameras.capture import CaptureError, grab, resolve_url
-from lawangjabo.cameras.poller import Outcome, Poller, Target
+from lawangjabo.cameras.poller import Poller, Target
 from lawangjabo.cameras.registry import Stream
 from lawangjabo.cameras.simulator import LOCK_AFTER, CameraSimulator, SimCamera
 from lawangjabo.cameras.snapshots import SnapshotStore
 
-
-class ListSink:
-    def __init__(self) -> None:
-        self.outcomes: list[Outcome] = []
-        self._lock = threading.Lock()
-
-    def add(self, outcome: Outcome) -> None:
-        with self._lock:
-            self.outcomes.append(outcome)
+from .test_poller import ListSink
 
 
 @pytest.fixture(scope="module")

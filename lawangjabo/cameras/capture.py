@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from lawangjabo.cameras.cv import cv2
@@ -293,38 +294,29 @@ def grab_vendor(url: str, timeout_s: float) -> tuple[Frame, bytes]:
         else None
     )
     headers = {"User-Agent": "LawangJabo/0.1", "Accept": "image/jpeg"}
-    try:
-        left = deadline.left()
-        with requests.get(bare, auth=auth, headers=headers, stream=True, allow_redirects=False,
-                          timeout=(left, left)) as response:  # fmt: skip
-            if response.status_code in (401, 403):
-                body = response.raw.read(4096, decode_content=True) or b""
-                if _LOCKED.search(body):
-                    raise CaptureError("locked_out", "the camera locked this account after "
-                                       "wrong passwords; not asked again for a while")  # fmt: skip
-                if response.status_code == 401:
-                    raise CaptureError("auth_refused", "credentials refused; not asked again "
-                                       "for a while (a lockout guard)")  # fmt: skip
-            if response.status_code != 200:
-                raise CaptureError(f"http_{response.status_code}",
-                                   f"HTTP {response.status_code} {response.reason}")  # fmt: skip
-            data = bytearray()
-            for chunk in response.iter_content(CHUNK):
-                deadline.left()
-                data += chunk
-                if len(data) > MAX_JPEG_BYTES:
-                    raise CaptureError("too_large", "image larger than 8 MB")
-            kind = response.headers.get("Content-Type", "unknown")
-    except CaptureError:
-        raise
-    except requests.exceptions.Timeout as exc:
-        raise CaptureError("timeout", "no answer before the deadline") from exc
-    except requests.exceptions.ConnectionError as exc:
-        refused = "refused" in str(exc).lower()  # the message names no credential
-        raise CaptureError("refused" if refused else "network", "connection failed") from exc
-    except requests.exceptions.RequestException as exc:
-        raise CaptureError("network", type(exc).__name__) from exc
-    frame = decode_jpeg(bytes(data))
+    left = deadline.left()
+    with (
+        _requests_errors(),
+        requests.get(
+            bare,
+            auth=auth,
+            headers=headers,
+            stream=True,
+            allow_redirects=False,
+            timeout=(left, left),
+        ) as response,
+    ):
+        if response.status_code in (401, 403):
+            body = response.raw.read(4096, decode_content=True) or b""
+            if _LOCKED.search(body):
+                raise CaptureError("locked_out", "the camera locked this account after "
+                                   "wrong passwords; not asked again for a while")  # fmt: skip
+            if response.status_code == 401:
+                raise CaptureError("auth_refused", "credentials refused; not asked again "
+                                   "for a while (a lockout guard)")  # fmt: skip
+        data = _body(response, deadline, MAX_JPEG_BYTES)
+        kind = response.headers.get("Content-Type", "unknown")
+    frame = decode_jpeg(data)
     if frame is None:
         raise CaptureError("not_image", f"response is not an image ({kind})")
     return frame, bytes(data)
@@ -472,17 +464,22 @@ def _portal_get(
                 continue  # the session ran out: a new cookie, then once more
             if response.status_code == 429:
                 raise CaptureError("paced", "the portal asks us to slow down (HTTP 429)")
-            if response.status_code != 200:
-                raise CaptureError(f"http_{response.status_code}",
-                                   f"HTTP {response.status_code} {response.reason}")  # fmt: skip
-            data = bytearray()
-            for chunk in response.iter_content(CHUNK):
-                deadline.left()
-                data += chunk
-                if len(data) > limit:
-                    raise CaptureError("too_large", "response larger than expected")
-            return bytes(data)
+            return _body(response, deadline, limit)
     raise CaptureError("http_403", "refused even with a new session cookie")
+
+
+def _body(response: Any, deadline: _Deadline, limit: int) -> bytes:
+    """A 200 response's body, read within the deadline and ``limit`` bytes."""
+    if response.status_code != 200:
+        raise CaptureError(f"http_{response.status_code}",
+                           f"HTTP {response.status_code} {response.reason}")  # fmt: skip
+    data = bytearray()
+    for chunk in response.iter_content(CHUNK):
+        deadline.left()
+        data += chunk
+        if len(data) > limit:
+            raise CaptureError("too_large", f"response larger than {limit // 1024 // 1024} MB")
+    return bytes(data)
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse
 from lawangjabo.auth.access import SECURITY_HEADERS, session_of
 from lawangjabo.auth.tokens import ServiceToken, split
 from lawangjabo.incidents import feed
-from lawangjabo.incidents.store import STATUSES, IncidentError
+from lawangjabo.incidents.store import STATUSES, IncidentError, IncidentStore
 from lawangjabo.server.services import Services, get_services
 
 log = logging.getLogger(__name__)
@@ -98,9 +98,11 @@ def _answer(outcomes: list[feed.ItemOutcome], written: tuple[str, ...]) -> JSONR
     return _json({"results": [o.as_dict() for o in outcomes]}, status)
 
 
-async def post_incidents(request: Request) -> JSONResponse:
-    """``POST /api/incidents``: new incidents from an agency system (idempotent per
-    ``external_id``)."""
+async def _feed_request(
+    request: Request,
+) -> tuple[Services, ServiceToken, list[Any], IncidentStore] | JSONResponse:
+    """What every feed call needs, in order: a valid token within its rate, items, the store;
+    or the response that refuses the call."""
     services = get_services()
     token = await _authorised(request, services)
     if isinstance(token, JSONResponse):
@@ -111,6 +113,16 @@ async def post_incidents(request: Request) -> JSONResponse:
     store = services.incidents()
     if store is None:
         return _json({"error": "the incident database is unavailable; send again later"}, 503)
+    return services, token, items, store
+
+
+async def post_incidents(request: Request) -> JSONResponse:
+    """``POST /api/incidents``: new incidents from an agency system (idempotent per
+    ``external_id``)."""
+    ready = await _feed_request(request)
+    if isinstance(ready, JSONResponse):
+        return ready
+    services, token, items, store = ready
 
     def work() -> list[feed.ItemOutcome]:
         with services.feed_lock:
@@ -127,16 +139,10 @@ async def post_incidents(request: Request) -> JSONResponse:
 
 async def patch_incidents(request: Request) -> JSONResponse:
     """``PATCH /api/incidents``: status changes of this agency's incidents."""
-    services = get_services()
-    token = await _authorised(request, services)
-    if isinstance(token, JSONResponse):
-        return token
-    items = await _items(request, services.settings.auth.feed_max_items)
-    if isinstance(items, JSONResponse):
-        return items
-    store = services.incidents()
-    if store is None:
-        return _json({"error": "the incident database is unavailable; send again later"}, 503)
+    ready = await _feed_request(request)
+    if isinstance(ready, JSONResponse):
+        return ready
+    services, token, items, store = ready
     outcomes = await run_in_threadpool(feed.change, store, token.agency, token.actor, items)
     services.audit(token.actor, "feed_incidents_changed", {
         "agency": token.agency, "updated": sum(o.outcome == "updated" for o in outcomes),
