@@ -233,3 +233,18 @@ def test_reasons_and_notes_read_in_indonesian(settings: Settings) -> None:
     assert notes[:2] == ["CSV, UTF-8, dipisah titik koma", "1 baris kosong dilewati"]
     assert "kategori tidak dikenal 'ufo'" in rejects_csv(result.rejects, indonesian)
     assert "unknown category 'ufo'" in rejects_csv(result.rejects)
+
+
+def test_the_feed_refuses_a_source_for_an_agency_the_city_does_not_know(
+    store: IncidentStore,
+) -> None:
+    """A token whose agency left the city file stores nothing (the route answers 409)."""
+    from lawangjabo.incidents import feed
+
+    item = {"external_id": "X-1", "occurred_at": "2026-11-30T10:00:00+07:00",
+            "category": "macet", "priority": "P3", "lat": -2.9786, "lon": 104.7457}  # fmt: skip
+    with pytest.raises(IncidentError, match="feed:<agency>"):
+        feed.create(store, "gone", "token:x", [item])
+    (made,) = feed.create(store, "dishub", "token:atcs", [item])
+    assert made.outcome == "created" and store.get(made.id or 0)["source"] == "feed:dishub"  # type: ignore[index]
+    assert store.count() == 1

@@ -124,14 +124,22 @@ async def post_incidents(request: Request) -> JSONResponse:
         return ready
     services, token, items, store = ready
 
-    def work() -> list[feed.ItemOutcome]:
+    def work() -> list[feed.ItemOutcome] | str:
         with services.feed_lock:
             try:
                 return feed.create(store, token.agency, token.actor, items)
             except IncidentError:  # another replica stored one of them a moment ago
+                pass
+            try:  # the stored ones now read as "exists"
                 return feed.create(store, token.agency, token.actor, items)
+            except IncidentError as exc:  # e.g. the token's agency left the city file
+                return str(exc)
 
     outcomes = await run_in_threadpool(work)
+    if isinstance(outcomes, str):
+        services.audit(token.actor, "feed_incidents_refused", {"agency": token.agency,
+                                                               "reason": outcomes})  # fmt: skip
+        return _json({"error": f"nothing stored: {outcomes}"}, 409)
     counts = {k: sum(o.outcome == k for o in outcomes) for k in ("created", "exists", "rejected")}
     services.audit(token.actor, "feed_incidents_posted", {"agency": token.agency, **counts})
     return _answer(outcomes, ("created",))
