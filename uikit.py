@@ -692,6 +692,8 @@ def _word_choices(
         )
         if picked:
             words[word] = picked
+        else:  # set back to "choose": the word is unknown again
+            words.pop(word, None)
     st.checkbox(_("Remember these words for later imports"), value=True, key="remember-words")
     return choices if words == choices.words else ImportChoices(choices.columns, words)
 
