@@ -202,7 +202,9 @@ class SimulatorConfig(StrictModel):
 
     host: str = "127.0.0.1"
     faults: dict[str, SimFault] = {}
-    protocols: dict[str, Literal["mjpeg", "jpeg", "hls", "hikvision", "dahua", "onvif"]] = {}
+    protocols: dict[
+        str, Literal["mjpeg", "jpeg", "hls", "hikvision", "dahua", "onvif", "portal"]
+    ] = {}
 
 
 class IncidentCategory(StrictModel):

@@ -187,3 +187,27 @@ def test_a_self_signed_portal_is_refused_unless_its_profile_says_otherwise(
         assert caught.value.kind == "tls" and "127.0.0.1" not in str(caught.value)
         got = grab(f"{base}/live/camt/index.m3u8", "portal-hls:lenient", 10.0)
     assert got.frame.size
+
+
+def test_the_simulator_shows_a_portal_camera_that_wants_its_referer_and_cookie() -> None:
+    """The demo's portal-HLS camera: our capture with its profile gets a picture; a client
+    without the Referer and session cookie (OpenCV's own HLS, say) is refused."""
+    import urllib.error
+    import urllib.request
+
+    from lawangjabo.cameras.simulator import CameraSimulator, SimCamera
+
+    from .streams import need_ffmpeg
+
+    need_ffmpeg()
+    sim = CameraSimulator([SimCamera("portal-cam", "Portal", "portal")]).start()
+    try:
+        assert sim.wait_hls_ready()
+        url, protocol = sim.stream_for("portal-cam")
+        assert protocol == "portal-hls:lawangjabo-simulator"
+        assert grab(url, protocol, 10.0).frame.shape[:2] == (360, 640)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=5)
+        assert refused.value.code == 403
+    finally:
+        sim.stop()

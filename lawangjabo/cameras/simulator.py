@@ -37,8 +37,10 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from lawangjabo.cameras.capture import PORTAL_PREFIX, configure_portals
 from lawangjabo.cameras.cv import cv2
 from lawangjabo.cameras.imaging import Frame, decode_jpeg, encode_jpeg
+from lawangjabo.config import PortalProfile
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,9 @@ VENDOR_SWEEP = {"hikvision": "/ISAPI/Streaming/channels/102/picture",
                 "dahua": "/cgi-bin/snapshot.cgi?channel=1"}  # fmt: skip
 VENDOR_SHARP = {"hikvision": "/ISAPI/Streaming/channels/101/picture"}
 LOCK_AFTER, LOCK_S = 5, 1800.0
+# A city portal's restreamer: HLS that wants this Referer and a session cookie, and its profile.
+SIM_PORTAL = "lawangjabo-simulator"
+SIM_REFERER = "https://cctv.simulated.portal/"
 WIDTH, HEIGHT = 640, 360
 ROAD_TOP, ROAD_BOTTOM = int(HEIGHT * 0.55), int(HEIGHT * 0.9)
 MJPEG_FPS = 4.0
@@ -57,7 +62,7 @@ MJPEG_MAX_SECONDS = 120.0
 class SimCamera:
     id: str
     name: str
-    protocol: Literal["mjpeg", "jpeg", "hls", "hikvision", "dahua", "onvif"] = "mjpeg"
+    protocol: Literal["mjpeg", "jpeg", "hls", "hikvision", "dahua", "onvif", "portal"] = "mjpeg"
     fault: Fault | None = None
 
 
@@ -300,6 +305,7 @@ class CameraSimulator:
         self._dead.bind((host, 0))
         self._hanger = _Hanger(host)
         self._password = secrets.token_urlsafe(12)  # the simulated vendor cameras' account
+        self._sessions: set[str] = set()  # the simulated portal's session cookies
         self.guards = {c.id: DigestGuard(_account(c), self._password) for c in cameras
                        if c.protocol in VENDOR_SWEEP or c.protocol == "onvif"}  # fmt: skip
         self._server = ThreadingHTTPServer((host, port), self._handler())
@@ -351,6 +357,8 @@ class CameraSimulator:
             return self._vendor_base(camera) + VENDOR_SWEEP[camera.protocol], camera.protocol
         if camera.protocol == "onvif":  # the camera's address only: it says where to look
             return self._onvif_base(camera), "onvif"
+        if camera.protocol == "portal" and camera_id in self._hls:
+            return f"{base}/portal/{camera_id}/index.m3u8", f"{PORTAL_PREFIX}{SIM_PORTAL}"
         if camera.protocol == "hls" and camera_id in self._hls:
             return f"{base}/hls/{camera_id}/index.m3u8", "hls"
         if camera.protocol == "jpeg":
@@ -434,7 +442,12 @@ class CameraSimulator:
         threading.Thread(
             target=self._server.serve_forever, name="camera-simulator", daemon=True
         ).start()
-        wanted = [c for c in self.cameras.values() if c.protocol == "hls" and c.fault is None]
+        wanted = [c for c in self.cameras.values()
+                  if c.protocol in ("hls", "portal") and c.fault is None]  # fmt: skip
+        if any(c.protocol == "portal" for c in wanted):
+            configure_portals({SIM_PORTAL: PortalProfile(
+                headers={"Referer": SIM_REFERER}, cookie_path="/portal/session",
+                min_interval_s=0.1)})  # fmt: skip
         if wanted and shutil.which("ffmpeg"):
             self._hls_dir = Path(tempfile.mkdtemp(prefix="lawangjabo-hls-"))
             for camera in wanted:
@@ -554,6 +567,9 @@ class CameraSimulator:
                 if path.startswith("/hls/") and simulator._hls_dir is not None:
                     self._file(simulator._hls_dir, path.removeprefix("/hls/"))
                     return
+                if path.startswith("/portal/"):
+                    self._portal(path.removeprefix("/portal/"))
+                    return
                 name = path.removeprefix("/cam/")
                 camera_id, _, ext = name.rpartition(".")
                 if not path.startswith("/cam/") or camera_id not in simulator.cameras:
@@ -578,6 +594,28 @@ class CameraSimulator:
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
                 self.wfile.write(reply)
+
+            def _portal(self, rest: str) -> None:
+                """A restreamer's checks: a session cookie from /portal/session, the Referer."""
+                if rest == "session":
+                    token = secrets.token_hex(8)
+                    with simulator._lock:
+                        simulator._sessions.add(token)
+                    self.send_response(200)
+                    self.send_header("Set-Cookie", f"session={token}; Path=/portal")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                cookie = (self.headers.get("Cookie") or "").removeprefix("session=")
+                with simulator._lock:
+                    known = cookie in simulator._sessions
+                if self.headers.get("Referer") != SIM_REFERER or not known:
+                    self.send_error(403)
+                    return
+                if simulator._hls_dir is None:
+                    self.send_error(404)
+                    return
+                self._file(simulator._hls_dir, rest)
 
             def _vendor(self, path: str) -> None:
                 camera_id, _, endpoint = path.removeprefix("/vendor/").partition("/")
