@@ -94,6 +94,8 @@ def test_category_codes_are_filled_in_when_an_older_file_migrates(
         "DROP TABLE incident_category_codes",
         "DROP TABLE incident_category_words",
         "ALTER TABLE incidents DROP COLUMN kelurahan",
+        "DROP TABLE maintenance",
+        "DROP SEQUENCE maintenance_ids",
         "DELETE FROM schema_migrations WHERE version >= 7",
     ):
         old.execute(undo)

@@ -170,3 +170,22 @@ def test_onvif_asks_once_where_the_snapshot_is_and_again_after_a_failure(
         assert vendors.cameras["onvif-wrong"].id not in str(caught.value)
     finally:
         vendors.onvif_reply = answer  # type: ignore[method-assign]
+
+
+def test_onvif_discovery_works_when_called_from_async_code(vendors: CameraSimulator) -> None:
+    """The ONVIF client is async: called where an event loop already runs (a browser test's,
+    a server's) discovery runs on its own thread and loop instead of failing."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lawangjabo.cameras import capture
+
+    url, protocol = vendors.stream_for("onvif-ok")
+    capture._onvif_uris.clear()
+
+    async def inside_a_loop() -> tuple[int, ...]:
+        return tuple(grab(url, protocol, 10.0).frame.shape)
+
+    with ThreadPoolExecutor(1) as pool:  # a loop of its own, as Playwright's would be
+        shape = pool.submit(asyncio.run, inside_a_loop()).result()
+    assert shape[:2] == (360, 640)

@@ -18,6 +18,7 @@ import threading
 import time
 import tomllib
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -355,8 +356,17 @@ def _discover_snapshot_uri(url: str, main: bool, timeout_s: float) -> str:
         finally:
             await camera.close()
 
+    def run() -> str | None:
+        return asyncio.run(asyncio.wait_for(ask(), timeout_s))
+
     try:
-        found = asyncio.run(asyncio.wait_for(ask(), timeout_s))
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # a poller thread: no event loop here
+            found = run()
+        else:  # called from async code: its own thread, its own loop
+            with ThreadPoolExecutor(1) as pool:
+                found = pool.submit(run).result()
     except TimeoutError as exc:
         raise CaptureError("timeout", "the camera did not answer ONVIF in time") from exc
     except CaptureError:
