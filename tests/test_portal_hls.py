@@ -6,6 +6,7 @@ segment, so 32 cameras with 32 different headers captured at once never get each
 from __future__ import annotations
 
 import itertools
+import os
 import secrets
 import shutil
 import ssl
@@ -211,3 +212,37 @@ def test_the_simulator_shows_a_portal_camera_that_wants_its_referer_and_cookie()
         assert refused.value.code == 403
     finally:
         sim.stop()
+
+
+def test_ffmpeg_options_per_open_never_leak_between_cameras(hls_folder: Path) -> None:
+    """OpenCV's own HLS/RTSP opens with per-camera FFmpeg options (here a Referer header, as an
+    RTSP transport would be): 24 cameras with 24 option sets at once, through the gate. The
+    double refuses any request whose Referer is not its camera's; every open gets its own."""
+    from lawangjabo.cameras.capture import ffmpeg_options, grab_video
+
+    portal = Portal(hls_folder)
+    names = [f"opt{k:02d}" for k in range(24)]
+    for name in names:
+        portal.sessions[name] = 10_000  # cookies are not what this test is about
+    with serving(portal) as base, ThreadPoolExecutor(len(names)) as pool:
+        jobs = [
+            pool.submit(grab_video, f"{base}/live/{n}/index.m3u8", 20.0,
+                        ffmpeg_options(headers={"Referer": f"https://{n}.portal/",
+                                                "Cookie": f"session={n}"}))
+            for n in names
+        ]  # fmt: skip
+        frames = [job.result() for job in jobs]
+    assert all(f.size for f in frames)
+    live = [(path, referer) for path, referer, _, _ in portal.seen if path.startswith("/live/")]
+    assert len({p.split("/")[2] for p, _ in live}) == len(names)
+    for path, referer in live:
+        assert referer == f"https://{path.split('/')[2]}.portal/", (path, referer)
+    assert os.environ.get("OPENCV_FFMPEG_CAPTURE_OPTIONS") in (None, "")  # nothing left behind
+
+
+def test_an_rtsp_camera_can_insist_on_tcp(tmp_path: Path) -> None:
+    from .streams import rtsp_camera
+
+    with rtsp_camera(tmp_path) as url:
+        assert grab(url, "rtsp-tcp", 10.0).frame.size
+        assert grab(url, "rtsp", 10.0).frame.size  # and the default still works after it

@@ -189,3 +189,11 @@ def test_onvif_discovery_works_when_called_from_async_code(vendors: CameraSimula
     with ThreadPoolExecutor(1) as pool:  # a loop of its own, as Playwright's would be
         shape = pool.submit(asyncio.run, inside_a_loop()).result()
     assert shape[:2] == (360, 640)
+
+
+def test_an_rtsp_stream_can_name_its_transport() -> None:
+    stream = Stream(url="env://CAM_RTSP", protocol="rtsp", transport="tcp")
+    assert stream.source() == ("env://CAM_RTSP", "rtsp-tcp")
+    assert Stream(url="rtsp://10.1.1.9/ch1", protocol="rtsp").source()[1] == "rtsp"
+    with pytest.raises(ValueError, match="RTSP"):
+        Stream(url="http://10.1.1.9/live.m3u8", protocol="hls", transport="tcp")

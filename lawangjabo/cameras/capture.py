@@ -553,14 +553,73 @@ def grab_portal_hls(url: str, name: str, timeout_s: float) -> Frame:
     return frame
 
 
-def grab_video(url: str, timeout_s: float) -> Frame:
-    """One decoded frame of an HLS or RTSP stream through OpenCV/FFmpeg."""
+FFMPEG_OPTIONS_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+
+
+class _OptionGate:
+    """OpenCV passes FFmpeg options (RTSP transport, HTTP headers) only through one process-wide
+    environment variable, read at each open. Opens therefore go through this gate: any number
+    at once with the same options (the variable holds them meanwhile), a different set waits
+    until those opens are done; a waiting set stops newcomers of the current one, so no set
+    starves. Reads run outside the gate. Without options the variable is unset, as before."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._current: str | None = None
+        self._active = 0
+        self._waiting: list[str] = []
+
+    @contextmanager
+    def opening(self, options: str, deadline: _Deadline) -> Iterator[None]:
+        with self._cond:
+            self._waiting.append(options)
+            try:
+                while not (self._active == 0 or (
+                    self._current == options and all(w == options for w in self._waiting)
+                )):  # fmt: skip
+                    self._cond.wait(min(0.5, deadline.left()))
+            finally:
+                self._waiting.remove(options)
+            if self._active == 0 and self._current != options:
+                if options:
+                    os.environ[FFMPEG_OPTIONS_ENV] = options
+                else:
+                    os.environ.pop(FFMPEG_OPTIONS_ENV, None)
+                self._current = options
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._active -= 1
+                if self._active == 0 and self._current:  # left as OpenCV's default
+                    os.environ.pop(FFMPEG_OPTIONS_ENV, None)
+                    self._current = ""
+                self._cond.notify_all()
+
+
+_option_gate = _OptionGate()
+
+
+def ffmpeg_options(transport: str | None = None, headers: dict[str, str] | None = None) -> str:
+    """The option string OpenCV hands FFmpeg (``key;value|key;value``)."""
+    parts = [f"rtsp_transport;{transport}"] if transport else []
+    if headers:
+        parts.append("headers;" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()))
+    return "|".join(parts)
+
+
+def grab_video(url: str, timeout_s: float, options: str = "") -> Frame:
+    """One decoded frame of an HLS or RTSP stream through OpenCV/FFmpeg; ``options`` are FFmpeg
+    options for this open only (see :class:`_OptionGate`)."""
+    deadline = _Deadline(timeout_s)
     ms = int(timeout_s * 1000)
-    capture = cv2.VideoCapture(
-        url,
-        cv2.CAP_FFMPEG,
-        [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms],
-    )
+    with _option_gate.opening(options, deadline):
+        capture = cv2.VideoCapture(
+            url,
+            cv2.CAP_FFMPEG,
+            [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms],
+        )
     try:
         if not capture.isOpened():
             raise CaptureError("open_failed", "stream could not be opened")
@@ -589,6 +648,8 @@ def grab(url: str, protocol: str, timeout_s: float) -> Grab:
         frame = grab_portal_hls(real, protocol.removeprefix(PORTAL_PREFIX), timeout_s)
     elif protocol in ("hls", "rtsp"):
         frame = grab_video(real, timeout_s)
+    elif protocol in ("rtsp-tcp", "rtsp-udp"):  # a camera that needs one RTSP transport
+        frame = grab_video(real, timeout_s, ffmpeg_options(protocol.removeprefix("rtsp-")))
     else:
         raise CaptureError("bad_protocol", f"unknown protocol {protocol!r}")
     return Grab(frame, time.monotonic() - started, jpeg)

@@ -81,11 +81,16 @@ class Stream(BaseModel):
     sharp: SharpSource | None = None
     # An HLS stream behind a city portal: the [portals] profile (headers, cookie, TLS, pacing).
     portal: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")] | None = None
+    # An RTSP camera that needs one transport (many need TCP through NAT or a firewall);
+    # default: FFmpeg's own choice (UDP, then TCP).
+    transport: Literal["tcp", "udp"] | None = None
 
     @model_validator(mode="after")
     def _vendor_base(self) -> Stream:
         if self.portal is not None and self.protocol != "hls":
             raise ValueError("a portal profile is for HLS streams (protocol = 'hls')")
+        if self.transport is not None and self.protocol != "rtsp":
+            raise ValueError("a transport is for RTSP streams (protocol = 'rtsp')")
         based = (*VENDOR_PATHS, "onvif")
         if self.protocol in based and self.url.split("://", 1)[0] in ("http", "https"):
             path = self.url.split("://", 1)[1].partition("/")[2]
@@ -106,6 +111,8 @@ class Stream(BaseModel):
             return self.url.rstrip("/") + path, self.protocol
         if self.portal is not None:
             return self.url, f"portal-hls:{self.portal}"
+        if self.transport is not None:
+            return self.url, f"rtsp-{self.transport}"
         if self.protocol == "onvif":  # the camera says where: its first profile is the sharp one
             return self.url, "onvif-main" if sharp else "onvif"
         return self.url, self.protocol
