@@ -408,7 +408,7 @@ def grab_onvif(url: str, main: bool, timeout_s: float) -> tuple[Frame, bytes]:
 
 PORTAL_PREFIX = "portal-hls:"  # + profile name: the protocol of an HLS stream behind a portal
 _portals: dict[str, PortalProfile] = {}
-_portal_cookies: dict[str, dict[str, str]] = {}
+_portal_cookies: dict[tuple[str, str], dict[str, str]] = {}  # (profile, host) → cookies
 _next_request: dict[str, float] = {}  # host → monotonic time its next request may go
 _portal_lock = threading.Lock()
 MAX_SEGMENT_BYTES = 16 * 1024 * 1024
@@ -451,9 +451,10 @@ def _portal_get(
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise CaptureError("bad_url", "expected an http(s) URL")
+    jar = (name, parts.netloc)
     for attempt in (0, 1):
         with _portal_lock:
-            need_cookie = profile.cookie_path and (attempt or name not in _portal_cookies)
+            need_cookie = profile.cookie_path and (attempt or jar not in _portal_cookies)
         if need_cookie:
             assert profile.cookie_path is not None
             origin = urlunsplit((parts.scheme, parts.netloc, profile.cookie_path, "", ""))
@@ -462,9 +463,9 @@ def _portal_get(
                 got = requests.get(origin, headers=profile.headers, verify=profile.verify_tls,
                                    timeout=deadline.left(), allow_redirects=False)  # fmt: skip
             with _portal_lock:
-                _portal_cookies[name] = {c.name: c.value or "" for c in got.cookies}
+                _portal_cookies[jar] = {c.name: c.value or "" for c in got.cookies}
         with _portal_lock:
-            cookies = dict(_portal_cookies.get(name, {}))
+            cookies = dict(_portal_cookies.get(jar, {}))
         _pace(parts.netloc, profile.min_interval_s, deadline)
         with _requests_errors(), requests.get(
             url, headers=profile.headers, cookies=cookies, verify=profile.verify_tls,
