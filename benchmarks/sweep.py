@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lawangjabo.cameras.capture import Grab, grab
+from lawangjabo.cameras.capture import Grab, grab, resolve_url
 from lawangjabo.cameras.poller import Outcome, Poller, Target
 from lawangjabo.cameras.simulator import CameraSimulator, SimCamera
 from lawangjabo.cameras.snapshots import SnapshotStore
@@ -106,7 +106,9 @@ def _serve(cams: list[SimCamera], conn: Connection) -> None:
     sim = CameraSimulator(cams).start()
     if any(c.protocol == "hls" for c in cams):
         sim.wait_hls_ready()
-    conn.send({c.id: sim.stream_for(c.id) for c in cams})
+    # Resolved here: the simulator's accounts are secrets held in this process's memory.
+    conn.send({c.id: (resolve_url(url), protocol)
+               for c in cams for url, protocol in [sim.stream_for(c.id)]})  # fmt: skip
     conn.recv()
     sim.stop()
 

@@ -168,6 +168,10 @@ def test_secret_urls_resolve_from_the_secrets_file(
     with pytest.raises(CaptureError) as broken:  # unterminated string: the parser quotes it
         grab("secret://cam1", "rtsp", 1.0)
     assert "unreadable" in str(broken.value) and "s3cr3t" not in str(broken.value)
+    # An account kept apart from the address: a password with '@' and ':' needs no quoting.
+    secrets.write_text('[streams.cam3]\nurl = "http://10.0.0.9/snap.jpg"\nuser = "op"\n'
+                       'password = "p@ss:word"\n', encoding="utf-8")  # fmt: skip
+    assert resolve_url("secret://cam3") == "http://op:p%40ss%3Aword@10.0.0.9/snap.jpg"
 
 
 LEAK_PROBE = """

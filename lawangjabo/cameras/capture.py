@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 from lawangjabo.cameras.cv import cv2
 from lawangjabo.cameras.imaging import Frame, decode_jpeg
@@ -125,16 +125,60 @@ def _from_secrets_file(name: str) -> str:
     if path.stat().st_mode & 0o077:
         log.warning("secrets file %s is readable by other users; chmod 600 it", path)
     value = table.get("streams", {}).get(name)
+    if isinstance(value, dict):  # [streams.NAME] url, user, password
+        account = StreamAccount.parse(value)
+        if account is not None:
+            return account.url_with_account()
     if not isinstance(value, str) or not value:
-        raise CaptureError("secret_missing", f"no [streams] {name} in {path}")
+        raise CaptureError("secret_missing", f"no [streams] {name} (a URL, or a table with "
+                           f"url, user, password) in {path}")  # fmt: skip
     return value
+
+
+@dataclass(frozen=True)
+class StreamAccount:
+    """A camera's address and account kept apart (``[streams.NAME]`` with ``url``, ``user``,
+    ``password`` in the secrets file, or registered in memory): a password with ``@`` or ``:``
+    needs no URL quoting by hand, and the account is joined to the address only at capture."""
+
+    url: str
+    user: str
+    password: str
+
+    @classmethod
+    def parse(cls, table: dict[str, Any]) -> StreamAccount | None:
+        url, user, password = (table.get(k) for k in ("url", "user", "password"))
+        if not (isinstance(url, str) and url and isinstance(user, str)
+                and isinstance(password, str)):  # fmt: skip
+            return None
+        return cls(url, user, password)
+
+    def url_with_account(self) -> str:
+        parts = urlsplit(self.url)
+        account = f"{quote(self.user, safe='')}:{quote(self.password, safe='')}"
+        return urlunsplit((parts.scheme, f"{account}@{parts.netloc}", parts.path, parts.query,
+                           ""))  # fmt: skip
+
+
+_in_memory: dict[str, StreamAccount] = {}  # secret://NAME held by this process only
+
+
+def register_secret(name: str, account: StreamAccount) -> str:
+    """Keep a camera's account in this process's memory (never on disk, never in a URL of a
+    file): ``secret://NAME`` resolves to it before the secrets file is read. Returns the
+    reference."""
+    if "/" in name:
+        raise ValueError("a secret name has no '/'")
+    _in_memory[name] = account
+    return f"secret://{name}"
 
 
 def resolve_url(url: str) -> str:
     """The real URL (with its credentials) of a registry stream URL.
 
     ``env://NAME`` reads the environment variable ``NAME``; ``secret://NAME`` reads ``NAME``
-    from the ``[streams]`` table of the secrets file. Errors name the reference, never a value.
+    from this process's registered secrets, else the ``[streams]`` table of the secrets file.
+    Errors name the reference, never a value.
     """
     for scheme in ("env://", "secret://"):
         if url.startswith(scheme):
@@ -144,6 +188,8 @@ def resolve_url(url: str) -> str:
                 value = os.environ.get(name)
                 if not value:
                     raise CaptureError("secret_missing", f"environment variable {name} is not set")
+            elif name in _in_memory:
+                value = _in_memory[name].url_with_account()
             else:
                 value = _from_secrets_file(name)
             return value.rstrip("/") + slash + path if slash else value

@@ -37,7 +37,12 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from lawangjabo.cameras.capture import PORTAL_PREFIX, configure_portals
+from lawangjabo.cameras.capture import (
+    PORTAL_PREFIX,
+    StreamAccount,
+    configure_portals,
+    register_secret,
+)
 from lawangjabo.cameras.cv import cv2
 from lawangjabo.cameras.imaging import Frame, decode_jpeg, encode_jpeg
 from lawangjabo.config import PortalProfile
@@ -379,12 +384,18 @@ class CameraSimulator:
     def _password_for(self, camera: SimCamera) -> str:
         return "wrong-" + self._password if camera.fault == "badauth" else self._password
 
+    def _secret_ref(self, camera: SimCamera) -> str:
+        """The camera's account as a real deployment keeps it: a ``secret://`` reference
+        (here in this process's memory), never written into a URL."""
+        account = StreamAccount(f"http://{self.host}:{self.port}", _account(camera),
+                                self._password_for(camera))  # fmt: skip
+        return register_secret(f"lawangjabo-simulator-{camera.id}", account)
+
     def _vendor_base(self, camera: SimCamera) -> str:
-        password = self._password_for(camera)
-        return f"http://admin:{password}@{self.host}:{self.port}/vendor/{camera.id}"
+        return f"{self._secret_ref(camera)}/vendor/{camera.id}"
 
     def _onvif_base(self, camera: SimCamera) -> str:
-        return f"http://{camera.id}:{self._password_for(camera)}@{self.host}:{self.port}"
+        return self._secret_ref(camera)
 
     def onvif_reply(self, path: str, body: str) -> tuple[int, bytes]:
         """A minimal ONVIF device and media service (SOAP 1.2): GetServices, GetCapabilities,
