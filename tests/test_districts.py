@@ -189,14 +189,21 @@ def test_a_finer_level_is_never_installed_as_districts(settings: Settings, tmp_p
 
 
 def test_the_official_kelurahan_file_is_refused_as_kecamatan(
-    settings: Settings, big_kecamatan: Path
+    settings: Settings, big_kelurahan: Path
 ) -> None:
-    kelurahan = big_kecamatan.with_name("palembang_kelurahan_BIG2023.geojson")
-    if not kelurahan.is_file():
-        pytest.skip("official kelurahan boundaries not present (fresh clone)")
+    kelurahan = big_kelurahan
     result = import_boundaries(kelurahan, settings.city, settings.paths.districts_file,
                                name_field="WADMKC", allow_partial=True)  # fmt: skip
     assert result.written is None and "kelurahan" in result.rejects[0].reason
+
+
+@pytest.fixture
+def big_kelurahan(big_kecamatan: Path) -> Path:
+    """The official kelurahan file beside the kecamatan one (skipped in a fresh clone)."""
+    found = big_kecamatan.with_name("palembang_kelurahan_BIG2023.geojson")
+    if not found.is_file():
+        pytest.skip("official kelurahan boundaries not present (fresh clone)")
+    return found
 
 
 KELURAHAN_SAMPLE = PROJECT_ROOT / "tests" / "data" / "boundaries" / "kelurahan_sample.geojson"
@@ -243,11 +250,9 @@ def test_districts_are_never_installed_as_the_finer_level(
 
 
 def test_the_official_kelurahan_file_installs_as_the_finer_level(
-    settings: Settings, big_kecamatan: Path
+    settings: Settings, big_kelurahan: Path
 ) -> None:
-    kelurahan = big_kecamatan.with_name("palembang_kelurahan_BIG2023.geojson")
-    if not kelurahan.is_file():
-        pytest.skip("official kelurahan boundaries not present (fresh clone)")
+    kelurahan = big_kelurahan
     result = import_boundaries(kelurahan, settings.city, settings.paths.sublevel_file,
                                name_field="WADMKD", code_field="KDEPUM", sublevel=True)  # fmt: skip
     assert result.written is not None and not result.rejects, result.rejects[:3]

@@ -66,8 +66,7 @@ def create(store: IncidentStore, agency: str, actor: str, items: list[Any]) -> l
     source = f"{FEED_PREFIX}{agency}"
     ids = [str(i.get("external_id") or "").strip() for i in items if isinstance(i, dict)]
     stored = store.stored_external_ids(source, [i for i in ids if i])
-    checker = RecordCheck.build(store.settings, store, source)
-    checker.existing = set()  # a stored one is answered "exists", not refused
+    checker = RecordCheck.build(store.settings, store, source, refuse_stored=False)
     outcomes: list[ItemOutcome] = []
     fresh: list[tuple[ItemOutcome, Any]] = []
     for number, item in enumerate(items, start=1):

@@ -431,13 +431,17 @@ class RecordCheck:
         store: IncidentStore | None,
         source: str,
         words: dict[str, str] | None = None,
+        refuse_stored: bool = True,
     ) -> RecordCheck:
+        """``refuse_stored``: an external id already stored from ``source`` is a problem (a
+        file imported twice); the feed answers such items itself ("exists")."""
         categories = category_names(settings)
         if store is not None:
             categories.update(store.category_words())
         for word, category in (words or {}).items():
             categories[normalise_name(word)] = category
-        existing = store.external_ids(source) if store is not None else set()
+        stored = store is not None and refuse_stored
+        existing = store.external_ids(source) if stored and store is not None else set()
         return cls(settings, source, categories, existing)
 
     def check(self, record: dict[str, Any], row: int) -> tuple[NewIncident | None, list[RowReject]]:

@@ -114,6 +114,7 @@ class Services:
         self._inbox = IncidentInbox(inbox_folder(settings.paths.state))  # the CLI's imports
         self.started_at = datetime.now(UTC)
         self.places_waiting: int | None = None  # incidents still without their kelurahan
+        self._places_done: str | None = None  # the finer-level file whose fill is finished
         self.shared = cluster_database(settings)  # PostgreSQL in cluster mode, else None
         self.leadership = duty_leadership(settings)
         users, self.sessions = account_stores(settings, self.shared)
@@ -650,10 +651,13 @@ class Services:
         store = self.incidents() if snap.sublevel is not None else None
         if snap.sublevel is None or store is None or db is None:
             return 0
+        if self._places_done == snap.sublevel.source:  # finished for this file: no I/O
+            return 0
         saved = json.loads(db.get_meta(PLACES_META) or "{}")
         mine = saved.get("signature") == snap.sublevel.source
         if mine and saved.get("done"):
             self.places_waiting = 0
+            self._places_done = snap.sublevel.source
             return 0
         upto, left = store.fill_places(int(saved.get("upto", 0)) if mine else 0)
         db.set_meta(PLACES_META, json.dumps(
