@@ -27,6 +27,7 @@ from lawangjabo.incidents.analytics import Filters
 from lawangjabo.incidents.evidence import evidence_zip
 from lawangjabo.incidents.files import (
     COLUMN_NOTES,
+    EXPORT_FORMATS,
     READABLE_COLUMNS,
     ImportChoices,
     ImportResult,
@@ -35,6 +36,7 @@ from lawangjabo.incidents.files import (
     read_incidents,
     rejects_csv,
 )
+from lawangjabo.incidents.scope import CameraScope
 from lawangjabo.incidents.store import PRIORITIES, IncidentError, IncidentStore, NewIncident
 from lawangjabo.labels import COLUMN_LABELS
 from lawangjabo.server.services import Services, Snapshot, get_services
@@ -161,6 +163,11 @@ def session_cameras() -> list[Camera]:
 def visible_cameras(session: Session) -> list[Camera]:
     """The registry's cameras this account may see (agency scope)."""
     return services().visible_cameras(session.agencies)
+
+
+def camera_scope(session: Session) -> CameraScope:
+    """What this account may know of cameras in incident fields (agency scope)."""
+    return services().camera_scope(session.agencies)
 
 
 def require_page(name: str) -> Session:
@@ -488,9 +495,20 @@ def registry_banner(snapshot: Snapshot) -> None:
         ).format(n=len(rejects)),
         icon=":material/warning:",
     )
+    session = current_session()
+    if session is not None and session.agencies:  # a record may name another agency's camera
+        st.caption(_("An unrestricted account (an admin) sees which records and why."))
+        return
     with st.expander(_("Rejected registry records")):
         for reject in rejects:
             st.text(str(reject))
+
+
+def visible_warnings(warnings: list[str], cameras: list[Camera]) -> list[str]:
+    """The registry's warnings about ``cameras`` (those this account may see): each warning
+    starts with its camera's id."""
+    ids = {c.id for c in cameras}
+    return [w for w in warnings if w.split(":", 1)[0] in ids]
 
 
 def districts_caption(snapshot: Snapshot, admin: bool = False) -> str:
@@ -859,29 +877,20 @@ def place_filter(svc: Services) -> tuple[str, tuple[str, ...]]:
     return level, tuple(picked)
 
 
-def incident_export(
-    store: IncidentStore, filters: Filters, actor: str, visible: set[str] | None = None
-) -> None:
+def incident_export(store: IncidentStore, filters: Filters, actor: str, scope: CameraScope) -> None:
     """Download the filtered incidents; each file is built (and audited) only when clicked.
-    ``visible``: the camera ids this account may see (others are not named in the file)."""
+    ``scope``: what this account may know of cameras (another agency's internal camera is
+    neither named nor measured in the file)."""
 
     def builder(fmt: str) -> Callable[[], bytes]:
         def build() -> bytes:
             services().audit(actor, "incident_export", {"format": fmt})
-            return export_incidents(store, filters, fmt, visible)
+            return export_incidents(store, filters, fmt, scope)
 
         return build
 
-    columns = st.columns(3)
-    for column, (fmt, mime) in zip(
-        columns,
-        (
-            ("csv", "text/csv"),
-            ("geojson", "application/geo+json"),
-            ("parquet", "application/octet-stream"),
-        ),
-        strict=True,
-    ):
+    formats = tuple(EXPORT_FORMATS.items())
+    for column, (fmt, mime) in zip(st.columns(len(formats)), formats, strict=True):
         column.download_button(
             _("Export {format}").format(format=fmt.upper()),
             builder(fmt),

@@ -60,7 +60,10 @@ filters = Filters(
     places=places,
     level=level,
 )
-view = planner_view(svc, filters, resolution, mode, near_m, suggestions=5, translator=uikit.tr())
+view = planner_view(
+    svc, filters, resolution, mode, near_m, suggestions=5,
+    cameras=uikit.visible_cameras(session), translator=uikit.tr(),
+)  # fmt: skip
 
 a, b, c = st.columns(3)
 a.metric(

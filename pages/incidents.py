@@ -21,6 +21,7 @@ if store is None:
 agencies = {a.id: a.name for a in settings.agencies}
 agency_ids: list[str] = list(agencies)
 cameras = {c.id: c for c in uikit.visible_cameras(session)}
+scope = uikit.camera_scope(session)  # nearest camera and its distance among these cameras only
 actor = session.user
 
 uikit.incident_place_picker(svc, list(cameras.values()))
@@ -35,11 +36,11 @@ shown = Filters(
     statuses=tuple(statuses),
     agencies=session.agencies,
 )  # an account limited to agencies sees theirs
-rows = incident_list(svc, shown)
+rows = incident_list(svc, shown, scope)
 st.caption(_("{n} incidents (newest first, at most 500)").format(n=len(rows)))
 with st.expander(_("Import and export")):
     uikit.incident_import(store, actor)
-    uikit.incident_export(store, shown, actor, set(cameras))
+    uikit.incident_export(store, shown, actor, scope)
 picked = st.dataframe(
     uikit.labelled(rows),
     hide_index=True,
@@ -51,7 +52,10 @@ picked = st.dataframe(
 if picked.selection.rows:
     st.session_state.incident = rows[picked.selection.rows[0]]["id"]
 
-incident = store.get(st.session_state.get("incident", -1))
+linked = st.query_params.get("incident")  # a link to one incident (/incidents?incident=ID)
+if linked and linked.isdigit() and st.session_state.get("incident-linked") != linked:
+    st.session_state.incident = st.session_state["incident-linked"] = int(linked)
+incident = scope.incident(store.get(st.session_state.get("incident", -1)))
 if incident is not None and session.agencies and incident["lead_agency"] not in session.agencies:
     incident = None  # outside this account's agencies
 if incident is not None:

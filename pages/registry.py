@@ -48,7 +48,7 @@ st.dataframe(
     hide_index=True,
     width="stretch",
 )
-for warning in registry.warnings:
+for warning in uikit.visible_warnings(registry.warnings, cameras):
     st.warning(warning)
 st.markdown(uikit.districts_caption(snapshot, admin=session.role == "admin"))
 

@@ -17,7 +17,7 @@ CORE = PROJECT_ROOT / "lawangjabo"
 # Lowest first; a module may import its own layer and the layers below it.
 LAYERS: list[set[str]] = [
     {"lawangjabo", "lawangjabo.config", "lawangjabo.i18n", "lawangjabo.labels",
-     "lawangjabo.fileio"},
+     "lawangjabo.fileio", "lawangjabo.sheets"},
     {"lawangjabo.storage", "lawangjabo.geo"},
     {"lawangjabo.cameras"},
     {"lawangjabo.incidents"},

@@ -21,6 +21,7 @@ from lawangjabo.incidents.files import (
     read_incidents,
     rejects_csv,
 )
+from lawangjabo.incidents.scope import CameraScope, NearestCamera
 from lawangjabo.incidents.store import IncidentError, IncidentStore
 
 from .conftest import DATA
@@ -102,14 +103,23 @@ def test_export_round_trips(store: IncidentStore, tmp_path: Path) -> None:
     assert len(back.items) == 4 and back.rejects == []
     only_fires = Filters(everything.start, everything.end, categories=("kebakaran",))
     assert len(pd.read_csv(io.BytesIO(export_incidents(store, only_fires, "csv")))) == 1
-    # An account that may see one camera: the others are not named in its export.
+    # An account that may see one camera: the others are neither named nor measured in its
+    # export; every incident's nearest camera is that one, at its own distance.
     named = set(frame.nearest_camera.dropna())
     assert len(named) >= 2
     keep = sorted(named)[0]
-    scoped = pd.read_csv(io.BytesIO(export_incidents(store, everything, "csv", {keep})))
-    assert set(scoped.nearest_camera.dropna()) == {keep} and len(scoped) == 4
-    scoped_geo = json.loads(export_incidents(store, everything, "geojson", {keep}))
-    assert {f["properties"]["nearest_camera"] for f in scoped_geo["features"]} <= {keep, None}
+    camera = next(c for c in store.enricher.cameras if c.id == keep)
+    scope = CameraScope.of([camera], store.settings.city.metric_crs, limited=True)
+    scoped = pd.read_csv(io.BytesIO(export_incidents(store, everything, "csv", scope)))
+    assert set(scoped.nearest_camera) == {keep} and len(scoped) == 4
+    own = NearestCamera([camera], store.settings.city.metric_crs).query(scoped.lon, scoped.lat)[1]
+    assert scoped.camera_distance_m.tolist() == own.tolist()
+    changed = frame.nearest_camera != keep
+    assert (scoped.camera_distance_m[changed] > frame.camera_distance_m[changed]).all()
+    scoped_geo = json.loads(export_incidents(store, everything, "geojson", scope))
+    assert {f["properties"]["nearest_camera"] for f in scoped_geo["features"]} == {keep}
+    parquet = pd.read_parquet(io.BytesIO(export_incidents(store, everything, "parquet", scope)))
+    assert set(parquet.nearest_camera) == {keep}
 
 
 def test_the_inbox_imports_jobs_once_and_sets_aside_what_it_cannot_take(

@@ -26,6 +26,7 @@ from lawangjabo.config import Settings
 from lawangjabo.geo.districts import normalise_name
 from lawangjabo.i18n import N_, Message, as_message
 from lawangjabo.incidents.analytics import Filters
+from lawangjabo.incidents.scope import CameraScope
 from lawangjabo.incidents.store import (
     COLUMNS,
     PRIORITIES,
@@ -34,6 +35,7 @@ from lawangjabo.incidents.store import (
     IncidentStore,
     NewIncident,
 )
+from lawangjabo.sheets import csv_text, frame_csv, xlsx_bytes
 
 MONTHS = {
     "jan": 1,
@@ -564,32 +566,46 @@ def import_incidents(
 
 
 def rejects_csv(rejects: list[RowReject], gettext: Callable[[str], str] | None = None) -> str:
-    """The rejects report; with ``gettext``, its reasons in that language."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["row", "field", "reason"])
-    for reject in rejects:
-        writer.writerow([reject.row, reject.field, as_message(reject.reason).text(gettext)])
-    return out.getvalue()
+    """The rejects report; with ``gettext``, its reasons in that language. A reason quotes what
+    the file said, so no cell of it is a live spreadsheet formula."""
+    return csv_text(
+        ["row", "field", "reason"],
+        ([r.row, r.field, as_message(r.reason).text(gettext)] for r in rejects),
+    )
+
+
+EXPORT_FORMATS = {
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "geojson": "application/geo+json",
+    "parquet": "application/octet-stream",
+}
+TIME_COLUMNS = ("occurred_at", "reported_at", "updated_at")
 
 
 def export_incidents(
-    store: IncidentStore, filters: Filters, fmt: str, visible: set[str] | None = None
+    store: IncidentStore, filters: Filters, fmt: str, scope: CameraScope | None = None
 ) -> bytes:
-    """The filtered incidents as CSV, GeoJSON or Parquet. ``visible``: the camera ids the
-    account may see; a nearest camera outside them is left empty (agency scope)."""
+    """The filtered incidents as CSV, Excel, GeoJSON or Parquet. ``scope``: what the account
+    may know of cameras; a nearest camera it may not see is replaced by the nearest one it may
+    see, and so is the distance. CSV and Excel cells never start a formula (a description is
+    written as its sender gave it, with an apostrophe in front where it would)."""
     names = ("id", *COLUMNS)
     rows = store.listing(filters, names, newest_first=False)
     frame = pd.DataFrame(rows, columns=list(names))
-    if visible is not None:
-        frame["nearest_camera"] = frame["nearest_camera"].where(
-            frame["nearest_camera"].isin(visible), None
-        )
+    if scope is not None:
+        frame = scope.frame(frame)
     for column in ("h3_r7", "h3_r8", "h3_r9"):
         frame[column] = frame[column].map(lambda v: format(int(v), "x"))
     if fmt == "csv":
-        text: str = frame.to_csv(index=False)
-        return text.encode()
+        return frame_csv(frame).encode()
+    if fmt == "xlsx":
+        zone = store.settings.city.timezone
+        for column in TIME_COLUMNS:  # Excel has no time zones: the city's clock, said so
+            frame[column] = pd.to_datetime(frame[column], utc=True).dt.tz_convert(zone)
+        header = [f"{c} ({zone})" if c in TIME_COLUMNS else c for c in frame.columns]
+        cells = frame.astype(object).where(frame.notna(), None)
+        return xlsx_bytes(header, cells.itertuples(index=False, name=None), "incidents")
     if fmt == "parquet":
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)

@@ -21,13 +21,13 @@ import h3.api.basic_int as h3_int
 import numpy as np
 import shapely
 from numpy.typing import NDArray
-from pyproj import Transformer
 
 from lawangjabo.cameras.registry import Camera
 from lawangjabo.config import Settings
 from lawangjabo.geo.districts import DistrictLayer, normalise_name
 from lawangjabo.incidents.analytics import Filters, category_codes
 from lawangjabo.incidents.history import History
+from lawangjabo.incidents.scope import NearestCamera
 from lawangjabo.storage.db import Database, Gateway
 
 if TYPE_CHECKING:
@@ -177,22 +177,12 @@ class Enricher:
     districts: DistrictLayer
     cameras: list[Camera]
     sublevel: DistrictLayer | None = None  # the finer level, when its boundaries are installed
-    _to_metric: Transformer = field(init=False)
-    _camera_tree: shapely.STRtree | None = field(init=False)
+    _nearest: NearestCamera = field(init=False)
     _district_tree: shapely.STRtree = field(init=False)
     _sublevel_tree: shapely.STRtree = field(init=False)
 
     def __post_init__(self) -> None:
-        self._to_metric = Transformer.from_crs(
-            "EPSG:4326", self.settings.city.metric_crs, always_xy=True
-        )
-        if self.cameras:
-            x, y = self._to_metric.transform(
-                [c.lon for c in self.cameras], [c.lat for c in self.cameras]
-            )
-            self._camera_tree = shapely.STRtree(shapely.points(np.asarray(x), np.asarray(y)))
-        else:
-            self._camera_tree = None
+        self._nearest = NearestCamera(self.cameras, self.settings.city.metric_crs)
         self._district_tree = shapely.STRtree([d.geometry for d in self.districts.districts])
         self._sublevel_tree = shapely.STRtree(
             [d.geometry for d in self.sublevel.districts] if self.sublevel else []
@@ -205,8 +195,7 @@ class Enricher:
     def metric(
         self, lon: NDArray[np.float64], lat: NDArray[np.float64]
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        x, y = self._to_metric.transform(lon, lat)
-        return np.asarray(x), np.asarray(y)
+        return self._nearest.metric(lon, lat)
 
     def derive(
         self,
@@ -231,16 +220,7 @@ class Enricher:
             count=n,
         )
         cells = {res: h3_parent(fine, res) for res in H3_RESOLUTIONS}
-        nearest = np.full(n, None, dtype=object)
-        distance = np.full(n, np.nan)
-        if n and self._camera_tree is not None:
-            x, y = self.metric(lon_a, lat_a)
-            (where, which), dist = self._camera_tree.query_nearest(
-                shapely.points(x, y), return_distance=True, all_matches=False
-            )
-            ids = np.array([c.id for c in self.cameras], dtype=object)
-            nearest[where] = ids[which]
-            distance[where] = np.round(dist, 1)
+        nearest, distance = self._nearest.query(lon_a, lat_a)
         if isinstance(occurred, np.ndarray):
             stamps = pd.to_datetime(occurred, unit="s", utc=True)
         else:

@@ -52,6 +52,7 @@ from lawangjabo.geo.districts import DistrictLayer, load_district_layer, load_su
 from lawangjabo.incidents.history import generate
 from lawangjabo.incidents.inbox import IncidentInbox, inbox_folder
 from lawangjabo.incidents.mirror import IncidentMirror
+from lawangjabo.incidents.scope import CameraScope
 from lawangjabo.incidents.store import Enricher, IncidentStore
 from lawangjabo.storage import audit as audit_log
 from lawangjabo.storage.audit import SIGN_OUT_AFTER, audit_ingest, bounded_detail, spool_entry
@@ -92,6 +93,8 @@ class Services:
         self._lock = threading.Lock()
         self._db: Database | None = None
         self._db_error: str | None = None
+        self._scopes: dict[tuple[str, ...], CameraScope] = {}
+        self._scopes_of: Snapshot | None = None
         self._db_retry_at = 0.0
         self._key: tuple[float | None, ...] | None = None
         self._snapshot: Snapshot | None = None
@@ -178,6 +181,23 @@ class Services:
             for c in self.snapshot().registry.cameras
             if camera_visible(agencies, c.props.owner, c.props.scope)
         ]
+
+    def camera_scope(self, agencies: tuple[str, ...] = ()) -> CameraScope:
+        """What an account limited to ``agencies`` may know of cameras in incident fields
+        (nearest camera, its distance): built once per registry load and agency set."""
+        snap = self.snapshot()
+        with self._lock:
+            if self._scopes_of is not snap:  # the registry was reloaded
+                self._scopes, self._scopes_of = {}, snap
+            found = self._scopes.get(agencies)
+        if found is None:
+            seen = [c for c in snap.registry.cameras
+                    if camera_visible(agencies, c.props.owner, c.props.scope)]  # fmt: skip
+            found = CameraScope.of(seen, self.settings.city.metric_crs, bool(agencies))
+            with self._lock:
+                if self._scopes_of is snap:
+                    self._scopes[agencies] = found
+        return found
 
     # -- cameras: health, snapshots, refresh -------------------------------------------------
     def ingest(self) -> int:

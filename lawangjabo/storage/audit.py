@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lawangjabo.fileio import write_text_atomic
+from lawangjabo.sheets import frame_csv
 from lawangjabo.storage.db import Gateway
 from lawangjabo.storage.spool import SpoolIngest, json_lines
 
@@ -145,6 +146,13 @@ def entries(
         f"WHERE {' AND '.join(where)} ORDER BY happened_at DESC LIMIT ?",
         [*params, limit],
     )
+
+
+def csv_export(frame: Any, timezone: str) -> str:
+    """Audit entries (from :func:`entries`) as CSV, times on the city's clock. A failed
+    sign-in's user name is whatever was typed: no cell may start a spreadsheet formula."""
+    local = frame.assign(happened_at=frame["happened_at"].dt.tz_convert(timezone).map(str))
+    return frame_csv(local)
 
 
 def prune(db: Gateway, before: datetime) -> int:

@@ -27,6 +27,7 @@ from lawangjabo.incidents.analytics import (
 )
 from lawangjabo.incidents.coverage import Coverage, coverage, greedy_sites
 from lawangjabo.incidents.evidence import Witness, witnesses
+from lawangjabo.incidents.scope import CameraScope
 from lawangjabo.incidents.store import TRANSITIONS
 from lawangjabo.server.services import Services
 from lawangjabo.views.layers import (
@@ -76,12 +77,15 @@ def planner_view(
     mode: str,
     near_m: float,
     suggestions: int,
+    cameras: list[Camera],
     translator: Translator | None = None,
 ) -> PlannerView:
+    """The planner's figures and map; coverage, suggestions and the cameras drawn are those of
+    ``cameras`` (the account's visible ones: another agency's internal camera is neither drawn
+    nor counted as seeing anything)."""
     store = services.incidents()
     assert store is not None
     db, settings = store.db, services.settings
-    snap = services.snapshot()
     cells = heatmap(db, filters, resolution)
     layer = level_layer(services, filters.level)
     if filters.level == "kecamatan":
@@ -90,7 +94,7 @@ def planner_view(
         areas = place_areas(layer, settings.city.metric_crs)
     districts = choropleth(db, filters, areas)
     lon, lat, places = placed_points(db, filters)
-    cov = coverage(lon, lat, snap.registry.cameras, settings.city.metric_crs, near_m)
+    cov = coverage(lon, lat, cameras, settings.city.metric_crs, near_m)
     unseen = unseen_by_place(places, cov.uncovered)
     for row in districts:
         row["unseen_pct"] = unseen.get(row[filters.level])
@@ -133,7 +137,7 @@ def planner_view(
                 settings.city.river.name,
             )
         )
-    layers += camera_layers(camera_rows(map_camera_rows(settings, snap.registry.cameras, {})), 5)
+    layers += camera_layers(camera_rows(map_camera_rows(settings, cameras, {})), 5)
     layers.append(suggestion_layer(sites))
     centre = settings.city.centre
     # A title-only tooltip: hexagons carry no thumbnail, subtitle or detail (bytes per cell).
@@ -192,7 +196,10 @@ def next_statuses(status: str) -> tuple[str, ...]:
     return TRANSITIONS.get(status, ())
 
 
-def incident_list(services: Services, filters: Filters, limit: int = 500) -> list[dict[str, Any]]:
+def incident_list(
+    services: Services, filters: Filters, scope: CameraScope, limit: int = 500
+) -> list[dict[str, Any]]:
+    """The newest incidents ``filters`` select, their nearest camera as ``scope`` allows."""
     store = services.incidents()
     assert store is not None
     names = (
@@ -208,8 +215,9 @@ def incident_list(services: Services, filters: Filters, limit: int = 500) -> lis
         "camera_distance_m",
         "source",
     )
-    rows = store.listing(filters, names, limit=limit)
-    return [dict(zip(names, row, strict=True)) for row in rows]
+    rows = store.listing(filters, (*names, "lon", "lat"), limit=limit)
+    records = scope.records([dict(zip((*names, "lon", "lat"), r, strict=True)) for r in rows])
+    return [{k: r[k] for k in names} for r in records]
 
 
 def incident_witnesses(
