@@ -4,13 +4,18 @@ cameras whose stream URLs carry credentials; and the per-address sign-in limit."
 from __future__ import annotations
 
 import copy
+import io
 import json
+import math
 import os
+import struct
 import subprocess
 import sys
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +32,12 @@ pytestmark = pytest.mark.e2e
 
 POLICE_CAM = "plg-polrestabes-internal-1"
 DISHUB_CAM = "plg-dishub-internal-1"
+WITNESS_CAM = "plg-dishub-witness-1"  # a Dishub camera looking at the spot beside the police one
+# The incident 30 m north-east of the police camera; the witness 85 m north-east of it looking
+# back at the spot through a narrow wedge, every vertex of it more than 11 m from the police
+# camera's longitude and latitude (the first test looks for those as ~10 m prefixes).
+SPOT_M = (21.2, 21.2)
+WITNESS_M = (60.0, 60.0)
 PASSWORD = "Sup3r-S3cret-pw"  # inside stream URLs only: must never reach a browser
 OPERATOR = ("dishub-op", "dishub-operator-password")
 STREAM_ENV = {
@@ -34,6 +45,10 @@ STREAM_ENV = {
     "LJ_TEST_ATCS_URL": f"http://atcs:{PASSWORD}@10.9.9.10/snap.jpg",
 }
 FAILURES_PER_ADDRESS = 6
+
+
+def _offset(lon: float, lat: float, east_m: float, north_m: float) -> tuple[float, float]:
+    return (lon + east_m / (111_320 * math.cos(math.radians(lat))), lat + north_m / 111_320)
 
 
 def _registry(folder: Path) -> Path:
@@ -57,6 +72,13 @@ def _registry(folder: Path) -> Path:
             tags=[],
         )
         data["features"].append(feature)
+    police = data["features"][-2]["geometry"]["coordinates"]
+    witness = copy.deepcopy(template)  # its public stream: a picture of the spot is kept
+    witness["geometry"]["coordinates"] = list(_offset(*police, *WITNESS_M))
+    witness["properties"].update(id=WITNESS_CAM, name="Dishub witness", owner="dishub",
+                                 scope="internal", kind="fixed", heading_deg=225.0, fov_deg=10.0,
+                                 range_m=58.0, tags=[])  # fmt: skip
+    data["features"].append(witness)
     path = folder / "cameras.geojson"
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
@@ -104,7 +126,7 @@ def test_a_dishub_operator_sees_dishub_and_public_cameras_only(
     server, operator = scoped
     status, body = _get(f"{server.url}/api/cameras", operator)
     ids = {c["id"] for c in json.loads(body)["cameras"]}
-    assert status == 200 and DISHUB_CAM in ids and POLICE_CAM not in ids and len(ids) == 13
+    assert status == 200 and DISHUB_CAM in ids and POLICE_CAM not in ids and len(ids) == 14
     _, body = _get(f"{server.url}/api/cameras", server.cookie)
     assert {DISHUB_CAM, POLICE_CAM} <= {c["id"] for c in json.loads(body)["cameras"]}
     for kind in ("snapshot", "thumb"):
@@ -115,7 +137,7 @@ def test_a_dishub_operator_sees_dishub_and_public_cameras_only(
     _open(page, f"{server.url}/camera_wall", with_map=False)
     tiles = page.locator("[class*='st-key-tile-']")
     tiles.first.wait_for(timeout=30_000)
-    assert tiles.count() == 13
+    assert tiles.count() == 14
     wall = page.locator("[data-testid='stMain']").inner_text()
     assert "ATCS internal Jl. Sudirman" in wall and "Polrestabes internal gate" not in wall
     page.goto(f"{server.url}/")  # the map: its pydeck spec arrives over the websocket
@@ -152,6 +174,85 @@ def test_a_dishub_operator_sees_dishub_and_public_cameras_only(
     ):
         assert hidden not in everything, hidden
     page.close()
+
+
+def _download(page: Any, label: str) -> bytes:
+    with page.expect_download(timeout=60_000) as info:
+        page.get_by_role("button", name=label).click()
+    return Path(info.value.path()).read_bytes()
+
+
+def _readable(data: bytes) -> list[bytes]:
+    """A download as the texts inside it: a ZIP's (or workbook's) members, Parquet as CSV."""
+    if data.startswith(b"PK"):
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return [archive.read(name) for name in archive.namelist()]
+    if data.startswith(b"PAR1"):
+        import pandas as pd
+
+        return [pd.read_parquet(io.BytesIO(data)).to_csv().encode()]
+    return [data]
+
+
+def test_incidents_say_nothing_of_another_agencys_internal_camera(
+    scoped: tuple[Server, str], browser: Any
+) -> None:
+    """An incident 30 m from the police's internal camera, sent by Dishub's feed and opened by
+    a Dishub operator: nothing it receives — feed answer, page, table, every export, the
+    evidence ZIP — names that camera or says how far it is (issue 22)."""
+    from pyproj import Transformer
+
+    from .test_feed import _call, _incident, _new_token
+
+    server, operator = scoped
+    registry = json.loads(_state_registry(server).read_text(encoding="utf-8"))
+    at = {f["properties"]["id"]: f["geometry"]["coordinates"] for f in registry["features"]}
+    spot = _offset(*at[POLICE_CAM], *SPOT_M)
+    to_m = Transformer.from_crs("EPSG:4326", "EPSG:32748", always_xy=True)
+    (sx, sy), (px, py) = to_m.transform(*spot), to_m.transform(*at[POLICE_CAM])
+    hidden_m = round(math.hypot(sx - px, sy - py), 1)
+    when = datetime.now(UTC).isoformat()
+    token = _new_token(server, "dishub", "scope-feed")
+    status, _, answer = _call(server, "POST", _incident(
+        "dishub-near-police", lon=spot[0], lat=spot[1], occurred_at=when), token)  # fmt: skip
+    assert status == 201, answer
+    incident_id = answer["results"][0]["id"]
+    seen_by_feed = json.dumps(answer).encode()
+
+    page = signed_in_page(browser, Server(server.url, server.log, operator))
+    seen = _record(page)
+    _open(page, f"{server.url}/incidents?incident={incident_id}", with_map=False)
+    detail = page.locator(".st-key-incident-detail")
+    detail.get_by_text(f"Incident {incident_id}").wait_for(timeout=30_000)
+    detail.get_by_text("Was it on camera?").wait_for(timeout=30_000)
+    page.get_by_text("Dishub witness").first.wait_for(timeout=30_000)
+    caption = detail.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "scoped-operator-incident.png"), full_page=True)
+    downloads = [_download(page, "Export the evidence (ZIP with SHA-256 of each picture)")]
+    page.get_by_text("Import and export").click()
+    for fmt in ("CSV", "XLSX", "GEOJSON", "PARQUET"):
+        downloads.append(_download(page, f"Export {fmt}"))
+    page.close()
+    manifest = json.loads(zipfile.ZipFile(io.BytesIO(downloads[0])).read("manifest.json"))
+    assert manifest["incident"]["nearest_camera"] == WITNESS_CAM  # the nearest it may see
+    assert [c["id"] for c in manifest["cameras"]] == [WITNESS_CAM]
+    witness_m = manifest["incident"]["camera_distance_m"]
+    assert witness_m > hidden_m + 10 and f"({witness_m} m)" in caption
+    texts = [seen_by_feed, caption.encode(), *seen]
+    for data in downloads:
+        texts += _readable(data)
+    everything = b"\n".join(texts)
+    assert b"dishub-near-police" in everything and b"Dishub witness" in everything  # recorded
+    for hidden in (
+        POLICE_CAM.encode(),
+        b"Polrestabes internal gate",
+        f"{hidden_m} m".encode(),
+        f",{hidden_m},".encode(),
+        f": {hidden_m}".encode(),
+        f"{hidden_m}</".encode(),  # CSV, JSON, XLSX cells
+        struct.pack("<d", hidden_m),
+    ):  # a double in the table's Arrow data
+        assert hidden not in everything, hidden
 
 
 def _state_registry(server: Server) -> Path:
