@@ -227,6 +227,7 @@ def test_incidents_say_nothing_of_another_agencys_internal_camera(
     detail.get_by_text("Was it on camera?").wait_for(timeout=30_000)
     page.get_by_text("Dishub witness").first.wait_for(timeout=30_000)
     caption = detail.inner_text()
+    page.wait_for_selector(IDLE, timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "scoped-operator-incident.png"), full_page=True)
     downloads = [_download(page, "Export the evidence (ZIP with SHA-256 of each picture)")]
     page.get_by_text("Import and export").click()
