@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import html
 import json
 import logging
@@ -612,14 +613,14 @@ def incident_import(store: IncidentStore, actor: str) -> None:
     )
     if upload is None:
         return
-    data = upload.getvalue()
+    data = upload.getbuffer()  # Streamlit's own copy, not another one
     state = st.session_state.setdefault("import-choices", {})
-    file_key = f"{upload.name}:{len(data)}:{hash(data)}"
+    file_key = f"{upload.name}:{len(data)}:{hashlib.sha256(data).hexdigest()[:16]}"
     choices: ImportChoices = state.get(file_key, ImportChoices())
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / Path(upload.name).name
         path.write_bytes(data)
-        preview = read_incidents(path, store.settings, store, choices=choices)
+        preview = _preview(store, path, file_key, choices)
         st.markdown("**" + _("Preview") + "**")
         for note in preview.notes:
             if as_message(note).template not in COLUMN_NOTES:  # the table below shows those
@@ -632,7 +633,7 @@ def incident_import(store: IncidentStore, actor: str) -> None:
             state.clear()  # one file's choices at a time
             state[file_key] = choices
             st.rerun()
-        good, bad = len(preview.items), len(preview.rejects)
+        good, bad = preview.valid, preview.problems
         _show_rejects(preview)
         if bad:
             st.warning(_("{good} rows can be imported; {bad} problems.").format(good=good, bad=bad))
@@ -650,16 +651,54 @@ def incident_import(store: IncidentStore, actor: str) -> None:
         if choices.words and st.session_state.get("remember-words", True):
             store.remember_category_words(choices.words, actor)
             services().audit(actor, "category_words_remembered", dict(choices.words))
-        result = import_incidents(store, path, actor, allow_partial=valid, choices=choices)
+        result = _import_in_turn(store, path, actor, valid, choices, preview.rows)
+    st.session_state.pop("import-preview", None)  # the stored ids changed
     services().audit(
         actor,
         "incident_import",
-        {"file": upload.name, "written": result.written, "rejected": len(result.rejects)},
+        {"file": upload.name, "written": result.written, "rejected": result.problems},
     )
     if result.written:
         st.success(_("{n} incidents imported.").format(n=result.written))
-    if result.rejects and not result.written:
+    if result.problems and not result.written:
         st.error(_("Nothing was imported."))
+
+
+def _preview(
+    store: IncidentStore, path: Path, file_key: str, choices: ImportChoices
+) -> ImportResult:
+    """The file checked with these choices (nothing kept but counts and the first problems),
+    once: a widget change elsewhere on the page does not read a large file again."""
+    cached = st.session_state.get("import-preview")
+    if cached is not None and cached[0] == file_key and cached[1] == choices:
+        found: ImportResult = cached[2]
+        return found
+    preview = read_incidents(path, store.settings, store, choices=choices, keep_items=False)
+    st.session_state["import-preview"] = (file_key, choices, preview)
+    return preview
+
+
+def _import_in_turn(
+    store: IncidentStore, path: Path, actor: str, partial: bool, choices: ImportChoices, rows: int
+) -> ImportResult:
+    """Import once no other import runs in this process (saying how many are ahead), with a
+    progress bar; leaving the page rolls the import back."""
+    waiting = st.empty()
+    bar = st.progress(0.0, text=_("Importing …"))
+
+    def wait(ahead: int) -> None:
+        waiting.info(_("Waiting: {n} import(s) ahead of this one.").format(n=ahead))
+
+    def progress(so_far: ImportResult) -> None:
+        said = _("{n} of {total} rows read, checked and written")
+        bar.progress(min(1.0, so_far.rows / max(1, rows)), said.format(n=so_far.rows, total=rows))
+
+    with services().import_turns.turn(wait):
+        waiting.empty()
+        result = import_incidents(store, path, actor, allow_partial=partial, choices=choices,
+                                  progress=progress)  # fmt: skip
+    bar.empty()
+    return result
 
 
 def _column_choices(columns: dict[str, str], choices: ImportChoices, key: str) -> ImportChoices:
@@ -718,7 +757,7 @@ def _word_choices(
 
 def _show_rejects(preview: ImportResult, shown: int = 50) -> None:
     """Every problem (the first ``shown`` on the page, all in the report), in this language."""
-    if not preview.rejects:
+    if not preview.problems:
         return
     rows = [
         {"row": r.row, "field": _(COLUMN_LABELS.get(r.field, r.field)),
@@ -726,7 +765,7 @@ def _show_rejects(preview: ImportResult, shown: int = 50) -> None:
         for r in preview.rejects
     ]  # fmt: skip
     st.table(labelled(rows[:shown]))  # text, not a canvas: read aloud, found, copied
-    if len(rows) > shown:
+    if preview.problems > shown:
         st.caption(_("{n} more in the rejects report").format(n=len(rows) - shown))
     st.download_button(
         _("Download the rejects report"),

@@ -103,14 +103,17 @@ def _import_cameras(args: argparse.Namespace) -> int:
 
 
 def _print_import(
-    name: str, written: int, valid: int, rejects: list[dict[str, Any]], notes: list[str]
-) -> None:
-    _out(f"{name}: {valid} valid, {len(rejects)} rejected; {written} written")
+    name: str, written: int, valid: int, rejects: list[dict[str, Any]], notes: list[str],
+    problems: int,
+) -> None:  # fmt: skip
+    """What an import found and did; ``problems`` counts them all (``rejects`` may list only
+    the first ones)."""
+    _out(f"{name}: {valid} valid, {problems} rejected; {written} written")
     for note in notes:
         _out(f"  NOTE   {note}")
     for r in rejects:
         _out(f"  REJECT row {r['row']} {r['field']}: {r['reason']}")
-    if not written and valid and rejects:
+    if not written and valid and problems:
         _out("  nothing written: all rows or none (--partial writes the valid ones)")
 
 
@@ -141,12 +144,13 @@ def _import_incidents(args: argparse.Namespace) -> int:
             result = import_incidents(store, path, actor, args.source, args.partial)
             audit_log.append(db, datetime.now(UTC), actor, "incidents_imported",
                              {"file": path.name, "via": "cli", "written": result.written,
-                              "rejected": len(result.rejects)})  # fmt: skip
+                              "rejected": result.problems})  # fmt: skip
         finally:
             db.close()
         rejects = [r.as_dict() for r in result.rejects]
-        _print_import(path.name, result.written, len(result.items), rejects, result.notes)
-        return 1 if result.rejects else 0
+        _print_import(path.name, result.written, result.valid, rejects, result.notes,
+                      result.problems)  # fmt: skip
+        return 1 if result.problems else 0
 
     if url is not None:  # cluster: every replica reads it at its next pull (about a second)
         from lawangjabo.storage.pg import PgDatabase
@@ -157,10 +161,10 @@ def _import_incidents(args: argparse.Namespace) -> int:
     except Exception as exc:  # the running app holds the file: hand the import to it
         if "lock" not in str(exc).lower():
             raise
-        checked = read_incidents(path, settings, None, args.source)
-        if checked.rejects and not args.partial:  # refused before bothering the app
+        checked = read_incidents(path, settings, None, args.source, keep_items=False)
+        if checked.problems and not args.partial:  # refused before bothering the app
             rejects = [r.as_dict() for r in checked.rejects]
-            _print_import(path.name, 0, len(checked.items), rejects, checked.notes)
+            _print_import(path.name, 0, checked.valid, rejects, checked.notes, checked.problems)
             return 1
         folder = inbox_folder(settings.paths.state)
         name = submit(folder, path, actor, args.source, args.partial)
@@ -173,9 +177,10 @@ def _import_incidents(args: argparse.Namespace) -> int:
         if "error" in outcome:
             _err(f"{path.name}: not imported: {outcome['error']}")
             return 1
+        problems = int(outcome.get("problems", len(outcome["rejects"])))
         _print_import(path.name, outcome["written"], outcome["valid"], outcome["rejects"],
-                      outcome.get("notes", []))  # fmt: skip
-        return 1 if outcome["rejects"] else 0
+                      outcome.get("notes", []), problems)  # fmt: skip
+        return 1 if problems else 0
     return write_into(db)
 
 

@@ -8,16 +8,18 @@ Indonesian spreadsheets use (``27/11/2026 14.05``, ``27-11-2026 14:05``, ``27 No
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import itertools
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -129,14 +131,33 @@ class RowReject:
         return {"row": self.row, "field": self.field, "reason": self.reason}
 
 
+CHUNK_ROWS = 20_000  # rows read, checked and written at a time: memory stays bounded
+LISTED_MAX = 20_000  # problems listed one by one; past that they are counted
+WORDS_MAX = 200  # distinct unknown category words asked about
+
+
 @dataclass
 class ImportResult:
-    items: list[NewIncident]
-    rejects: list[RowReject]
+    items: list[NewIncident]  # kept only when asked (a preview or an import keeps none)
+    rejects: list[RowReject]  # the first LISTED_MAX problems
     written: int = 0
     notes: list[str] = field(default_factory=list)  # what was found: format, encoding, columns
     columns: dict[str, str] = field(default_factory=dict)  # their column → ours ("" = not used)
     unknown_words: dict[str, int] = field(default_factory=dict)  # category word → rows using it
+    valid: int = 0  # rows that passed every check
+    problems: int = 0  # every problem found, listed or not
+    rows: int = 0  # rows read so far
+
+    def reject(self, found: list[RowReject]) -> None:
+        """Count problems; list them while fewer than LISTED_MAX are listed."""
+        self.problems += len(found)
+        room = LISTED_MAX - len(self.rejects)
+        if room > 0:
+            self.rejects.extend(found[:room])
+
+    @property
+    def unlisted(self) -> int:
+        return self.problems - len(self.rejects)
 
 
 @dataclass(frozen=True)
@@ -192,8 +213,36 @@ def category_names(settings: Settings) -> dict[str, str]:
     return found
 
 
+def _utf8(path: Path, block: int = 1 << 20) -> bool:
+    """Whether the whole file is valid UTF-8, read in blocks (nothing of it is kept)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as handle:
+            while data := handle.read(block):
+                decoder.decode(data)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _open_text(path: Path) -> tuple[TextIO, Message]:
+    """The file opened as text in the encoding found (said to the person importing)."""
+    with path.open("rb") as handle:
+        head = handle.read(3)
+    if head.startswith(b"\xef\xbb\xbf"):
+        encoding, said, errors = "utf-8-sig", Message("UTF-8 with BOM"), "strict"
+    elif head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding, said, errors = "utf-16", Message("UTF-16"), "strict"
+    elif _utf8(path):
+        encoding, said, errors = "utf-8", Message("UTF-8"), "strict"
+    else:
+        encoding, said, errors = "cp1252", Message("Windows-1252 (not UTF-8)"), "replace"
+    return path.open(encoding=encoding, errors=errors, newline=""), said
+
+
 def _decode(raw: bytes) -> tuple[str, Message]:
-    """The text of a file and the encoding found (said to the person importing)."""
+    """The text of a small file and the encoding found."""
     if raw.startswith(b"\xef\xbb\xbf"):
         return raw[3:].decode("utf-8"), Message("UTF-8 with BOM")
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -218,9 +267,10 @@ def _blank_note(blank: int) -> Message:
     return Message("{n} blank row(s) skipped", n=blank)
 
 
-def _workbook_rows(path: Path, notes: list[str]) -> list[dict[str, Any]]:
-    """The first sheet of an Excel workbook as records: the first non-empty row is the header;
-    cells keep their types (a date cell is a date); blank rows are skipped, numbered."""
+def _workbook_rows(path: Path, notes: list[str]) -> Iterator[dict[str, Any]]:
+    """The first sheet of an Excel workbook as records, one at a time: the first non-empty row
+    is the header; cells keep their types (a date cell is a date); blank rows are skipped,
+    numbered."""
     from openpyxl import load_workbook
 
     try:
@@ -239,21 +289,20 @@ def _workbook_rows(path: Path, notes: list[str]) -> list[dict[str, Any]]:
                 break
         if not header:
             raise ValueError(Message("the workbook's first sheet is empty"))
-        records: list[dict[str, Any]] = []
-        blank = 0
+        notes.append(Message("Excel workbook, sheet {sheet!r}", sheet=sheet.title))
+        blank = filled = 0
         for number, values in enumerate(rows, start=1):
             if not any(v not in (None, "") for v in values):
                 blank += 1
                 continue
             record: dict[str, Any] = dict(zip(header, values, strict=False))
             record[ROW] = number
-            records.append(record)
-        notes.append(Message("Excel workbook, sheet {sheet!r}", sheet=sheet.title))
+            filled += 1
+            yield record
         if blank:
             notes.append(_blank_note(blank))
-        if not records:
+        if not filled:
             raise ValueError(Message("the file has a header but no rows"))
-        return records
     finally:
         book.close()
 
@@ -269,60 +318,89 @@ def _filled(row: dict[Any, Any]) -> bool:
     return any(str(v or "").strip() for k, v in row.items() if k != ROW)
 
 
-def _records(path: Path, notes: list[str]) -> list[dict[str, Any]]:
-    """The file's records under its own column names, each with its row number (ROW)."""
+def _csv_rows(path: Path, notes: list[str]) -> Iterator[dict[str, Any]]:
+    """A CSV file's filled rows, read as they come (the file is never held whole)."""
+    handle, encoding = _open_text(path)
+    with handle:
+        sample = handle.read(16_384)
+        if not sample.strip() and len(sample) < 16_384:
+            raise ValueError(Message("the file is empty"))
+        delimiter = _delimiter(sample)
+        notes.append(Message(SEPARATORS[delimiter], encoding=encoding))
+        handle.seek(0)
+        blank = filled = 0
+        reader = csv.DictReader(handle, delimiter=delimiter)
+        for number, row in enumerate(reader, start=1):
+            if not _filled(row):
+                blank += 1
+                continue
+            row[ROW] = number  # the file's data row, blank rows counted
+            filled += 1
+            yield row
+    if blank:
+        notes.append(_blank_note(blank))
+    if not filled:
+        raise ValueError(Message("the file has a header but no rows"))
+
+
+def _geojson_rows(path: Path, notes: list[str]) -> Iterator[dict[str, Any]]:
+    """A GeoJSON FeatureCollection's features as records (the document is parsed whole)."""
+    text, encoding = _decode(path.read_bytes())
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            Message("not valid JSON (line {line}, column {column})", line=exc.lineno,
+                    column=exc.colno)
+        ) from exc  # fmt: skip
+    del text
+    if not isinstance(data, dict) or not isinstance(data.get("features"), list):
+        got = (
+            Message("a list") if isinstance(data, list)
+            else Message("an object without a list of features") if isinstance(data, dict)
+            else Message("a single value")
+        )  # fmt: skip
+        raise ValueError(Message("a GeoJSON FeatureCollection was expected, got {got}", got=got))
+    notes.append(Message("GeoJSON, {encoding}", encoding=encoding))
+    features: list[Any] = data["features"]
+    for number, item in enumerate(features, start=1):
+        feature = item if isinstance(item, dict) else {}
+        props = dict(feature.get("properties") or {})
+        geometry = feature.get("geometry") or {}
+        coords = geometry.get("coordinates") if geometry.get("type") == "Point" else None
+        props["lon"], props["lat"] = (coords[0], coords[1]) if coords else (None, None)
+        props[ROW] = number
+        features[number - 1] = None  # let what was read go
+        yield props
+
+
+def _parquet_rows(path: Path, notes: list[str], batch: int) -> Iterator[dict[str, Any]]:
+    """A Parquet file's rows, read in batches."""
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several kinds for a file that is not Parquet
+        raise ValueError(Message("not a readable Parquet file")) from exc
+    notes.append(Message("Parquet"))
+    number = 0
+    for part in table.iter_batches(batch_size=batch):
+        for record in part.to_pylist():
+            number += 1
+            record[ROW] = number
+            yield record
+
+
+def _records(path: Path, notes: list[str], batch: int = 20_000) -> Iterator[dict[str, Any]]:
+    """The file's records under its own column names, each with its row number (ROW), one at
+    a time; a problem with the whole file raises ValueError (possibly only once reached)."""
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt"):
-        text, encoding = _decode(path.read_bytes())
-        if not text.strip():
-            raise ValueError(Message("the file is empty"))
-        delimiter = _delimiter(text)
-        notes.append(Message(SEPARATORS[delimiter], encoding=encoding))
-        rows: list[dict[Any, Any]] = list(csv.DictReader(io.StringIO(text), delimiter=delimiter))
-        for number, row in enumerate(rows, start=1):
-            row[ROW] = number  # the file's own data row number, blank rows counted
-        filled = [r for r in rows if _filled(r)]
-        if len(filled) < len(rows):
-            notes.append(_blank_note(len(rows) - len(filled)))
-        if not filled:
-            raise ValueError(Message("the file has a header but no rows"))
-        return filled
+        return _csv_rows(path, notes)
     if suffix in (".geojson", ".json"):
-        text, encoding = _decode(path.read_bytes())
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(
-                Message("not valid JSON (line {line}, column {column})", line=exc.lineno,
-                        column=exc.colno)
-            ) from exc  # fmt: skip
-        if not isinstance(data, dict) or not isinstance(data.get("features"), list):
-            got = (
-                Message("a list") if isinstance(data, list)
-                else Message("an object without a list of features") if isinstance(data, dict)
-                else Message("a single value")
-            )  # fmt: skip
-            raise ValueError(
-                Message("a GeoJSON FeatureCollection was expected, got {got}", got=got)
-            )
-        records = []
-        for number, item in enumerate(data["features"], start=1):
-            feature = item if isinstance(item, dict) else {}
-            props = dict(feature.get("properties") or {})
-            geometry = feature.get("geometry") or {}
-            coords = geometry.get("coordinates") if geometry.get("type") == "Point" else None
-            props["lon"], props["lat"] = (coords[0], coords[1]) if coords else (None, None)
-            props[ROW] = number
-            records.append(props)
-        notes.append(Message("GeoJSON, {encoding}", encoding=encoding))
-        return records
+        return _geojson_rows(path, notes)
     if suffix == ".parquet":
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises several kinds for a file that is not Parquet
-            raise ValueError(Message("not a readable Parquet file")) from exc
-        notes.append(Message("Parquet"))
-        return [dict(r) for r in frame.to_dict(orient="records")]
+        return _parquet_rows(path, notes, batch)
     if suffix == ".xlsx":
         return _workbook_rows(path, notes)
     raise ValueError(
@@ -333,20 +411,24 @@ def _records(path: Path, notes: list[str]) -> list[dict[str, Any]]:
 
 def read_table(
     path: Path, settings: Settings, choices: ImportChoices | None = None
-) -> tuple[list[dict[str, Any]], list[str], dict[str, str]]:
-    """The records of an incident file under our column names, notes on what was found
-    (format, encoding, delimiter, columns renamed or not used) and how each of the file's
-    columns was read. Raises ValueError with a reason a person can act on."""
+) -> tuple[Iterator[dict[str, Any]], list[str], dict[str, str]]:
+    """The records of an incident file under our column names, read as they are asked for;
+    notes on what was found (format, encoding, delimiter, columns renamed or not used; blank
+    rows once all are read) and how each of the file's columns was read. Raises ValueError
+    with a reason a person can act on (a fault further in: when it is reached)."""
     notes: list[str] = []
     records = _records(path, notes)
-    if not records:
+    first = next(records, None)
+    if first is None:
         raise ValueError(Message("the file has no rows"))
     columns = column_mapping(
-        [k for k in records[0] if isinstance(k, str) and k != ROW],
+        [k for k in first if isinstance(k, str) and k != ROW],
         settings,
         choices.columns if choices else {},
     )
-    return _renamed(records, columns, notes), notes, columns
+    mapping = _column_notes(columns, notes)
+    renamed = (_renamed(r, mapping) for r in itertools.chain([first], records))
+    return renamed, notes, columns
 
 
 def column_mapping(
@@ -363,10 +445,8 @@ COLUMN_NOTES = (N_("columns read as: {pairs}"), N_("columns not used: {names}"))
 READABLE_COLUMNS = (*KNOWN_COLUMNS, "date", "clock", "source")  # what a column can be read as
 
 
-def _renamed(
-    records: list[dict[str, Any]], columns: dict[str, str], notes: list[str]
-) -> list[dict[str, Any]]:
-    """Records under our column names; a date column and a time column become occurred_at."""
+def _column_notes(columns: dict[str, str], notes: list[str]) -> dict[str, str]:
+    """Say how the columns are read; the mapping of the used ones (theirs → ours)."""
     mapping = {k: v for k, v in columns.items() if v}
     renamed = sorted(f"{k} → {v}" for k, v in mapping.items() if k != v or v == "source")
     if renamed:
@@ -376,20 +456,22 @@ def _renamed(
     unused = [k for k, v in columns.items() if not v]
     if unused:
         notes.append(Message(COLUMN_NOTES[1], names=", ".join(unused)))
-    out = []
-    for record in records:
-        mine = {mapping[k]: v for k, v in record.items() if k in mapping}
-        if ROW in record:
-            mine[ROW] = record[ROW]
-        if "occurred_at" not in mine and mine.get("date") not in (None, ""):
-            day = mine["date"]
-            if isinstance(day, datetime):  # a workbook's date cell
-                day = f"{day:%d/%m/%Y}" if mine.get("clock") else day
-            mine["occurred_at"] = (
-                f"{day} {mine.get('clock') or ''}".strip() if isinstance(day, str) else day
-            )
-        out.append(mine)
-    return out
+    return mapping
+
+
+def _renamed(record: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
+    """A record under our column names; a date column and a time column become occurred_at."""
+    mine = {mapping[k]: v for k, v in record.items() if k in mapping}
+    if ROW in record:
+        mine[ROW] = record[ROW]
+    if "occurred_at" not in mine and mine.get("date") not in (None, ""):
+        day = mine["date"]
+        if isinstance(day, datetime):  # a workbook's date cell
+            day = f"{day:%d/%m/%Y}" if mine.get("clock") else day
+        mine["occurred_at"] = (
+            f"{day} {mine.get('clock') or ''}".strip() if isinstance(day, str) else day
+        )
+    return mine
 
 
 def _number(record: dict[str, Any], key: str) -> float:
@@ -472,8 +554,10 @@ class RecordCheck:
         elif settings.category(category) is None:
             problem("category", Message("unknown category {word!r}", word=written))
             folded = normalise_name(written)  # one question per word, whatever its case
-            self.spelling[folded] = self.spelling.get(folded, written)
-            self.unknown[self.spelling[folded]] = self.unknown.get(self.spelling[folded], 0) + 1
+            if folded in self.spelling or len(self.spelling) < WORDS_MAX:
+                self.spelling[folded] = self.spelling.get(folded, written)
+                word = self.spelling[folded]
+                self.unknown[word] = self.unknown.get(word, 0) + 1
         priority = str(record.get("priority") or "").strip().upper()
         if priority not in PRIORITIES:
             problem("priority", Message("must be P1, P2 or P3, got {value!r}", value=priority))
@@ -523,28 +607,85 @@ class RecordCheck:
         ), []
 
 
+FILE_FAULTS = (OSError, ValueError, UnicodeDecodeError, csv.Error)
+
+
+class _AllOrNothingError(Exception):
+    """All or nothing: a row had a problem, so what was written is rolled back."""
+
+
+def _chunks(records: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    while chunk := list(itertools.islice(records, size)):
+        yield chunk
+
+
+def _checked(
+    records: Iterator[dict[str, Any]],
+    checker: RecordCheck,
+    result: ImportResult,
+    stored: Callable[[list[str]], set[str]] | None,
+) -> Iterator[list[NewIncident]]:
+    """The valid incidents of each chunk of records; problems go to ``result``. ``stored``:
+    which of a chunk's external ids are stored already (asked a chunk at a time)."""
+    for chunk in _chunks(records, CHUNK_ROWS):
+        if stored is not None:
+            ids = {str(r.get("external_id") or "").strip() for r in chunk}
+            checker.existing = stored(sorted(ids - {""}))
+        good = []
+        for record in chunk:
+            item, problems = checker.check(record, int(record[ROW]))
+            if item is not None:
+                good.append(item)
+            else:
+                result.reject(problems)
+        result.valid += len(good)
+        result.rows += len(chunk)
+        result.unknown_words = checker.unknown
+        yield good
+
+
+def _unlisted_note(result: ImportResult) -> None:
+    if result.unlisted:
+        result.notes.append(Message("{n} more problems not listed (the first {m} are)",
+                                    n=result.unlisted, m=len(result.rejects)))  # fmt: skip
+
+
 def read_incidents(
     path: Path,
     settings: Settings,
     store: IncidentStore | None = None,
     source: str = "import",
     choices: ImportChoices | None = None,
+    keep_items: bool = True,
 ) -> ImportResult:
-    """Validate every row of an incident file; nothing is written. Category words are read
-    through the city file's synonyms, the words remembered in ``store`` and ``choices``."""
+    """Check every row of an incident file a chunk at a time; nothing is written. Category
+    words are read through the city file's synonyms, the words remembered in ``store`` and
+    ``choices``. ``keep_items``: keep the valid incidents (a preview only counts them)."""
+    result = ImportResult([], [])
     try:
-        records, notes, columns = read_table(path, settings, choices)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        return ImportResult([], [RowReject(0, "file", as_message(exc))])
-    checker = RecordCheck.build(settings, store, source, choices.words if choices else None)
-    items: list[NewIncident] = []
-    rejects: list[RowReject] = []
-    for index, record in enumerate(records, start=1):
-        item, problems = checker.check(record, int(record.get(ROW, index)))
-        rejects.extend(problems)
-        if item is not None:
-            items.append(item)
-    return ImportResult(items, rejects, notes=notes, columns=columns, unknown_words=checker.unknown)
+        records, result.notes, result.columns = read_table(path, settings, choices)
+        checker = _checker(settings, store, source, choices)
+        stored = None if store is None else _stored_ids(store, source)
+        for good in _checked(records, checker, result, stored):
+            if keep_items:
+                result.items.extend(good)
+    except FILE_FAULTS as exc:
+        return ImportResult([], [RowReject(0, "file", as_message(exc))], notes=result.notes,
+                            problems=1, rows=result.rows)  # fmt: skip
+    _unlisted_note(result)
+    return result
+
+
+def _checker(
+    settings: Settings, store: IncidentStore | None, source: str, choices: ImportChoices | None
+) -> RecordCheck:
+    """The checks of a file's rows; stored external ids are asked a chunk at a time."""
+    words = choices.words if choices else None
+    return RecordCheck.build(settings, store, source, words, refuse_stored=False)
+
+
+def _stored_ids(store: IncidentStore, source: str) -> Callable[[list[str]], set[str]]:
+    return lambda ids: set(store.stored_external_ids(source, ids))
 
 
 def import_incidents(
@@ -554,14 +695,39 @@ def import_incidents(
     source: str = "import",
     allow_partial: bool = False,
     choices: ImportChoices | None = None,
+    progress: Callable[[ImportResult], None] | None = None,
 ) -> ImportResult:
-    """Validate, then insert in one transaction — all rows, or none unless ``allow_partial``."""
-    result = read_incidents(path, store.settings, store, source, choices)
-    if result.items and (allow_partial or not result.rejects):
-        try:
-            result.written = len(store.insert(result.items, actor))
-        except IncidentError as exc:
-            result.rejects.append(RowReject(0, "file", as_message(exc)))
+    """Read, check and write a chunk of rows at a time inside one transaction: all rows, or —
+    unless ``allow_partial`` — none once any row has a problem (rolled back); a file that
+    cannot be read to its end writes nothing. Memory holds one chunk, never the file.
+    ``progress`` is told after each chunk; an exception it (or anything) raises rolls back."""
+    result = ImportResult([], [])
+    try:
+        records, result.notes, result.columns = read_table(path, store.settings, choices)
+    except FILE_FAULTS as exc:
+        result.reject([RowReject(0, "file", as_message(exc))])
+        return result
+    checker = _checker(store.settings, store, source, choices)
+
+    def batches() -> Iterator[list[NewIncident]]:
+        for good in _checked(records, checker, result, _stored_ids(store, source)):
+            if progress is not None:
+                progress(result)
+            if good and (allow_partial or not result.problems):
+                yield good
+        if result.problems and not allow_partial:
+            raise _AllOrNothingError
+
+    try:
+        result.written = store.insert_batches(batches(), actor)
+    except _AllOrNothingError:
+        result.written = 0
+    except IncidentError as exc:
+        result.reject([RowReject(0, "file", as_message(exc))])
+    except FILE_FAULTS as exc:  # the file broke off further in: nothing of it is kept
+        result.reject([RowReject(0, "file", as_message(exc))])
+        result.written = 0
+    _unlisted_note(result)
     return result
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from lawangjabo.fileio import write_text_atomic
 from lawangjabo.incidents.files import import_incidents
 from lawangjabo.incidents.store import SOURCES, IncidentStore
+from lawangjabo.incidents.turns import ImportTurns
 from lawangjabo.storage.spool import quarantine_file
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,9 @@ def _read_job(path: Path) -> Job:
 class IncidentInbox:
     """Takes the jobs in one inbox folder (call :meth:`take` from one thread at a time)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, turns: ImportTurns | None = None) -> None:
         self.folder = folder
+        self.turns = turns or ImportTurns()  # shared with the pages' uploads
         self._refusals: dict[str, int] = {}
 
     def take(
@@ -104,7 +106,9 @@ class IncidentInbox:
                 quarantine_file(path, f"unreadable incident import job: {exc}")
                 continue
             try:
-                result = import_incidents(store, job.data, job.actor, job.source, job.partial)
+                with self.turns.turn():
+                    result = import_incidents(store, job.data, job.actor, job.source,
+                                              job.partial)  # fmt: skip
             except Exception as exc:  # the database refused: retry, then set aside
                 refused = self._refusals[job.name] = self._refusals.get(job.name, 0) + 1
                 log.warning("incident import %s refused (%d): %s", job.name, refused, exc)
@@ -116,12 +120,13 @@ class IncidentInbox:
                 continue
             outcome = {
                 "written": result.written,
-                "valid": len(result.items),
+                "valid": result.valid,
                 "notes": result.notes,
                 "rejects": [r.as_dict() for r in result.rejects],
+                "problems": result.problems,
             }
             audit(job.actor, "incidents_imported", {"file": job.original, "via": "cli",
-                  "written": result.written, "rejected": len(result.rejects)})  # fmt: skip
+                  "written": result.written, "rejected": result.problems})  # fmt: skip
             self._finish(job, outcome)
             for done in (job.data, path):
                 done.unlink(missing_ok=True)

@@ -12,7 +12,7 @@ extension is downloaded at run time. All SQL goes through the :class:`Database` 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -342,40 +342,67 @@ class IncidentStore:
         """Insert incidents and their 'created' events in one transaction; returns their ids."""
         rows = self.rows(items, actor)
         ids: list[int] = []
-
-        def work(db: Gateway) -> None:
-            codes = assign_category_codes(db, {row[2] for row in rows})
-            columns = (*COLUMNS, "category_code")
-            if len(rows) > BULK_FROM:
-                ids.extend(self._insert_many(db, rows, codes))
-                return
-            placeholders = ", ".join("?" * len(columns))
-            for row in rows:
-                new_id = db.execute(
-                    f"INSERT INTO incidents ({', '.join(columns)}) VALUES ({placeholders}) "
-                    "RETURNING id",
-                    [*row, codes[row[2]]],
-                )[0][0]
-                ids.append(int(new_id))
-                db.execute(
-                    "INSERT INTO incident_events (incident_id, happened_at, kind, to_status, "
-                    "agency, note, actor) VALUES (?, ?, 'created', ?, ?, ?, ?)",
-                    [new_id, row[AT_UPDATED], row[AT_STATUS], row[AT_LEAD], None, actor],
-                )
-
-        self._write(work)
+        self._write(lambda db: self._insert_rows(db, rows, actor, ids))
         return ids
 
+    def insert_batches(self, batches: Iterable[Sequence[NewIncident]], actor: str) -> int:
+        """Insert every batch (as it is produced) and their events in one transaction: a large
+        import holds one batch in memory, never the file. An exception raised while the
+        batches are produced rolls back all of them. Returns how many were written."""
+        written = 0
+
+        def work(db: Gateway) -> None:
+            nonlocal written
+            for items in batches:
+                if items:
+                    self._insert_rows(db, self.rows(items, actor), actor, None)
+                    written += len(items)
+
+        self._write(work)
+        return written
+
+    def _insert_rows(
+        self, db: Gateway, rows: list[list[Any]], actor: str, ids: list[int] | None
+    ) -> None:
+        """Insert rows (from :meth:`rows`) and their events inside the running transaction;
+        their ids go to ``ids`` when it is given."""
+        codes = assign_category_codes(db, {row[2] for row in rows})
+        columns = (*COLUMNS, "category_code")
+        if len(rows) > BULK_FROM:
+            found = self._insert_many(db, rows, codes, ids is not None)
+            if ids is not None:
+                ids.extend(found)
+            return
+        placeholders = ", ".join("?" * len(columns))
+        for row in rows:
+            new_id = db.execute(
+                f"INSERT INTO incidents ({', '.join(columns)}) VALUES ({placeholders}) "
+                "RETURNING id",
+                [*row, codes[row[2]]],
+            )[0][0]
+            if ids is not None:
+                ids.append(int(new_id))
+            db.execute(
+                "INSERT INTO incident_events (incident_id, happened_at, kind, to_status, "
+                "agency, note, actor) VALUES (?, ?, 'created', ?, ?, ?, ?)",
+                [new_id, row[AT_UPDATED], row[AT_STATUS], row[AT_LEAD], None, actor],
+            )
+
     @staticmethod
-    def _insert_many(db: Gateway, rows: list[list[Any]], codes: dict[str, int]) -> list[int]:
+    def _insert_many(
+        db: Gateway, rows: list[list[Any]], codes: dict[str, int], want_ids: bool = True
+    ) -> list[int]:
         """Many incidents in one columnar insert and their 'created' events in one statement
-        (row by row, 300,000 rows took ~6 min; this way seconds). Returns their ids."""
+        (row by row, 300,000 rows took ~6 min; this way seconds). Returns their ids (when
+        wanted)."""
         import pandas as pd
 
         frame = pd.DataFrame(rows, columns=list(COLUMNS))
         for column in ("occurred_at", "reported_at", "updated_at"):
             frame[column] = pd.to_datetime(frame[column], utc=True)
         first, mine = _append(db, frame, codes, "updated_at")
+        if not want_ids:
+            return []
         found = db.execute(f"SELECT id FROM incidents WHERE id > ?{mine} ORDER BY id", [first])
         return [int(r[0]) for r in found]
 

@@ -54,6 +54,7 @@ from lawangjabo.incidents.inbox import IncidentInbox, inbox_folder
 from lawangjabo.incidents.mirror import IncidentMirror
 from lawangjabo.incidents.scope import CameraScope
 from lawangjabo.incidents.store import Enricher, IncidentStore
+from lawangjabo.incidents.turns import ImportTurns
 from lawangjabo.storage import audit as audit_log
 from lawangjabo.storage.audit import SIGN_OUT_AFTER, audit_ingest, bounded_detail, spool_entry
 from lawangjabo.storage.db import Database
@@ -114,7 +115,8 @@ class Services:
         self._seeded = False
         self._mirror: IncidentMirror | None = None  # cluster mode: this replica's copy
         self._shared_alerts: AlertBook | None = None  # cluster mode: one book, read-last cache
-        self._inbox = IncidentInbox(inbox_folder(settings.paths.state))  # the CLI's imports
+        self.import_turns = ImportTurns()  # one incident import at a time (bounded memory)
+        self._inbox = IncidentInbox(inbox_folder(settings.paths.state), self.import_turns)
         self.started_at = datetime.now(UTC)
         self.places_waiting: int | None = None  # incidents still without their kelurahan
         self._places_done: str | None = None  # the finer-level file whose fill is finished

@@ -74,7 +74,7 @@ def _registry(folder: Path) -> Path:
         data["features"].append(feature)
     police = data["features"][-2]["geometry"]["coordinates"]
     witness = copy.deepcopy(template)  # its public stream: a picture of the spot is kept
-    witness["geometry"]["coordinates"] = list(_offset(*police, *WITNESS_M))
+    witness["geometry"]["coordinates"] = list(_offset(police[0], police[1], *WITNESS_M))
     witness["properties"].update(id=WITNESS_CAM, name="Dishub witness", owner="dishub",
                                  scope="internal", kind="fixed", heading_deg=225.0, fov_deg=10.0,
                                  range_m=58.0, tags=[])  # fmt: skip
@@ -207,7 +207,7 @@ def test_incidents_say_nothing_of_another_agencys_internal_camera(
     server, operator = scoped
     registry = json.loads(_state_registry(server).read_text(encoding="utf-8"))
     at = {f["properties"]["id"]: f["geometry"]["coordinates"] for f in registry["features"]}
-    spot = _offset(*at[POLICE_CAM], *SPOT_M)
+    spot = _offset(at[POLICE_CAM][0], at[POLICE_CAM][1], *SPOT_M)
     to_m = Transformer.from_crs("EPSG:4326", "EPSG:32748", always_xy=True)
     (sx, sy), (px, py) = to_m.transform(*spot), to_m.transform(*at[POLICE_CAM])
     hidden_m = round(math.hypot(sx - px, sy - py), 1)
