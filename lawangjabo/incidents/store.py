@@ -12,9 +12,11 @@ extension is downloaded at run time. All SQL goes through the :class:`Database` 
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import h3.api.basic_int as h3_int
@@ -128,6 +130,12 @@ def _append(db: Gateway, frame: Any, codes: dict[str, int], happened: str) -> tu
     frame["category_code"] = frame["category"].map(codes).astype("uint16")
     first = int(db.execute("SELECT coalesce(max(id), 0) FROM incidents")[0][0])
     db.insert_frame("incidents", (*COLUMNS, "category_code"), frame)
+    return first, _created_events(db, first, happened)
+
+
+def _created_events(db: Gateway, first: int, happened: str) -> str:
+    """One 'created' event for each incident this transaction inserted after id ``first``,
+    dated by column ``happened``; returns the condition that picks this transaction's rows."""
     mine = " AND changed_by_tx = pg_current_xact_id()" if db.dialect == "postgresql" else ""
     db.execute(
         "INSERT INTO incident_events (incident_id, happened_at, kind, to_status, agency, actor) "
@@ -135,7 +143,19 @@ def _append(db: Gateway, frame: Any, codes: dict[str, int], happened: str) -> tu
         f"WHERE id > ?{mine}",
         [first],
     )
-    return first, mine
+    return mine
+
+
+def _incident_frame(rows: list[list[Any]], codes: dict[str, int]) -> Any:
+    """Rows from :meth:`IncidentStore.rows` as a DataFrame ready to insert (times in UTC,
+    the category's code)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    for column in ("occurred_at", "reported_at", "updated_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    frame["category_code"] = frame["category"].map(codes).astype("uint16")
+    return frame
 
 
 class IncidentError(ValueError):
@@ -346,17 +366,28 @@ class IncidentStore:
         return ids
 
     def insert_batches(self, batches: Iterable[Sequence[NewIncident]], actor: str) -> int:
-        """Insert every batch (as it is produced) and their events in one transaction: a large
-        import holds one batch in memory, never the file. An exception raised while the
-        batches are produced rolls back all of them. Returns how many were written."""
+        """Insert every batch and their events in one transaction, holding one batch in memory
+        at a time: each is derived and staged as a Parquet file as it is produced, then all of
+        them go in with one statement (and their events with one more). An exception raised
+        while the batches are produced rolls back everything. Returns how many were written."""
         written = 0
 
         def work(db: Gateway) -> None:
             nonlocal written
-            for items in batches:
-                if items:
-                    self._insert_rows(db, self.rows(items, actor), actor, None)
-                    written += len(items)
+            with tempfile.TemporaryDirectory(prefix="lj-import-") as folder:
+                staged: list[Path] = []
+                for items in batches:
+                    if not items:
+                        continue
+                    rows = self.rows(items, actor)
+                    frame = _incident_frame(rows, assign_category_codes(db, {r[2] for r in rows}))
+                    staged.append(Path(folder) / f"{len(staged):06d}.parquet")
+                    frame.to_parquet(staged[-1], index=False)
+                    written += len(rows)
+                    del rows, frame
+                first = int(db.execute("SELECT coalesce(max(id), 0) FROM incidents")[0][0])
+                db.insert_files("incidents", (*COLUMNS, "category_code"), staged)
+                _created_events(db, first, "updated_at")
 
         self._write(work)
         return written
@@ -395,12 +426,7 @@ class IncidentStore:
         """Many incidents in one columnar insert and their 'created' events in one statement
         (row by row, 300,000 rows took ~6 min; this way seconds). Returns their ids (when
         wanted)."""
-        import pandas as pd
-
-        frame = pd.DataFrame(rows, columns=list(COLUMNS))
-        for column in ("occurred_at", "reported_at", "updated_at"):
-            frame[column] = pd.to_datetime(frame[column], utc=True)
-        first, mine = _append(db, frame, codes, "updated_at")
+        first, mine = _append(db, _incident_frame(rows, codes), codes, "updated_at")
         if not want_ids:
             return []
         found = db.execute(f"SELECT id FROM incidents WHERE id > ?{mine} ORDER BY id", [first])

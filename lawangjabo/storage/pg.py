@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -452,13 +453,25 @@ class PgDatabase:
         """Bulk insert a pandas DataFrame or Arrow table through ``COPY``: DuckDB writes it
         as CSV (NULL unquoted, empty text quoted, which is how PostgreSQL reads CSV) and the
         file streams in — 1 M rows in ~1.2 s here, against ~4 s row by row."""
+        return self._copy_in(table, columns, lambda local: local.register("incoming", frame))
+
+    def insert_files(self, table: str, columns: Sequence[str], paths: Sequence[Path]) -> int:
+        """Bulk insert the rows of Parquet files through ``COPY`` (as :meth:`insert_frame`)."""
+        if not paths:
+            return 0
+        return self._copy_in(table, columns, lambda local: local.read_parquet(
+            [str(p) for p in paths]).create_view("incoming"))  # fmt: skip
+
+    def _copy_in(self, table: str, columns: Sequence[str], source: Callable[[Any], Any]) -> int:
+        """``COPY`` into ``table`` what ``source`` names ``incoming`` in a private DuckDB (it
+        writes a CSV that streams in: this process never holds the rows as Python objects)."""
         import duckdb
 
         with tempfile.NamedTemporaryFile(suffix=".csv") as spill:
             local = duckdb.connect()
             try:
                 local.execute("SET TimeZone = 'UTC'")
-                local.register("incoming", frame)
+                source(local)
                 cols = ", ".join(f'"{c}"' for c in columns)
                 local.execute(
                     f"COPY (SELECT {cols} FROM incoming) TO '{spill.name}' (HEADER false)"
@@ -469,8 +482,8 @@ class PgDatabase:
             def call(conn: psycopg.Connection[Any]) -> int:
                 copy_sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
                 with conn.cursor() as cursor:
-                    with cursor.copy(copy_sql) as copy, open(spill.name, "rb") as source:
-                        while chunk := source.read(1 << 20):
+                    with cursor.copy(copy_sql) as copy, open(spill.name, "rb") as spilled:
+                        while chunk := spilled.read(1 << 20):
                             copy.write(chunk)
                     return max(0, cursor.rowcount)
 
