@@ -673,7 +673,8 @@ def _preview(
     if cached is not None and cached[0] == file_key and cached[1] == choices:
         found: ImportResult = cached[2]
         return found
-    preview = read_incidents(path, store.settings, store, choices=choices, keep_items=False)
+    with st.spinner(_("Reading and checking every row …")):
+        preview = read_incidents(path, store.settings, store, choices=choices, keep_items=False)
     st.session_state["import-preview"] = (file_key, choices, preview)
     return preview
 

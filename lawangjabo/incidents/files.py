@@ -15,7 +15,7 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -291,19 +291,7 @@ def _workbook_rows(path: Path, notes: list[str]) -> Iterator[dict[str, Any]]:
         if not header:
             raise ValueError(Message("the workbook's first sheet is empty"))
         notes.append(Message("Excel workbook, sheet {sheet!r}", sheet=sheet.title))
-        blank = filled = 0
-        for number, values in enumerate(rows, start=1):
-            if not any(v not in (None, "") for v in values):
-                blank += 1
-                continue
-            record: dict[str, Any] = dict(zip(header, values, strict=False))
-            record[ROW] = number
-            filled += 1
-            yield record
-        if blank:
-            notes.append(_blank_note(blank))
-        if not filled:
-            raise ValueError(Message("the file has a header but no rows"))
+        yield from _filled_rows((dict(zip(header, v, strict=False)) for v in rows), notes)
     finally:
         book.close()
 
@@ -329,15 +317,20 @@ def _csv_rows(path: Path, notes: list[str]) -> Iterator[dict[str, Any]]:
         delimiter = _delimiter(sample)
         notes.append(Message(SEPARATORS[delimiter], encoding=encoding))
         handle.seek(0)
-        blank = filled = 0
-        reader = csv.DictReader(handle, delimiter=delimiter)
-        for number, row in enumerate(reader, start=1):
-            if not _filled(row):
-                blank += 1
-                continue
-            row[ROW] = number  # the file's data row, blank rows counted
-            filled += 1
-            yield row
+        yield from _filled_rows(csv.DictReader(handle, delimiter=delimiter), notes)
+
+
+def _filled_rows(records: Iterable[dict[Any, Any]], notes: list[str]) -> Iterator[dict[str, Any]]:
+    """The records that hold something, each with its data row number in the file (ROW: blank
+    rows counted, then skipped and said)."""
+    blank = filled = 0
+    for number, record in enumerate(records, start=1):
+        if not _filled(record):
+            blank += 1
+            continue
+        record[ROW] = number
+        filled += 1
+        yield record
     if blank:
         notes.append(_blank_note(blank))
     if not filled:
