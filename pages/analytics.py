@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import uikit
+import uikit_incidents
 from lawangjabo.incidents.analytics import Filters
 from lawangjabo.views.incidentview import WEEKDAYS, matrix_rows, planner_view
 from uikit import _
@@ -42,7 +43,7 @@ with st.sidebar:
     hour = st.slider(_("Hour (WIB)"), 0, 23, 8, disabled=not playback)
     by_day = st.toggle(_("Play back by day of the week"))
     weekday = st.select_slider(_("Day"), list(WEEKDAYS), format_func=_, disabled=not by_day)
-    level, places = uikit.place_filter(svc)
+    level, places = uikit_incidents.place_filter(svc)
     mode = st.radio(_("Map"), ["hexagons", "per km²"], horizontal=True, format_func=_)
     near_m = st.slider(_("Near a camera (m)"), 25, 500, 100, step=25)
 start, end = (

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import streamlit as st
 
 import uikit
+import uikit_incidents
 from lawangjabo.incidents.analytics import Filters
 from lawangjabo.incidents.store import OPEN_STATUSES, STATUSES
 from lawangjabo.views.incidentview import incident_list, next_statuses
@@ -24,8 +25,8 @@ cameras = {c.id: c for c in uikit.visible_cameras(session)}
 scope = uikit.camera_scope(session)  # nearest camera and its distance among these cameras only
 actor = session.user
 
-uikit.incident_place_picker(svc, list(cameras.values()))
-uikit.incident_form(svc, store, actor, list(cameras.values()))
+uikit_incidents.incident_place_picker(svc, list(cameras.values()))
+uikit_incidents.incident_form(svc, store, actor, list(cameras.values()))
 
 days = st.slider(_("Days back"), 1, 90, 7)
 statuses = uikit.multiselect(_("Status"), STATUSES, default=list(OPEN_STATUSES), format_func=_)
@@ -39,8 +40,8 @@ shown = Filters(
 rows = incident_list(svc, shown, scope)
 st.caption(_("{n} incidents (newest first, at most 500)").format(n=len(rows)))
 with st.expander(_("Import and export")):
-    uikit.incident_import(store, actor)
-    uikit.incident_export(store, shown, actor, scope)
+    uikit_incidents.incident_import(store, actor)
+    uikit_incidents.incident_export(store, shown, actor, scope)
 picked = st.dataframe(
     uikit.labelled(rows),
     hide_index=True,
@@ -60,7 +61,7 @@ if incident is not None and session.agencies and incident["lead_agency"] not in 
     incident = None  # outside this account's agencies
 if incident is not None:
     with st.container(border=True, key="incident-detail"):
-        uikit.incident_header(
+        uikit_incidents.incident_header(
             incident, settings.category_names(uikit.tr().lang)[incident["category"]], agencies
         )
         buttons = st.columns(max(1, len(next_statuses(incident["status"]))))
@@ -81,4 +82,4 @@ if incident is not None:
             st.rerun()
         st.markdown("**" + _("Event log") + "**")
         st.dataframe(uikit.labelled(store.events(incident["id"])), hide_index=True, width="stretch")
-        uikit.was_it_on_camera(svc, incident, list(cameras.values()), actor)
+        uikit_incidents.was_it_on_camera(svc, incident, list(cameras.values()), actor)

@@ -21,6 +21,7 @@ from lawangjabo.i18n import LOCALES, Translator, catalog
 UI_FILES = [
     PROJECT_ROOT / "home.py",
     PROJECT_ROOT / "uikit.py",
+    PROJECT_ROOT / "uikit_incidents.py",
     *sorted((PROJECT_ROOT / "pages").glob("*.py")),
 ]
 # Streamlit calls whose first argument (or these keywords) a person reads.
