@@ -150,3 +150,17 @@ def test_a_waiting_import_that_leaves_gives_up_its_place() -> None:
         assert turns.ahead() == 1
     with turns.turn():  # nothing left waiting in the queue
         assert turns.ahead() == 1
+
+
+def test_staging_left_by_a_killed_import_is_swept(store: IncidentStore, tmp_path: Path) -> None:
+    import os
+
+    state = store.settings.paths.state
+    old, fresh = state / ".import-old", state / ".import-fresh"
+    for folder in (old, fresh):
+        folder.mkdir(parents=True)
+        (folder / "000000.parquet").write_bytes(b"x")
+    os.utime(old, (time.time() - 2 * 86_400,) * 2)
+    import_incidents(store, _file(tmp_path, [_row(1)]), "op")
+    assert not old.exists() and fresh.exists()  # another import may still be using it
+    assert [p.name for p in state.glob(".import-*")] == [".import-fresh"]  # ours is gone

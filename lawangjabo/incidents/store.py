@@ -11,8 +11,11 @@ extension is downloaded at run time. All SQL goes through the :class:`Database` 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -144,6 +147,18 @@ def _created_events(db: Gateway, first: int, happened: str) -> str:
         [first],
     )
     return mine
+
+
+STAGING_KEPT_S = 86_400  # a staging folder this old was left by a killed import
+
+
+def _sweep_staging(state: Path) -> None:
+    """Remove staging folders that a killed import left behind (their data was never
+    committed: the transaction died with the process)."""
+    for folder in state.glob(".import-*"):
+        with contextlib.suppress(OSError):
+            if time.time() - folder.stat().st_mtime > STAGING_KEPT_S:
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def _incident_frame(rows: list[list[Any]], codes: dict[str, int]) -> Any:
@@ -374,7 +389,10 @@ class IncidentStore:
 
         def work(db: Gateway) -> None:
             nonlocal written
-            with tempfile.TemporaryDirectory(prefix="lj-import-") as folder:
+            state = self.settings.paths.state  # on disk beside the data, not a RAM-backed /tmp
+            state.mkdir(parents=True, exist_ok=True)
+            _sweep_staging(state)
+            with tempfile.TemporaryDirectory(prefix=".import-", dir=state) as folder:
                 staged: list[Path] = []
                 for items in batches:
                     if not items:
