@@ -13,6 +13,16 @@ from lawangjabo.config import PROJECT_ROOT
 
 CHROMIUM = os.environ.get("LAWANGJABO_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+# A browser timing is a figure for the benchmark's artifact; a test guards only against a gross
+# regression: this many times its target (a fresh, busy 2-core machine must not fail the suite).
+GROSS = 5
+
+
+def gross(target: float) -> float:
+    """The bound a test holds a timing to: ``GROSS`` times its target."""
+    return GROSS * target
+
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

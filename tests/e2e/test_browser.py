@@ -17,7 +17,7 @@ from PIL import Image
 from lawangjabo.cameras.registry import load_registry
 from lawangjabo.config import PROJECT_ROOT, load_settings
 
-from ..browser import ARTIFACTS
+from ..browser import ARTIFACTS, gross
 from .conftest import Server, signed_in_page
 
 pytestmark = pytest.mark.e2e
@@ -306,7 +306,7 @@ def test_changing_a_filter_changes_the_heatmap(server: Server, browser: Any) -> 
     from .test_operator import _save
 
     _save("analytics_filter_change_ms", round(filter_ms))  # click → every part redrawn
-    assert filter_ms <= 1500, filter_ms
+    assert filter_ms <= gross(1500), filter_ms  # target 1.5 s; the figure is saved
     page.wait_for_timeout(2000)
     after = np.asarray(Image.open(BytesIO(chart.screenshot())).convert("L"), dtype=np.int16)
     assert np.abs(before - after).mean() > 1.0, "the heatmap did not change"

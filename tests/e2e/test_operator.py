@@ -19,7 +19,7 @@ import pytest
 from lawangjabo.cameras.registry import load_registry
 from lawangjabo.config import PROJECT_ROOT, load_settings
 
-from ..browser import ARTIFACTS
+from ..browser import ARTIFACTS, gross
 from .conftest import Server, signed_in_page
 from .test_browser import IDLE, _open, _world_px
 
@@ -138,8 +138,9 @@ def test_click_to_picture_during_a_running_sweep(server: Server, browser: Any) -
     }
     _save("click_to_picture", figures)
     page.screenshot(path=str(ARTIFACTS / "map-desktop-clicked.png"))
-    assert _p95(cached) <= 500, figures
-    assert fresh and _p95(fresh) <= 3000, figures  # the fresh capture, swapped in
+    # Targets: stored picture p95 500 ms, fresh p95 1 s (issue 21); figures in the artifact.
+    assert _p95(cached) <= gross(500), figures
+    assert fresh and _p95(fresh) <= gross(1000), figures  # the fresh capture, swapped in
 
     # A hanging camera: its state and "refreshing…" at once, never a wait for its timeout.
     x, y, name = targets[HANGING]
@@ -156,7 +157,7 @@ def test_click_to_picture_during_a_running_sweep(server: Server, browser: Any) -
     )
     hanging_ms = (time.monotonic() - started) * 1000
     _save("hanging_camera_ms", round(hanging_ms))
-    assert hanging_ms < 1000
+    assert hanging_ms < gross(250)  # target: state and "refreshing…" at once (~250 ms)
     page.close()
 
 
@@ -176,8 +177,8 @@ def test_map_comes_first_on_the_desktop_and_opens_fast(server: Server, browser: 
     assert box["y"] <= 200, box
     assert box["height"] >= 600, box  # the map fills the window under the status line
     # Target 1.5 s; on this machine deck.gl alone takes ~2 s to start in software WebGL
-    # (SwiftShader). The figure is reported; this catches a regression to the old 4-5 s.
-    assert open_ms <= 4000, open_ms
+    # (SwiftShader). The figure is reported; the test guards against a gross regression.
+    assert open_ms <= gross(1500), open_ms
     page.close()
 
 
