@@ -278,6 +278,7 @@ def was_it_on_camera(
         file_name=f"incident-{incident['id']}-evidence.zip",
         mime="application/zip",
         key="evidence-export",
+        on_click="ignore",  # audited when built; no rerun of the page
     )
 
 
@@ -348,7 +349,8 @@ def incident_export(store: IncidentStore, filters: Filters, actor: str, scope: C
             file_name=f"incidents.{fmt}",
             mime=mime,
             key=f"export-{fmt}",
-        )
+            on_click="ignore",  # audited when built: a rerun after each file would redraw
+        )  # the page (and replace the other buttons' files while one is being fetched)
 
 
 def incident_place_picker(svc: Services, cameras: list[Camera]) -> None:
