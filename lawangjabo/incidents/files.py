@@ -242,18 +242,6 @@ def _open_text(path: Path) -> tuple[TextIO, Message]:
     return path.open(encoding=encoding, errors=errors, newline=""), said
 
 
-def _decode(raw: bytes) -> tuple[str, Message]:
-    """The text of a small file and the encoding found."""
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8"), Message("UTF-8 with BOM")
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16"), Message("UTF-16")
-    try:
-        return raw.decode("utf-8"), Message("UTF-8")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace"), Message("Windows-1252 (not UTF-8)")
-
-
 def _delimiter(text: str) -> str:
     """``,``, ``;`` or tab: the one that splits the header most consistently."""
     sample = text[:16_384]
@@ -339,7 +327,9 @@ def _filled_rows(records: Iterable[dict[Any, Any]], notes: list[str]) -> Iterato
 
 def _geojson_rows(path: Path, notes: list[str]) -> Iterator[dict[str, Any]]:
     """A GeoJSON FeatureCollection's features as records (the document is parsed whole)."""
-    text, encoding = _decode(path.read_bytes())
+    handle, encoding = _open_text(path)
+    with handle:
+        text = handle.read()
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -69,19 +69,11 @@ class CameraScope:
     finder: NearestCamera | None = None
 
     @classmethod
-    def everything(cls) -> CameraScope:
-        return cls(None)
-
-    @classmethod
     def of(cls, cameras: Sequence[Camera], crs: str, limited: bool) -> CameraScope:
         """The scope of an account that sees ``cameras`` (``limited``: to some agencies)."""
         if not limited:
             return cls(None)
         return cls(frozenset(c.id for c in cameras), NearestCamera(cameras, crs))
-
-    @property
-    def limited(self) -> bool:
-        return self.visible is not None
 
     def allows(self, camera_id: object) -> bool:
         return self.visible is None or camera_id in self.visible
