@@ -173,17 +173,10 @@ details.lj-strip[open] > summary::after { content: "▴"; }
 .lj-chip.info { background: #e8f0fe; color: #1a3e8c; flex-shrink: 0; }
 .lj-chip.bad { background: #fde7e7; color: #9b1c1c; font-weight: 600; }
 details.lj-strip > div { padding: .4rem .6rem; border-left: 3px solid #ddd; margin-top: .3rem; }
-/* The operations map fills the window under the strip; its details panel sits beside it. */
-.st-key-ops-map .st-key-ops_map, .st-key-ops-map [data-testid="stFullScreenFrame"],
-.st-key-ops-map [data-testid="stDeckGlJsonChart"] { height: calc(100vh - 190px) !important;
-  min-height: 360px; flex: 0 0 auto !important; }
+/* The operations map (our component, assets/opsmap.css) sizes itself to the window; on a phone
+   the chosen camera's picture opens in the map's own sheet, its details below the map. */
 @media (max-width: 640px) {
   [data-testid="stMainBlockContainer"] { padding-left: .5rem; padding-right: .5rem; }
-  .st-key-ops-map .st-key-ops_map, .st-key-ops-map [data-testid="stFullScreenFrame"],
-  .st-key-ops-map [data-testid="stDeckGlJsonChart"] { height: calc(100vh - 215px) !important; }
-  /* On a phone a chosen camera's panel moves above the map, its picture on screen at once. */
-  [data-testid="stColumn"]:has(.st-key-camera-chosen) { order: -1; }
-  .st-key-camera-details:has(.st-key-camera-chosen) { max-height: 62vh; overflow-y: auto; }
   .st-key-camera-details:not(:has(.st-key-camera-chosen)) { display: none; }
 }
 </style>

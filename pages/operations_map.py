@@ -3,15 +3,15 @@
 import streamlit as st
 
 import uikit
+import uikit_map
+from lawangjabo.auth.access import CAN_REFRESH
+from lawangjabo.server.web import deck_bundle_url
 from lawangjabo.views.healthview import tiles
-from lawangjabo.views.layers import camera_layer_id, picked_camera
 from lawangjabo.views.mapview import (
     LayerToggles,
     camera_details,
     filter_cameras,
-    operations_deck,
-    public_rows,
-    search_label,
+    operations_map_data,
 )
 from uikit import _
 
@@ -24,28 +24,12 @@ registry = snapshot.registry
 state = st.session_state
 state.setdefault("selected_camera", None)
 state.setdefault("focus_camera", None)
-state.setdefault("pick_epoch", 0)
-
-
-def _select(camera_id: str) -> None:
-    """A camera was chosen: show its stored picture at once and ask the fast lane for a fresh
-    one, which the panel swaps in when it arrives (nobody waits for a capture)."""
-    state.selected_camera = camera_id
-    svc.audit(session.user, "snapshot_view", {"camera": camera_id})
-    svc.refresh(camera_id)
 
 
 def _on_map_select() -> None:
-    picked = picked_camera(state[MAP_KEY].selection.objects, state.pick_epoch)
-    if picked:
-        state.pick_epoch += 1  # see camera_layer_id: the map must not fade
-        _select(picked)
-
-
-def _on_search() -> None:
-    if state.camera_search:
-        state.focus_camera = state.camera_search
-        _select(state.camera_search)
+    """The operator chose a camera in the map (or closed it). The component has already shown
+    the stored picture and asked for a fresh one; the page shows the details."""
+    state.selected_camera = uikit_map.selected(state.get(MAP_KEY))
 
 
 with st.sidebar:
@@ -72,36 +56,30 @@ with st.sidebar:
     )
 
 cameras = filter_cameras(uikit.visible_cameras(session), set(chosen))
-labels = {row["id"]: search_label(row) for row in public_rows(settings, cameras)}
-tile_by_id = {t.camera_id: t for t in tiles(svc, cameras)}
+linked = st.query_params.get("camera")  # a link to one camera (/?camera=ID)
+if linked and state.get("linked_camera") != linked:
+    state.linked_camera = linked
+    if any(c.id == linked for c in cameras):
+        state.selected_camera = state.focus_camera = linked
+    else:
+        st.warning(_("No camera {id} that you may see.").format(id=linked))
 
 uikit.registry_banner(snapshot)
 map_col, panel_col = st.columns([3, 1], gap="small")
 with map_col, st.container(key="ops-map"):
-    st.selectbox(
-        _("Find a camera"),
-        options=list(labels),
-        format_func=lambda c: labels[c],
-        index=None,
-        key="camera_search",
-        on_change=_on_search,
-        placeholder=_("Find a camera: type a name, id or agency"),
-        label_visibility="collapsed",
-    )
-    deck = operations_deck(
+    payload = operations_map_data(
         settings,
         snapshot,
         toggles,
         cameras,
-        selected_id=state.selected_camera,
-        focus_id=state.focus_camera,
-        tiles=tile_by_id,
-        translator=uikit.tr(),
-        camera_layer_id=camera_layer_id(state.pick_epoch),
+        tiles(svc, cameras),
+        uikit.tr(),
+        selected=state.selected_camera,
+        focus=state.focus_camera,
+        bundle_url=deck_bundle_url(),
+        can_refresh=session.role in CAN_REFRESH,
     )
-    st.pydeck_chart(
-        deck, on_select=_on_map_select, selection_mode="single-object", key=MAP_KEY, height=640
-    )
+    uikit_map.operations_map(payload, key=MAP_KEY, on_change=_on_map_select)
     st.markdown(
         uikit.legend() + " " + _("{n} cameras shown.").format(n=len(cameras)),
         unsafe_allow_html=True,
@@ -118,7 +96,7 @@ with st.sidebar:
 
 
 def camera_panel() -> None:
-    """The selected camera's picture and facts; refreshes itself, never redraws the map."""
+    """The selected camera's state, facts and history; refreshes itself, never redraws the map."""
     camera = registry.by_id(state.selected_camera) if state.selected_camera else None
     if camera is None:
         st.subheader(_("Camera details"))
@@ -128,9 +106,8 @@ def camera_panel() -> None:
     tile = tiles(svc, [camera])[0]
     details = camera_details(settings, camera, uikit.tr(), provenance=session.role == "admin")
     st.subheader(details.pop(_("name")))
-    with st.container(key=f"picture-{camera.id}"):
+    with st.container(key=f"state-{camera.id}"):  # the picture is in the map's card
         uikit.status_line(tile, refreshing=svc.refreshing(camera.id))
-        uikit.snapshot_view(svc, tile)
     if st.button(_("Refresh now"), key="refresh-now", icon=":material/refresh:"):
         svc.refresh(camera.id)
         st.rerun()  # a full run re-arms the panel's quick cadence while the capture runs

@@ -48,6 +48,14 @@ def _deck(at: AppTest) -> dict[str, Any]:
     return spec
 
 
+def _map(at: AppTest) -> dict[str, Any]:
+    """What the operations-map component received (its data, as the browser gets it)."""
+    found = [e for e in at.get("bidi_component") if e.proto.component_name == "lawangjabo.opsmap"]
+    assert len(found) == 1
+    payload: dict[str, Any] = json.loads(found[0].proto.json)
+    return payload
+
+
 def _stream_urls() -> list[str]:
     settings = load_settings()
     cams = load_registry(PROJECT_ROOT / "cameras.geojson", settings).cameras
@@ -58,8 +66,9 @@ def _stream_urls() -> list[str]:
 
 def test_operations_map_holds_every_camera_and_no_stream_url() -> None:
     at = _run()
-    spec = _deck(at)
-    raw = json.dumps(spec)
+    payload = _map(at)
+    spec = payload["spec"]
+    raw = json.dumps(payload)
     layers = {layer["id"]: layer for layer in spec["layers"]}
     assert {
         "cameras",
@@ -73,24 +82,28 @@ def test_operations_map_holds_every_camera_and_no_stream_url() -> None:
     ids = {row["id"] for row in layers["cameras"]["data"]}
     registry = load_registry(PROJECT_ROOT / "cameras.geojson", load_settings())
     assert ids == {c.id for c in registry.cameras}
+    assert {c[0] for c in payload["cameras"]} == ids == {s[0] for s in payload["states"]}
     assert len(layers["camera-fov"]["data"]) == len(ids)
     assert len(layers["sites"]["data"]) == 10
     assert len(layers["districts"]["data"]) >= 18
     for url in _stream_urls():
         assert url not in raw
-    assert "stream.palembang.go.id" not in raw and "m3u8" not in raw
-    tooltip = json.loads(at.get("deck_gl_json_chart")[0].proto.tooltip)
-    assert "{title}" in tooltip["html"] and "url" not in tooltip["html"].lower()
+    assert "stream.palembang.go.id" not in raw and "m3u8" not in raw and "rtsp" not in raw
+    assert "{title}" in payload["tooltip"]["html"] and "url" not in payload["tooltip"]["html"]
     labels = [row["label"] for row in layers["district-labels"]["data"]]
     assert all(label.endswith("(approx.)") for label in labels)
+    assert spec["pickingRadius"] >= 10  # a finger finds a camera
+    assert payload["urls"]["bundle"].startswith("/assets/deckgl-")
+    assert payload["text"]["search"].startswith("Find a camera")
 
 
-def test_search_selects_and_flies_to_the_camera() -> None:
-    at = _run()
-    at.selectbox(key="camera_search").set_value("plg-cam45-sp-bandara").run()
+def test_a_link_to_a_camera_selects_it_and_flies_there() -> None:
+    at = AppTest.from_file(HOME, default_timeout=60)
+    at.query_params["camera"] = "plg-cam45-sp-bandara"
+    at.run()
     assert not at.exception
-    view = _deck(at)["initialViewState"]
-    assert view["latitude"] == pytest.approx(-2.90387) and view["zoom"] == 16
+    payload = _map(at)
+    assert payload["selected"] == payload["focus"] == "plg-cam45-sp-bandara"
     text = " ".join(m.value for m in at.markdown)
     assert "CCTV SP Bandara" in " ".join(h.value for h in at.subheader)
     assert "Sukarami" in " ".join(c.value for c in at.caption)
@@ -98,11 +111,20 @@ def test_search_selects_and_flies_to_the_camera() -> None:
     assert "stream.palembang.go.id" not in text
 
 
+def test_a_link_to_an_unknown_camera_says_so() -> None:
+    at = AppTest.from_file(HOME, default_timeout=60)
+    at.query_params["camera"] = "no-such-camera"
+    at.run()
+    assert not at.exception
+    assert "No camera no-such-camera that you may see." in [w.value for w in at.warning]
+    assert _map(at)["selected"] is None
+
+
 def test_layer_toggles_remove_layers() -> None:
     at = _run()
     at.toggle[1].set_value(False).run()  # fields of view
     at.toggle[3].set_value(False).run()  # districts
-    ids = {layer["id"] for layer in _deck(at)["layers"]}
+    ids = {layer["id"] for layer in _map(at)["spec"]["layers"]}
     assert "camera-fov" not in ids and "districts" not in ids and "cameras" in ids
 
 
@@ -110,7 +132,7 @@ def test_agency_filter_limits_cameras() -> None:
     at = _run()
     assert at.multiselect[0].options == ["Diskominfo Kota Palembang"]
     at.multiselect[0].set_value(["diskominfo"]).run()
-    layers = {layer["id"]: layer for layer in _deck(at)["layers"]}
+    layers = {layer["id"]: layer for layer in _map(at)["spec"]["layers"]}
     assert len(layers["cameras"]["data"]) == 12
 
 
@@ -130,7 +152,7 @@ def test_bad_registry_shows_rejects_and_still_renders(
     monkeypatch.setenv("LAWANGJABO_PATHS__REGISTRY", str(registry))
     at = _run()
     assert "3 camera record(s) in the registry were rejected" in at.warning[0].value
-    layers = {layer["id"]: layer for layer in _deck(at)["layers"]}
+    layers = {layer["id"]: layer for layer in _map(at)["spec"]["layers"]}
     assert [row["id"] for row in layers["cameras"]["data"]] == ["ok-1"]
 
 
@@ -140,7 +162,7 @@ def test_unreadable_registry_still_renders_the_city(
     monkeypatch.setenv("LAWANGJABO_PATHS__REGISTRY", str(tmp_path / "missing.geojson"))
     at = _run()
     assert "1 camera record(s)" in at.warning[0].value
-    ids = {layer["id"] for layer in _deck(at)["layers"]}
+    ids = {layer["id"] for layer in _map(at)["spec"]["layers"]}
     assert {"districts", "river", "sites"} <= ids
 
 
@@ -210,15 +232,21 @@ def test_health_page_reports_uptime_and_outages(polled: None) -> None:
     assert frames
 
 
-def test_details_panel_shows_the_picture(polled: None) -> None:
-    at = _run()
-    at.selectbox(key="camera_search").set_value("plg-cam3-sp-polda").run()
+def test_details_panel_and_map_states(polled: None) -> None:
+    at = AppTest.from_file(HOME, default_timeout=60)
+    at.query_params["camera"] = "plg-cam3-sp-polda"
+    at.run()
     assert not at.exception
-    assert len(at.image) == 2  # the latest picture, and the history view's pick
     assert "ONLINE" in " ".join(m.value for m in at.markdown)
-    at.selectbox(key="camera_search").set_value("plg-cam14-punti-kayu").run()
+    states = {s[0]: s for s in _map(at)["states"]}
+    assert states["plg-cam3-sp-polda"][1:3] == ["online", "ONLINE"]
+    assert states["plg-cam3-sp-polda"][3] is not None  # when its last good picture was taken
+    assert states["plg-cam14-punti-kayu"][1:3] == ["offline", "OFFLINE · connection refused"]
+    at.session_state["selected_camera"] = "plg-cam14-punti-kayu"
+    at.run()
     text = " ".join(m.value for m in at.markdown)
-    assert "OFFLINE" in text and "refused" in text and len(at.image) == 0
+    assert "OFFLINE" in text and "refused" in text
+    assert _map(at)["selected"] == "plg-cam14-punti-kayu"
 
 
 def test_incidents_page_logs_and_routes_an_incident() -> None:

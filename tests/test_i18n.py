@@ -22,6 +22,7 @@ UI_FILES = [
     PROJECT_ROOT / "home.py",
     PROJECT_ROOT / "uikit.py",
     PROJECT_ROOT / "uikit_incidents.py",
+    PROJECT_ROOT / "uikit_map.py",
     *sorted((PROJECT_ROOT / "pages").glob("*.py")),
 ]
 # Streamlit calls whose first argument (or these keywords) a person reads.

@@ -152,6 +152,7 @@ def test_every_table_has_one_owner() -> None:
 
 
 def test_pages_and_ui_run_no_sql() -> None:
-    ui = [PROJECT_ROOT / "uikit.py", PROJECT_ROOT / "uikit_incidents.py", PROJECT_ROOT / "home.py",
-          PROJECT_ROOT / "app.py", *sorted((PROJECT_ROOT / "pages").glob("*.py"))]  # fmt: skip
+    ui = [PROJECT_ROOT / "uikit.py", PROJECT_ROOT / "uikit_incidents.py",
+          PROJECT_ROOT / "uikit_map.py", PROJECT_ROOT / "home.py", PROJECT_ROOT / "app.py",
+          *sorted((PROJECT_ROOT / "pages").glob("*.py"))]  # fmt: skip
     assert [str(p.name) for p in ui if _sql_tables(p)] == []

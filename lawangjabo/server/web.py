@@ -14,9 +14,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from functools import lru_cache
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
+import pydeck
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -39,6 +42,7 @@ from lawangjabo.views.brief import Brief, build_brief
 from lawangjabo.views.briefimage import compact_map_png, daily_brief_png
 from lawangjabo.views.glance import render_glance
 from lawangjabo.views.healthview import tiles
+from lawangjabo.views.opsmap import STATE_PATH, camera_states, states_etag
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +215,73 @@ async def refresh(request: Request) -> JSONResponse:
     )
 
 
+def _translator(request: Request, services: Services) -> Translator:
+    """The language a request asks for (``?lang=``), else the city's."""
+    lang = request.query_params.get("lang")
+    return Translator(
+        lang if lang in LANGUAGES else services.settings.city.language,
+        services.settings.city.timezone,
+    )
+
+
+async def map_state(request: Request) -> Response:
+    """``GET /api/map/state``: each visible camera's state for the operations map, as
+    ``[id, state, label, last good picture (Unix s)]`` rows with the server's time; ETag'd, so a
+    map polling every few seconds gets a bodiless 304 while nothing changed."""
+
+    def build() -> list[list[Any]]:
+        services = get_services()
+        session = session_of(request)
+        cameras = services.visible_cameras(session.agencies if session else ())
+        return camera_states(tiles(services, cameras), _translator(request, services))
+
+    states = await run_in_threadpool(build)
+    etag = states_etag(states)
+    headers = {**NO_STORE, "Cache-Control": "private, no-cache", "ETag": etag}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    now = round(datetime.now(UTC).timestamp(), 1)
+    return JSONResponse({"now": now, "cameras": states}, headers=headers)
+
+
+DECK_BUNDLE = Path(pydeck.__file__).parent / "nbextension" / "static" / "index.js"
+DECK_PATH = "/assets/deckgl-{digest}.js"
+
+
+@lru_cache(maxsize=1)
+def _deck_digest() -> str:
+    return sha256(DECK_BUNDLE.read_bytes()).hexdigest()[:16]
+
+
+def deck_bundle_url() -> str:
+    """Where the browser gets pydeck's own offline deck.gl bundle (deck.gl with MapLibre): from
+    us, behind the sign-in gate, under a name that changes with its content."""
+    return DECK_PATH.format(digest=_deck_digest())
+
+
+@lru_cache(maxsize=1)
+def _deck_gzipped() -> bytes:
+    return gzip.compress(DECK_BUNDLE.read_bytes(), compresslevel=9, mtime=0)
+
+
+async def deck_bundle(request: Request) -> Response:
+    """``GET /assets/deckgl-{digest}.js``: compressed once, cached by the browser for a year
+    (the name changes when pydeck's bundle does)."""
+    if request.path_params["digest"] != _deck_digest():
+        return _json({"error": "unknown bundle"}, 404)
+    headers = {
+        **SECURITY,
+        "Cache-Control": "private, max-age=31536000, immutable",
+        "Vary": "Accept-Encoding",
+    }
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        body = await run_in_threadpool(_deck_gzipped)
+        headers["Content-Encoding"] = "gzip"
+    else:
+        body = await run_in_threadpool(DECK_BUNDLE.read_bytes)
+    return Response(body, media_type="text/javascript", headers=headers)
+
+
 async def stats(request: Request) -> JSONResponse:
     """``GET /api/stats`` (admins): rows stored per table, to check that nothing was lost."""
     refused = _forbidden(request, frozenset({"admin"}))
@@ -316,6 +387,8 @@ def api_routes() -> list[BaseRoute]:
         Route("/api/session", whoami, methods=["GET"], name="session"),
         Route("/api/stats", stats, methods=["GET"], name="stats"),
         Route("/api/cameras", cameras, methods=["GET"], name="cameras"),
+        Route(STATE_PATH, map_state, methods=["GET"], name="map_state"),
+        Route("/assets/deckgl-{digest}.js", deck_bundle, methods=["GET"], name="deck_bundle"),
         Route(FEED_PATH, feed.post_incidents, methods=["POST"], name="feed_post"),
         Route(FEED_PATH, feed.patch_incidents, methods=["PATCH"], name="feed_patch"),
         Route("/api/openapi.json", feed.openapi, methods=["GET"], name="openapi"),

@@ -7,7 +7,7 @@ renders what these return.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -25,6 +25,7 @@ from lawangjabo.server.services import Snapshot
 from lawangjabo.views.healthview import STATE_COLOURS, Tile, state_label
 from lawangjabo.views.layers import (
     CAMERA_LAYER_ID,
+    TOOLTIP,
     build_deck,
     camera_layers,
     camera_rows,
@@ -33,6 +34,7 @@ from lawangjabo.views.layers import (
     river_layer,
     site_layers,
 )
+from lawangjabo.views.opsmap import map_payload
 
 FOCUS_ZOOM = 16.0
 
@@ -174,6 +176,42 @@ def operations_deck(
         return build_deck(layers, (focus.lon, focus.lat), settings.map, zoom=FOCUS_ZOOM)
     centre = settings.city.centre
     return build_deck(layers, (centre.lon, centre.lat), settings.map)
+
+
+def operations_map_data(
+    settings: Settings,
+    snapshot: Snapshot,
+    toggles: LayerToggles,
+    cameras: list[Camera],
+    tiles: Sequence[Tile],
+    translator: Translator,
+    *,
+    selected: str | None,
+    focus: str | None,
+    bundle_url: str,
+    can_refresh: bool,
+) -> dict[str, Any]:
+    """Everything the operations-map component gets: the deck (rings and colours are kept
+    current in the browser), the cameras' states, its texts. Only ``cameras`` travel: pass
+    the account's visible ones."""
+    by_id = {t.camera_id: t for t in tiles}
+    # The deck holds no state (colours, ages, thumbnails come from ``states`` and the browser's
+    # own polling): it changes only with the layers, and only then is the map redrawn.
+    deck = operations_deck(settings, snapshot, toggles, cameras, tiles={}, translator=translator)
+    payload = map_payload(
+        deck.to_json(),
+        [by_id[c.id] for c in cameras if c.id in by_id],
+        translator,
+        camera_layer=CAMERA_LAYER_ID,
+        radius_px=settings.map.camera_radius_px,
+        timezone=settings.city.timezone,
+        selected=selected,
+        focus=focus,
+        bundle_url=bundle_url,
+        can_refresh=can_refresh,
+    )
+    payload["tooltip"] = TOOLTIP
+    return payload
 
 
 def search_label(row: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ from lawangjabo.cameras.registry import load_registry
 from lawangjabo.config import PROJECT_ROOT, load_settings
 
 from ..browser import ARTIFACTS, gross
+from . import opsmap
 from .conftest import Server, signed_in_page
 
 pytestmark = pytest.mark.e2e
@@ -49,33 +50,18 @@ def _open(page: Any, url: str, with_map: bool = True) -> Any:
     page.wait_for_selector(IDLE, timeout=60_000)
     if not with_map:
         return None
-    canvas = page.locator("#deckgl-overlay, [data-testid='stDeckGlJsonChart'] canvas").first
+    canvas = page.locator("[data-testid='stDeckGlJsonChart'] canvas").first
     canvas.wait_for(state="visible", timeout=30_000)
     page.wait_for_timeout(2500)  # deck.gl draws after the first animation frames
     return canvas
 
 
-def _camera_point(page: Any, camera_id: str) -> tuple[float, float]:
-    settings = load_settings()
-    camera = load_registry(PROJECT_ROOT / "cameras.geojson", settings).by_id(camera_id)
-    assert camera is not None
-    box = page.locator("[data-testid='stDeckGlJsonChart']").first.bounding_box()
-    zoom = settings.map.zoom
-    cx, cy = _world_px(settings.city.centre.lon, settings.city.centre.lat, zoom)
-    px, py = _world_px(camera.lon, camera.lat, zoom)
-    return box["x"] + box["width"] / 2 + (px - cx), box["y"] + box["height"] / 2 + (py - cy)
-
-
-def _click_camera(page: Any, x: float, y: float, name: str) -> None:
-    """Click a camera dot as a user would, and wait for its details panel."""
-    page.mouse.move(x, y)  # deck.gl picks on hover first, as a user's pointer would
-    page.wait_for_timeout(300)
+def _click_camera(page: Any, camera_id: str) -> str:
+    """Click a camera where the map drew it, as a user would; its card's picture (or 'none')."""
+    x, y, _name = opsmap.points(page)[camera_id]
+    page.mouse.move(x, y)
     page.mouse.click(x, y)
-    page.wait_for_function(
-        "name => document.querySelector('.st-key-camera-details')?.innerText.includes(name)",
-        arg=name,
-        timeout=30_000,
-    )
+    return opsmap.wait_shown(page, camera_id)
 
 
 def _record(page: Any) -> list[bytes]:
@@ -107,12 +93,13 @@ def test_click_a_camera_opens_its_details(
 ) -> None:
     page = signed_in_page(browser, server, width, height)
     seen = _record(page)
-    _open(page, server.url)
+    opsmap.open_map(page, server.url)
+    page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / f"map-{name}-{width}x{height}.png"))
     panel = page.locator(".st-key-camera-details")
     assert "Click a camera" in panel.inner_text()
 
-    x, y = _camera_point(page, CLICK_TARGET)
+    x, y, _ = opsmap.points(page)[CLICK_TARGET]
     shot = Image.open(BytesIO(page.screenshot())).convert("RGB")
     pixel = shot.getpixel((round(x), round(y)))
     assert isinstance(pixel, tuple)
@@ -121,9 +108,15 @@ def test_click_a_camera_opens_its_details(
         f"no red (offline) camera dot at ({x:.0f},{y:.0f}): {(r, g, b)}"
     )
 
-    _click_camera(page, x, y, "SP Soekarno Hatta")
+    _click_camera(page, CLICK_TARGET)
+    card = opsmap.card_text(page)
+    assert "SP Soekarno Hatta" in card and "OFFLINE" in card and "timeout" in card, card
+    page.wait_for_function(
+        "() => document.querySelector('.st-key-camera-details')?.innerText"
+        ".includes('Alang-Alang Lebar')",
+        timeout=30_000,
+    )
     page.wait_for_selector(IDLE, timeout=30_000)
-    page.wait_for_timeout(1500)  # let the re-rendered map settle before the picture
     page.screenshot(path=str(ARTIFACTS / f"map-{name}-selected.png"))
     panel.scroll_into_view_if_needed()
     text = panel.inner_text()
@@ -142,10 +135,17 @@ def test_no_basemap_means_no_outside_requests(offline_server: Server, browser: A
     page = signed_in_page(browser, offline_server)
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
-    _open(page, offline_server.url)
+    opsmap.open_map(page, offline_server.url)
+    page.wait_for_timeout(1000)
     page.screenshot(path=str(ARTIFACTS / "map-basemap-none.png"))
     outside = [u for u in requested if not u.startswith((offline_server.url, "data:", "blob:"))]
     assert requested and outside == []
+    assert any("/assets/deckgl-" in u for u in requested)  # deck.gl came from our server
+    # One WebGL context: deck.gl's, no basemap canvas under it.
+    canvases = page.evaluate(
+        "() => window.lawangjaboMap.el.canvas.querySelectorAll('canvas').length"
+    )
+    assert canvases == 1, canvases
     page.close()
 
 
@@ -163,21 +163,24 @@ def test_health_endpoint(server: Server) -> None:
 def test_search_flies_to_the_camera_and_shows_its_field_of_view(
     server: Server, browser: Any
 ) -> None:
+    """The map's own search box: type, arrow down, Enter opens; Esc closes."""
     page = signed_in_page(browser, server)
-    _open(page, server.url)
-    search = page.locator(".st-key-camera_search input")
+    opsmap.open_map(page, server.url)
+    search = page.locator(".lj-search input")
     search.click()
-    search.fill("Masjid Agung")
+    search.fill("Masjid")
+    page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
+    opsmap.wait_shown(page, "plg-cam9-masjid-agung")
     page.wait_for_function(
         "() => document.querySelector('.st-key-camera-details')?.innerText"
         ".includes('CCTV Masjid Agung')",
         timeout=30_000,
     )
     page.wait_for_selector(IDLE, timeout=30_000)
-    page.wait_for_timeout(2500)
+    page.wait_for_timeout(1500)  # the flight to the camera (0.4 s) and a frame
     page.screenshot(path=str(ARTIFACTS / "map-desktop-search-zoomed.png"))
-    box = page.locator("[data-testid='stDeckGlJsonChart']").first.bounding_box()
+    box = page.locator(".lj-canvas").bounding_box()
     shot = Image.open(BytesIO(page.screenshot())).convert("RGB")
     centre = shot.getpixel(
         (round(box["x"] + box["width"] / 2), round(box["y"] + box["height"] / 2))
@@ -197,6 +200,16 @@ def test_search_flies_to_the_camera_and_shows_its_field_of_view(
     inside = shot.getpixel((round(wx), round(wy)))
     assert isinstance(inside, tuple)
     assert inside[2] > inside[0] + 15, f"no field-of-view wedge drawn at ({wx:.0f},{wy:.0f})"
+    # Arrow right moves to the next camera by name; Esc closes the card.
+    page.locator(".lj-opsmap").focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        "() => { const c = window.lawangjaboMap.el.card;"
+        " return !c.hidden && c.dataset.camera !== 'plg-cam9-masjid-agung'; }",
+        timeout=10_000,
+    )
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => window.lawangjaboMap.el.card.hidden", timeout=10_000)
     page.close()
 
 
@@ -219,36 +232,37 @@ def test_first_visitor_deep_link_gets_the_app_navigation(tmp_path: Any, browser:
         stop(process)
 
 
-PANEL_IMAGE = ".st-key-camera-details [data-testid='stImage'] img"
-
-
-def _panel_image(page: Any) -> Image.Image:
-    image = page.locator(PANEL_IMAGE).first
+def _card_image(page: Any) -> Image.Image:
+    image = page.locator(".lj-card img")
     image.wait_for(state="visible", timeout=30_000)
-    page.wait_for_function(
-        "s => { const i = document.querySelector(s); return i && i.complete && i.naturalWidth; }",
-        arg=PANEL_IMAGE,
-        timeout=30_000,
-    )
     return Image.open(BytesIO(image.screenshot())).convert("L")
 
 
 def test_click_shows_the_snapshot_and_refresh_changes_it(server: Server, browser: Any) -> None:
     page = signed_in_page(browser, server)
-    _open(page, server.url)
-    _click_camera(page, *_camera_point(page, "plg-cam3-sp-polda"), "Simpang Polda")
-    first = _panel_image(page)
+    opsmap.open_map(page, server.url)
+    _click_camera(page, "plg-cam3-sp-polda")
+    opsmap.wait_fresh(page, "plg-cam3-sp-polda")  # the click's own fresh capture
+    page.wait_for_selector(IDLE, timeout=30_000)
+    first = _card_image(page)
     assert first.size[0] > 150
     page.screenshot(path=str(ARTIFACTS / "map-desktop-snapshot.png"))
+    taken = page.evaluate("() => window.lawangjaboMap.el.card.querySelector('img').dataset.taken")
     page.wait_for_timeout(1200)  # the simulated traffic moves on
     page.get_by_role("button", name="Refresh now").click()
-    page.wait_for_timeout(500)
-    page.wait_for_selector(IDLE, timeout=30_000)
-    second = _panel_image(page)
+    # The map's own polling brings the newer picture into the card, no click on the map.
+    page.wait_for_function(
+        "t => window.lawangjaboMap.el.card.querySelector('img').dataset.taken !== t"
+        " && window.lawangjaboMap.el.card.dataset.fresh === 'true'",
+        arg=taken,
+        timeout=30_000,
+    )
+    page.wait_for_timeout(300)
+    second = _card_image(page)
     assert second.size == first.size
     change = np.abs(np.asarray(first, dtype=np.int16) - np.asarray(second, dtype=np.int16))
     assert change.mean() > 1.0, "the picture did not change"
-    assert "ONLINE" in page.locator(".st-key-camera-details").inner_text()
+    assert "ONLINE" in opsmap.card_text(page)
     page.close()
 
 
@@ -302,11 +316,8 @@ def test_changing_a_filter_changes_the_heatmap(server: Server, browser: Any) -> 
     page.get_by_text("Play back by hour of day").click()  # one hour of the day only
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="running"]')
     page.wait_for_selector(IDLE, timeout=60_000)
-    filter_ms = (time.monotonic() - started) * 1000
-    from .test_operator import _save
-
-    _save("analytics_filter_change_ms", round(filter_ms))  # click → every part redrawn
-    assert filter_ms <= gross(1500), filter_ms  # target 1.5 s; the figure is saved
+    filter_ms = (time.monotonic() - started) * 1000  # click → every part redrawn
+    assert filter_ms <= gross(1500), filter_ms  # target 1.5 s (benchmarks/browser.py)
     page.wait_for_timeout(2000)
     after = np.asarray(Image.open(BytesIO(chart.screenshot())).convert("L"), dtype=np.int16)
     assert np.abs(before - after).mean() > 1.0, "the heatmap did not change"

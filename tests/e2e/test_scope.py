@@ -24,6 +24,7 @@ import pytest
 from lawangjabo.config import PROJECT_ROOT
 
 from ..browser import ARTIFACTS
+from . import opsmap
 from .conftest import PASSWORDS, Server, sign_in, signed_in_page, start_server, stop
 from .test_auth import _attempt
 from .test_browser import IDLE, _open, _record
@@ -133,6 +134,9 @@ def test_a_dishub_operator_sees_dishub_and_public_cameras_only(
     assert {DISHUB_CAM, POLICE_CAM} <= {c["id"] for c in json.loads(body)["cameras"]}
     for kind in ("snapshot", "thumb"):
         assert _get(f"{server.url}/api/cameras/{POLICE_CAM}/{kind}.jpg", operator)[0] == 404
+    status, body = _get(f"{server.url}/api/map/state", operator)
+    states = {c[0] for c in json.loads(body)["cameras"]}
+    assert status == 200 and DISHUB_CAM in states and POLICE_CAM not in states, states
 
     page = signed_in_page(browser, Server(server.url, server.log, operator))
     seen = _record(page)
@@ -142,9 +146,15 @@ def test_a_dishub_operator_sees_dishub_and_public_cameras_only(
     assert tiles.count() == 14
     wall = page.locator("[data-testid='stMain']").inner_text()
     assert "ATCS internal Jl. Sudirman" in wall and "Polrestabes internal gate" not in wall
-    page.goto(f"{server.url}/")  # the map: its pydeck spec arrives over the websocket
-    page.wait_for_selector(IDLE, timeout=60_000)
-    page.locator("[data-testid='stDeckGlJsonChart']").first.wait_for(timeout=30_000)
+    # The map: the component's data arrives over the websocket, its states from /api/map/state.
+    opsmap.open_map(page, f"{server.url}/")
+    given = page.evaluate("() => window.lawangjaboMap.data")
+    drawn = {c[0] for c in given["cameras"]}
+    assert DISHUB_CAM in drawn and POLICE_CAM not in drawn and len(drawn) == 14, drawn
+    assert {s[0] for s in given["states"]} == drawn
+    page.evaluate("() => window.lawangjaboMap.pollStates(true)")
+    polled = page.evaluate("() => [...window.lawangjaboMap.states.keys()]")
+    assert set(polled) == drawn
     page.goto(f"{server.url}/health")
     page.wait_for_selector(IDLE, timeout=60_000)
     page.get_by_text("Uptime by agency").wait_for(timeout=30_000)
@@ -278,7 +288,7 @@ def test_no_credential_reaches_the_admins_browser(scoped: tuple[Server, str], br
     server, _ = scoped
     page = signed_in_page(browser, server)
     seen = _record(page)
-    _open(page, f"{server.url}/")
+    opsmap.open_map(page, f"{server.url}/")
     for path in ("/camera_wall", "/health", "/registry", "/api/cameras"):
         page.goto(f"{server.url}{path}")
         page.wait_for_load_state()

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from lawangjabo.config import PROJECT_ROOT
+from lawangjabo.i18n import LANGUAGES, Translator
 
 from ..e2e.conftest import sign_in
 from ..pg import _bin
@@ -32,6 +33,9 @@ INTERVAL_S = 3
 CAMERAS = 20
 PASSWORD = "outage-test-password"
 NAV = "[data-testid='stSidebarNav']"
+DATABASE_DOWN = [
+    Translator(lang, "Asia/Jakarta").gettext("Database unavailable") for lang in LANGUAGES
+]
 pytestmark = pytest.mark.skipif(
     not Path(HAPROXY).exists() or not shutil.which("curl") or not _bin("pg_ctl"),
     reason="haproxy, curl or PostgreSQL not installed (scripts/test.sh installs them as root)",
@@ -123,9 +127,21 @@ def test_postgresql_stopped_for_a_minute_loses_nothing(browser: Any) -> None:
             if said_down is None and _central_down(_health(base, session)):
                 said_down = time.monotonic() - stopped
             if said_down is not None and "outage_page" not in figures:
-                page.reload()  # a fresh page load, served while PostgreSQL is away
-                page.wait_for_selector(NAV, timeout=30_000)
+                # A fresh page load while PostgreSQL is away renders from what the replica
+                # knows (each call to PostgreSQL fails at once), and its banner says so.
+                reloaded = time.monotonic()
+                page.reload()
+                page.wait_for_selector(NAV, timeout=60_000)
                 assert "/login" not in page.url
+                strip = page.locator("details.lj-strip summary").first
+                page.wait_for_function(
+                    "words => { const s = document.querySelector('details.lj-strip summary');"
+                    " return s && words.some(w => s.innerText.includes(w)); }",
+                    arg=DATABASE_DOWN,
+                    timeout=30_000,
+                )
+                figures["outage_page_ms"] = round((time.monotonic() - reloaded) * 1000)
+                figures["outage_banner"] = strip.inner_text()
                 page.wait_for_timeout(3000)
                 page.screenshot(path=str(PROJECT_ROOT / "test-artifacts" / "cluster-outage.png"))
                 figures["outage_page"] = True

@@ -16,6 +16,7 @@ import pytest
 from lawangjabo.config import PROJECT_ROOT
 
 from ..e2e.conftest import PASSWORDS, start_server, stop
+from ..e2e.opsmap import DRAWN
 from .test_proxy import HAPROXY, start_haproxy
 
 pytestmark = pytest.mark.skipif(
@@ -79,8 +80,7 @@ def test_a_killed_replica_costs_a_signed_in_person_seconds_not_a_sign_in(
         assert "/login" not in page.url
         now_on = {c["name"]: c["value"] for c in context.cookies()}["LJSRV"]
         assert now_on != victim and now_on in replicas
-        page.locator("[data-testid='stDeckGlJsonChart'] canvas").first.wait_for(timeout=30_000)
-        page.wait_for_timeout(2500)  # deck.gl draws after its first frames
+        page.wait_for_function(DRAWN, timeout=30_000)  # the map drew its cameras
         page.screenshot(path=str(PROJECT_ROOT / "test-artifacts" / "failover-after.png"))
     finally:
         context.close()

@@ -1,0 +1,521 @@
+// The operations map (st.components.v2, in the page, no iframe). Draws the pydeck-built deck
+// with pydeck's own offline deck.gl bundle (served by our server), selects a camera in the
+// browser, shows its stored picture at once, asks for a fresh one and swaps it in, and keeps
+// the cameras' states current from /api/map/state without a Streamlit rerun. Python learns the
+// selection afterwards (state value "selected") for the details, history and incident links.
+// Every text comes from data.text, translated on the server. No stream URL ever reaches here.
+
+const bundles = {};
+const NO_IMAGE = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7";
+
+function loadBundle(url) {
+  if (window.createDeck) return Promise.resolve();
+  if (!bundles[url]) {
+    bundles[url] = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = url;
+      script.async = true;
+      script.onload = () =>
+        window.createDeck ? resolve() : reject(new Error("deck.gl bundle without createDeck"));
+      script.onerror = () => {
+        delete bundles[url];
+        reject(new Error("deck.gl bundle could not be loaded"));
+      };
+      document.head.appendChild(script);
+    });
+  }
+  return bundles[url];
+}
+
+function fmt(template, values) {
+  return template.replace(/\{(\w+)\}/g, (m, k) => (k in values ? String(values[k]) : m));
+}
+
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+class OpsMap {
+  constructor(root, data, setStateValue) {
+    this.root = root;
+    this.setStateValue = setStateValue;
+    this.deck = null;
+    this.etag = null;
+    this.skew = 0; // server time − browser time, in seconds
+    this.lastStates = Date.now();
+    this.selected = null;
+    this.pictureFor = null;
+    this.csrf = null;
+    this.timers = [];
+    this.el = {
+      canvas: root.querySelector(".lj-canvas"),
+      card: root.querySelector(".lj-card"),
+      search: root.querySelector(".lj-search input"),
+      results: root.querySelector(".lj-results"),
+      banner: root.querySelector(".lj-banner"),
+      status: root.querySelector(".lj-status"),
+    };
+    this.wireKeys();
+    this.update(data);
+    this.timers.push(setInterval(() => this.pollStates(), 1000 * (data.refresh_s || 4)));
+    this.timers.push(setInterval(() => this.tick(), 1000));
+  }
+
+  // -- data from Python (first mount, and each time it changes) ---------------------------
+  update(data) {
+    const specChanged = !this.data || JSON.stringify(data.spec) !== this.specText;
+    this.data = data;
+    this.t = data.text;
+    this.specText = JSON.stringify(data.spec);
+    this.names = new Map(data.cameras.map((c) => [c[0], { name: c[1], agency: c[2], district: c[3] }]));
+    this.order = data.cameras.map((c) => c[0]).sort((a, b) =>
+      this.names.get(a).name.localeCompare(this.names.get(b).name),
+    );
+    this.states = new Map(data.states.map((s) => [s[0], s]));
+    this.el.search.placeholder = this.t.search;
+    this.el.search.setAttribute("aria-label", this.t.search);
+    this.el.canvas.setAttribute("aria-label", this.t.map_label);
+    if (specChanged) this.draw();
+    if (data.focus && data.focus !== this.focused) this.flyTo(data.focus);
+    this.focused = data.focus;
+    if (data.selected && data.selected !== this.selected) {
+      this.select(data.selected, { tell: false }); // a deep link, or the page chose it
+      this.refresh(data.selected);
+    }
+    if (!data.selected && this.selected && this.toldPython) this.close({ tell: false });
+  }
+
+  // -- drawing ---------------------------------------------------------------------------
+  draw() {
+    const spec = JSON.parse(this.specText);
+    this.el.status.textContent = this.t.loading;
+    loadBundle(this.data.urls.bundle)
+      .then(() => {
+        if (this.deck) {
+          const v = this.deck.getViewports()[0];
+          if (v) {
+            // a redraw (a layer switched on or off) keeps the operator's view
+            const { longitude, latitude, zoom, pitch, bearing } = v;
+            spec.initialViewState = { longitude, latitude, zoom, pitch, bearing };
+          }
+          window.updateDeck(spec, this.deck);
+        } else {
+          this.deck = window.createDeck({
+            container: this.el.canvas,
+            jsonInput: spec,
+            tooltip: this.data.tooltip,
+          });
+          this.deck.setProps({ onAfterRender: () => this.drawn() });
+          this.wirePointer();
+        }
+        this.baseLayers = null;
+        this.waitForLayers();
+      })
+      .catch((error) => {
+        this.el.status.textContent = fmt(this.t.map_failed, { error: error.message });
+        this.el.status.classList.add("lj-error");
+      });
+  }
+
+  waitForLayers(tries = 0) {
+    // deck.gl converts the JSON synchronously; its layer objects are ready on the next frame
+    const layers = this.deck && this.deck.props.layers;
+    if (!layers || !layers.length) {
+      if (tries < 200) requestAnimationFrame(() => this.waitForLayers(tries + 1));
+      return;
+    }
+    this.baseLayers = layers.filter((l) => l && !String(l.id).startsWith("lj-"));
+    this.el.status.textContent = "";
+    this.root.dataset.ready = "true";
+    this.restyle();
+  }
+
+  cameraRows() {
+    const target = this.baseLayers.find((l) => l.id === this.data.camera_layer);
+    return target ? target.props.data : [];
+  }
+
+  restyle() {
+    // New colours for the cameras whose state changed, and the selected camera's ring.
+    if (!this.deck || !this.baseLayers) return;
+    const colours = this.data.colours;
+    const rows = this.cameraRows().map((row) => {
+      const s = this.states.get(row.id);
+      if (!s) return row;
+      const colour = [...(colours[s[1]] || colours.pending).slice(0, 3), 255];
+      const thumb = s[3] == null ? NO_IMAGE : `/api/cameras/${encodeURIComponent(row.id)}/thumb.jpg?v=${s[3]}`;
+      return { ...row, colour, subtitle: escapeHtml(this.caption(s)), thumb };
+    });
+    const layers = this.baseLayers.map((layer) => {
+      if (layer.id === this.data.camera_layer) return layer.clone({ data: rows });
+      if (layer.id === "camera-dots") return layer.clone({ data: rows });
+      return layer;
+    });
+    const dots = this.baseLayers.find((l) => l.id === "camera-dots");
+    const chosen = this.selected && rows.find((r) => r.id === this.selected);
+    if (dots && chosen) {
+      layers.push(
+        dots.clone({
+          id: "lj-selected",
+          data: [chosen],
+          getLineColor: [255, 215, 0],
+          getRadius: this.data.radius_px * 1.7,
+          lineWidthMinPixels: 3,
+        }),
+      );
+    }
+    this.deck.setProps({ layers });
+  }
+
+  flyTo(id) {
+    const row = this.deck && this.baseLayers ? this.cameraRows().find((r) => r.id === id) : null;
+    if (!row) {
+      this.pendingFly = id;
+      return;
+    }
+    const view = this.data.spec.initialViewState;
+    this.deck.setProps({
+      initialViewState: {
+        ...view,
+        longitude: row.position[0],
+        latitude: row.position[1],
+        zoom: Math.max(view.zoom, 16),
+        transitionDuration: 400,
+      },
+    });
+  }
+
+  // -- selection ---------------------------------------------------------------------------
+  drawn() {
+    // the first frame with the cameras on it: the map is there for the operator
+    if (this.baseLayers && this.root.dataset.drawn !== "true") {
+      this.root.dataset.drawn = "true";
+      this.drawnAt = performance.now();
+    }
+  }
+
+  wirePointer() {
+    // Our own tap: one finger or the mouse, down and up within 10 px and 1.5 s (deck.gl's tap
+    // recogniser drops presses over 250 ms, which a busy phone's first touch often is). A
+    // second finger (pinch) or a drag is the map moving, never a selection. Event times are
+    // the input's own, so a busy page does not make a tap look long.
+    const area = this.el.canvas;
+    const down = new Map();
+    let gesture = false;
+    area.addEventListener("pointerdown", (e) => {
+      down.set(e.pointerId, { x: e.clientX, y: e.clientY, t: e.timeStamp });
+      if (down.size > 1) gesture = true;
+    }, true);
+    const forget = (e) => {
+      down.delete(e.pointerId);
+      if (!down.size) setTimeout(() => (gesture = false), 0);
+    };
+    area.addEventListener("pointercancel", forget, true);
+    area.addEventListener("pointerup", (e) => {
+      const start = down.get(e.pointerId);
+      const multi = gesture || down.size > 1;
+      forget(e);
+      if (!start || multi || (e.pointerType === "mouse" && e.button !== 0)) return;
+      const moved = Math.hypot(e.clientX - start.x, e.clientY - start.y);
+      if (moved > 10 || e.timeStamp - start.t > 1500) return;
+      const rect = area.getBoundingClientRect();
+      this.pickAt(e.clientX - rect.left, e.clientY - rect.top);
+    }, true);
+  }
+
+  pickAt(x, y) {
+    if (!this.deck || !this.baseLayers) return;
+    const layerIds = [this.data.camera_layer, "lj-selected"];
+    const info = this.deck.pickObject({ x, y, radius: this.data.spec.pickingRadius || 14, layerIds });
+    if (info && info.object && info.object.id) this.select(info.object.id, { tell: true });
+  }
+
+  select(id, { tell }) {
+    if (!this.names.has(id)) return;
+    this.selected = id;
+    this.showCard(id);
+    this.restyle();
+    if (this.pendingFly === id) this.flyTo(id);
+    if (tell) {
+      this.refresh(id);
+      this.toldPython = true;
+      this.setStateValue("selected", id); // the details follow; the picture is already here
+    } else {
+      this.toldPython = true;
+    }
+  }
+
+  close({ tell }) {
+    this.selected = null;
+    this.pictureFor = null;
+    this.el.card.hidden = true;
+    this.root.dataset.open = "false";
+    this.restyle();
+    if (tell) this.setStateValue("selected", null);
+  }
+
+  showCard(id) {
+    const card = this.el.card;
+    const facts = this.names.get(id);
+    card.hidden = false;
+    this.root.dataset.open = "true";
+    card.dataset.camera = id;
+    card.querySelector(".lj-name").textContent = facts.name;
+    card.querySelector(".lj-where").textContent = [facts.agency, facts.district].filter(Boolean).join(" · ");
+    card.querySelector(".lj-close").setAttribute("aria-label", this.t.close);
+    card.querySelector(".lj-close").title = this.t.close;
+    card.querySelector(".lj-note").textContent = "";
+    card.dataset.fresh = "false";
+    this.pictureFor = id;
+    this.showPicture(id, false);
+    this.tick();
+  }
+
+  showPicture(id, fresh) {
+    const s = this.states.get(id);
+    const img = this.el.card.querySelector("img");
+    const none = this.el.card.querySelector(".lj-nopicture");
+    if (!s || s[3] == null) {
+      img.hidden = true;
+      img.removeAttribute("src");
+      none.hidden = false;
+      none.textContent = this.pictureText(s);
+      return;
+    }
+    none.hidden = true;
+    img.alt = fmt(this.t.picture_of, { name: this.names.get(id).name });
+    const version = encodeURIComponent(s[3]);
+    const load = (url, onLoad) => {
+      const next = new Image();
+      next.onload = () => {
+        if (this.pictureFor !== id) return;
+        img.src = next.src;
+        img.hidden = false;
+        img.dataset.taken = String(s[3]);
+        if (onLoad) onLoad();
+      };
+      next.src = url;
+    };
+    if (!fresh && img.dataset.taken !== String(s[3])) {
+      // the thumbnail is small (and often cached from the tooltip): it shows at once
+      load(`/api/cameras/${encodeURIComponent(id)}/thumb.jpg?v=${version}`);
+    }
+    load(`/api/cameras/${encodeURIComponent(id)}/snapshot.jpg?v=${version}`, () => {
+      img.dataset.size = "full";
+      if (fresh) this.el.card.dataset.fresh = "true";
+    });
+  }
+
+  async session() {
+    if (this.csrf) return this.csrf;
+    const reply = await fetch(this.data.urls.session, { credentials: "same-origin" });
+    const body = await reply.json();
+    this.csrf = body.csrf_header ? { [body.csrf_header]: body.csrf_token } : {};
+    return this.csrf;
+  }
+
+  async refresh(id) {
+    if (!this.data.can_refresh) return;
+    const note = this.el.card.querySelector(".lj-note");
+    const before = this.states.get(id) ? this.states.get(id)[3] : null;
+    note.textContent = this.t.refreshing;
+    this.el.card.dataset.refreshing = "true";
+    try {
+      const headers = await this.session();
+      const reply = await fetch(`/api/cameras/${encodeURIComponent(id)}/refresh`, {
+        method: "POST",
+        credentials: "same-origin",
+        headers,
+      });
+      if (this.pictureFor !== id) return;
+      if (reply.status === 429) {
+        note.textContent = this.t.refresh_limited;
+        return;
+      }
+      const body = await reply.json();
+      await this.pollStates(true);
+      if (this.pictureFor !== id) return;
+      const after = this.states.get(id) ? this.states.get(id)[3] : null;
+      if (after != null && after !== before) {
+        note.textContent = this.t.fresh;
+        this.showPicture(id, true);
+      } else {
+        note.textContent = body.finished ? this.t.refresh_failed : this.t.refresh_failed;
+      }
+    } catch (error) {
+      if (this.pictureFor === id) note.textContent = this.t.refresh_failed;
+    } finally {
+      if (this.pictureFor === id) this.el.card.dataset.refreshing = "false";
+    }
+  }
+
+  // -- states --------------------------------------------------------------------------
+  async pollStates(force) {
+    if (!force && document.hidden) return;
+    try {
+      const headers = this.etag ? { "If-None-Match": this.etag } : {};
+      const reply = await fetch(this.data.urls.state, { credentials: "same-origin", headers });
+      if (reply.status === 304) {
+        this.lastStates = Date.now();
+      } else if (reply.ok) {
+        const body = await reply.json();
+        this.etag = reply.headers.get("ETag");
+        this.skew = body.now - Date.now() / 1000;
+        this.states = new Map(body.cameras.map((s) => [s[0], s]));
+        this.lastStates = Date.now();
+        this.restyle();
+        const open = this.pictureFor && this.states.get(this.pictureFor);
+        const img = this.el.card.querySelector("img");
+        if (open && !force && open[3] != null && String(open[3]) !== img.dataset.taken) {
+          this.showPicture(this.pictureFor, true); // a newer picture arrived meanwhile
+        }
+      }
+    } catch (error) {
+      /* the banner says how long the states have not been updated */
+    }
+    this.tick();
+  }
+
+  age(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    if (s < 90) return fmt(this.t.s_ago, { n: s });
+    if (s < 90 * 60) return fmt(this.t.min_ago, { n: Math.round(s / 60) });
+    if (s < 36 * 3600) return fmt(this.t.h_ago, { n: Math.round(s / 3600) });
+    return fmt(this.t.d_ago, { n: Math.round(s / 86400) });
+  }
+
+  clock(epoch) {
+    const options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: this.data.timezone };
+    const text = new Intl.DateTimeFormat(this.data.lang, options).format(new Date(epoch * 1000));
+    return `${this.data.lang === "id" ? text.replace(":", ".") : text} ${this.data.zone}`;
+  }
+
+  pictureText(s) {
+    if (!s) return this.t.no_picture_yet;
+    if (s[3] == null) {
+      if (s[1] === "unconfigured") return this.t.no_stream;
+      if (s[1] === "pending") return this.t.no_picture_yet;
+      return this.t.no_good_picture;
+    }
+    const age = this.age(Date.now() / 1000 + this.skew - s[3]);
+    if (!this.data.failed.includes(s[1])) return fmt(this.t.picture_age, { age });
+    return fmt(this.t.last_good, { age, when: this.clock(s[3]) });
+  }
+
+  caption(s) {
+    return [s[2], this.pictureText(s)].filter(Boolean).join(" · ");
+  }
+
+  tick() {
+    if (this.pictureFor) {
+      const s = this.states.get(this.pictureFor);
+      const line = this.el.card.querySelector(".lj-state");
+      line.textContent = s ? this.caption(s) : this.t.no_picture_yet;
+      line.dataset.state = s ? s[1] : "pending";
+    }
+    const quiet = (Date.now() - this.lastStates) / 1000;
+    const late = quiet > 3 * (this.data.refresh_s || 4);
+    this.el.banner.hidden = !late;
+    if (late) this.el.banner.textContent = fmt(this.t.stale_states, { age: this.age(quiet).replace(/ \S+$/, "") });
+  }
+
+  // -- keyboard and search -------------------------------------------------------------------
+  wireKeys() {
+    const input = this.el.search;
+    const results = this.el.results;
+    input.addEventListener("input", () => this.listMatches());
+    input.addEventListener("focus", () => this.listMatches());
+    input.addEventListener("keydown", (e) => {
+      const items = [...results.querySelectorAll("li[data-id]")];
+      let at = items.findIndex((li) => li.getAttribute("aria-selected") === "true");
+      if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        e.preventDefault();
+        if (!items.length) return;
+        at = e.key === "ArrowDown" ? Math.min(items.length - 1, at + 1) : Math.max(0, at - 1);
+        items.forEach((li, i) => li.setAttribute("aria-selected", String(i === at)));
+        items[at].scrollIntoView({ block: "nearest" });
+      } else if (e.key === "Enter") {
+        e.preventDefault();
+        const chosen = items[Math.max(0, at)];
+        if (chosen) this.choose(chosen.dataset.id);
+      } else if (e.key === "Escape") {
+        results.hidden = true;
+        if (this.selected) this.close({ tell: true });
+      }
+    });
+    input.addEventListener("blur", () => setTimeout(() => (results.hidden = true), 150));
+    results.addEventListener("mousedown", (e) => {
+      const li = e.target.closest("li[data-id]");
+      if (li) this.choose(li.dataset.id);
+    });
+    this.el.card.querySelector(".lj-close").addEventListener("click", () => this.close({ tell: true }));
+    this.root.addEventListener("keydown", (e) => {
+      if (e.target === input) return;
+      if (e.key === "Escape" && this.selected) this.close({ tell: true });
+      if ((e.key === "ArrowRight" || e.key === "ArrowLeft") && this.selected) {
+        e.preventDefault();
+        const at = this.order.indexOf(this.selected);
+        const next = this.order[(at + (e.key === "ArrowRight" ? 1 : -1) + this.order.length) % this.order.length];
+        this.choose(next);
+      }
+    });
+  }
+
+  listMatches() {
+    const words = this.el.search.value.toLowerCase().split(/\s+/).filter(Boolean);
+    const results = this.el.results;
+    results.replaceChildren();
+    if (!words.length) {
+      results.hidden = true;
+      return;
+    }
+    const found = this.order.filter((id) => {
+      const f = this.names.get(id);
+      const text = `${f.name} ${id} ${f.agency} ${f.district}`.toLowerCase();
+      return words.every((w) => text.includes(w));
+    });
+    for (const id of found.slice(0, 12)) {
+      const li = document.createElement("li");
+      li.dataset.id = id;
+      li.setAttribute("role", "option");
+      li.setAttribute("aria-selected", "false");
+      li.textContent = `${this.names.get(id).name} · ${id} · ${this.names.get(id).agency}`;
+      results.appendChild(li);
+    }
+    if (!found.length) {
+      const li = document.createElement("li");
+      li.className = "lj-none";
+      li.textContent = this.t.no_match;
+      results.appendChild(li);
+    }
+    results.hidden = false;
+  }
+
+  choose(id) {
+    this.el.results.hidden = true;
+    this.el.search.value = "";
+    this.flyTo(id);
+    this.select(id, { tell: true });
+  }
+
+  destroy() {
+    this.timers.forEach(clearInterval);
+    if (this.deck) this.deck.finalize();
+  }
+}
+
+export default function (component) {
+  const { data, parentElement, setStateValue } = component;
+  const root = parentElement.querySelector(".lj-opsmap");
+  if (!root.__opsmap) {
+    root.__opsmap = new OpsMap(root, data, setStateValue);
+    window.lawangjaboMap = root.__opsmap; // for the browser tests and benchmarks/browser.py
+  } else {
+    root.__opsmap.setStateValue = setStateValue;
+    root.__opsmap.update(data);
+  }
+  return () => {
+    if (root.__opsmap) root.__opsmap.destroy();
+    root.__opsmap = null;
+  };
+}
