@@ -15,6 +15,7 @@ HTML = """<div class="lj-opsmap" tabindex="0" data-ready="false" data-open="fals
 <div class="lj-search"><input type="search" autocomplete="off" role="combobox"
  aria-controls="lj-results"><ul class="lj-results" id="lj-results" role="listbox" hidden></ul></div>
 <div class="lj-status" role="status"></div>
+<div class="lj-tip" hidden><img alt=""><div></div><div></div><div></div></div>
 <div class="lj-banner" role="alert" hidden></div>
 <section class="lj-card" hidden aria-live="polite">
 <header><div class="lj-name"></div><button class="lj-close" type="button">×</button></header>

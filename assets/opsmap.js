@@ -6,7 +6,6 @@
 // Every text comes from data.text, translated on the server. No stream URL ever reaches here.
 
 const bundles = {};
-const NO_IMAGE = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7";
 
 function loadBundle(url) {
   if (window.createDeck) return Promise.resolve();
@@ -31,10 +30,6 @@ function fmt(template, values) {
   return template.replace(/\{(\w+)\}/g, (m, k) => (k in values ? String(values[k]) : m));
 }
 
-function escapeHtml(text) {
-  return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
 class OpsMap {
   constructor(root, data, setStateValue) {
     this.root = root;
@@ -47,6 +42,8 @@ class OpsMap {
     this.pictureFor = null;
     this.csrf = null;
     this.timers = [];
+    this.timings = []; // input → picture on screen, in the page's own clock (benchmarks)
+    this.marks = { mounted: performance.now() };
     this.el = {
       canvas: root.querySelector(".lj-canvas"),
       card: root.querySelector(".lj-card"),
@@ -54,6 +51,7 @@ class OpsMap {
       results: root.querySelector(".lj-results"),
       banner: root.querySelector(".lj-banner"),
       status: root.querySelector(".lj-status"),
+      tip: root.querySelector(".lj-tip"),
     };
     this.wireKeys();
     this.update(data);
@@ -63,19 +61,35 @@ class OpsMap {
 
   // -- data from Python (first mount, and each time it changes) ---------------------------
   update(data) {
-    const specChanged = !this.data || JSON.stringify(data.spec) !== this.specText;
+    const first = !this.data;
+    const mapChanged = data.deck_url !== this.deckUrl;
     this.data = data;
     this.t = data.text;
-    this.specText = JSON.stringify(data.spec);
-    this.names = new Map(data.cameras.map((c) => [c[0], { name: c[1], agency: c[2], district: c[3] }]));
-    this.order = data.cameras.map((c) => c[0]).sort((a, b) =>
-      this.names.get(a).name.localeCompare(this.names.get(b).name),
-    );
-    this.states = new Map(data.states.map((s) => [s[0], s]));
+    this.names = this.names || new Map();
+    this.states = this.states || new Map();
+    if (data.states) this.states = new Map(data.states.map((s) => [s[0], s]));
+    if (data.selected_camera) {
+      const [id, name, agency, district] = data.selected_camera;
+      if (!this.names.has(id)) this.names.set(id, { name, agency, district });
+    }
+    if (data.selected_state && !this.states.has(data.selected_state[0])) {
+      this.states.set(data.selected_state[0], data.selected_state);
+    }
     this.el.search.placeholder = this.t.search;
     this.el.search.setAttribute("aria-label", this.t.search);
     this.el.canvas.setAttribute("aria-label", this.t.map_label);
-    if (specChanged) this.draw();
+    if (first && !data.states) this.pollStates(true); // thousands of cameras: asked for apart
+    if (mapChanged) {
+      this.deckUrl = data.deck_url;
+      if (first && data.selected) {
+        // a link to a camera: its picture first, then the map (the bundle's start-up would
+        // hold the picture back by a second)
+        this.drawAfterPicture = true;
+        setTimeout(() => this.drawLate(), 1500);
+      } else {
+        this.draw();
+      }
+    }
     if (data.focus && data.focus !== this.focused) this.flyTo(data.focus);
     this.focused = data.focus;
     if (data.selected && data.selected !== this.selected) {
@@ -85,36 +99,54 @@ class OpsMap {
     if (!data.selected && this.selected && this.toldPython) this.close({ tell: false });
   }
 
+  async fetchMap(url) {
+    // The map (deck and the cameras' names) by its versioned URL: the browser keeps it.
+    const reply = await fetch(url, { credentials: "same-origin" });
+    if (!reply.ok) throw new Error(`HTTP ${reply.status}`);
+    const body = await reply.json();
+    if (url !== this.deckUrl) return null; // a newer map was asked for meanwhile
+    this.names = new Map(body.cameras.map((c) => [c[0], { name: c[1], agency: c[2], district: c[3] }]));
+    this.order = body.cameras.map((c) => c[0]).sort((a, b) =>
+      this.names.get(a).name.localeCompare(this.names.get(b).name),
+    );
+    this.spec = body.spec;
+    return body.spec;
+  }
+
   // -- drawing ---------------------------------------------------------------------------
   draw() {
-    const spec = JSON.parse(this.specText);
+    const url = this.deckUrl;
     this.el.status.textContent = this.t.loading;
-    loadBundle(this.data.urls.bundle)
-      .then(() => {
-        if (this.deck) {
-          const v = this.deck.getViewports()[0];
-          if (v) {
-            // a redraw (a layer switched on or off) keeps the operator's view
-            const { longitude, latitude, zoom, pitch, bearing } = v;
-            spec.initialViewState = { longitude, latitude, zoom, pitch, bearing };
-          }
-          window.updateDeck(spec, this.deck);
-        } else {
-          this.deck = window.createDeck({
-            container: this.el.canvas,
-            jsonInput: spec,
-            tooltip: this.data.tooltip,
-          });
-          this.deck.setProps({ onAfterRender: () => this.drawn() });
-          this.wirePointer();
-        }
-        this.baseLayers = null;
-        this.waitForLayers();
+    Promise.all([this.fetchMap(url), loadBundle(this.data.urls.bundle)])
+      .then(([spec]) => {
+        if (spec) this.drawSpec(spec);
       })
       .catch((error) => {
         this.el.status.textContent = fmt(this.t.map_failed, { error: error.message });
         this.el.status.classList.add("lj-error");
       });
+  }
+
+  drawSpec(spec) {
+    // Picking and tooltips are ours, on the screen positions (see pickAt): deck.gl's GPU
+    // picking on every pointer move and press costs tens of ms each in software WebGL.
+    for (const layer of spec.layers || []) layer.pickable = false;
+    this.marks.bundle = this.marks.bundle || performance.now();
+    if (this.deck) {
+      const v = this.deck.getViewports()[0];
+      if (v) {
+        // a redraw (a layer switched on or off) keeps the operator's view
+        const { longitude, latitude, zoom, pitch, bearing } = v;
+        spec.initialViewState = { longitude, latitude, zoom, pitch, bearing };
+      }
+      window.updateDeck(spec, this.deck);
+    } else {
+      this.deck = window.createDeck({ container: this.el.canvas, jsonInput: spec, tooltip: false });
+      this.deck.setProps({ onAfterRender: () => this.drawn() });
+      this.wirePointer();
+    }
+    this.baseLayers = null;
+    this.waitForLayers();
   }
 
   waitForLayers(tries = 0) {
@@ -135,16 +167,29 @@ class OpsMap {
     return target ? target.props.data : [];
   }
 
+  prefetch() {
+    // A city's few dozen cameras: their newest thumbnails are fetched ahead (each URL names
+    // its picture, so the browser keeps it), and a click shows one at once.
+    if (this.states.size > 60) return;
+    this.fetched = this.fetched || new Map();
+    for (const [id, s] of this.states) {
+      if (s[3] == null || this.fetched.get(id) === s[3]) continue;
+      this.fetched.set(id, s[3]);
+      const image = new Image();
+      image.src = `/api/cameras/${encodeURIComponent(id)}/thumb.jpg?v=${encodeURIComponent(s[3])}`;
+    }
+  }
+
   restyle() {
     // New colours for the cameras whose state changed, and the selected camera's ring.
     if (!this.deck || !this.baseLayers) return;
+    this.prefetch();
     const colours = this.data.colours;
     const rows = this.cameraRows().map((row) => {
       const s = this.states.get(row.id);
       if (!s) return row;
       const colour = [...(colours[s[1]] || colours.pending).slice(0, 3), 255];
-      const thumb = s[3] == null ? NO_IMAGE : `/api/cameras/${encodeURIComponent(row.id)}/thumb.jpg?v=${s[3]}`;
-      return { ...row, colour, subtitle: escapeHtml(this.caption(s)), thumb };
+      return { ...row, colour };
     });
     const layers = this.baseLayers.map((layer) => {
       if (layer.id === this.data.camera_layer) return layer.clone({ data: rows });
@@ -160,6 +205,9 @@ class OpsMap {
           data: [chosen],
           getLineColor: [255, 215, 0],
           getRadius: this.data.radius_px * 1.7,
+          radiusUnits: "pixels",
+          radiusMinPixels: 0,
+          radiusMaxPixels: Number.MAX_SAFE_INTEGER,
           lineWidthMinPixels: 3,
         }),
       );
@@ -173,7 +221,7 @@ class OpsMap {
       this.pendingFly = id;
       return;
     }
-    const view = this.data.spec.initialViewState;
+    const view = this.spec.initialViewState;
     this.deck.setProps({
       initialViewState: {
         ...view,
@@ -190,7 +238,7 @@ class OpsMap {
     // the first frame with the cameras on it: the map is there for the operator
     if (this.baseLayers && this.root.dataset.drawn !== "true") {
       this.root.dataset.drawn = "true";
-      this.drawnAt = performance.now();
+      this.marks.drawn = performance.now();
     }
   }
 
@@ -211,6 +259,18 @@ class OpsMap {
       if (!down.size) setTimeout(() => (gesture = false), 0);
     };
     area.addEventListener("pointercancel", forget, true);
+    let hoverAt = null;
+    area.addEventListener("pointermove", (e) => {
+      if (e.pointerType !== "mouse" || down.size) return this.hover(null);
+      const rect = area.getBoundingClientRect();
+      const first = hoverAt === null;
+      hoverAt = [e.clientX - rect.left, e.clientY - rect.top];
+      if (first) requestAnimationFrame(() => {
+        this.hover(hoverAt);
+        hoverAt = null;
+      });
+    });
+    area.addEventListener("pointerleave", () => this.hover(null));
     area.addEventListener("pointerup", (e) => {
       const start = down.get(e.pointerId);
       const multi = gesture || down.size > 1;
@@ -219,33 +279,114 @@ class OpsMap {
       const moved = Math.hypot(e.clientX - start.x, e.clientY - start.y);
       if (moved > 10 || e.timeStamp - start.t > 1500) return;
       const rect = area.getBoundingClientRect();
-      this.pickAt(e.clientX - rect.left, e.clientY - rect.top);
+      this.pickAt(e.clientX - rect.left, e.clientY - rect.top, e.timeStamp);
     }, true);
   }
 
-  pickAt(x, y) {
+  nearest(x, y, rows) {
+    // The row drawn nearest to (x, y) within the picking radius, by the screen positions (a
+    // few microseconds per camera; deck.gl's GPU picking reads pixels back, slow in software).
+    const viewport = this.deck && this.deck.getViewports()[0];
+    if (!viewport) return null;
+    let best = null;
+    let bestD = this.spec.pickingRadius || 14;
+    for (const row of rows) {
+      const [px, py] = viewport.project(row.position);
+      const d = Math.hypot(px - x, py - y);
+      if (d <= bestD) {
+        best = row;
+        bestD = d;
+      }
+    }
+    return best;
+  }
+
+  hover(at) {
+    // A camera's (or site's) name, state and thumbnail under the mouse.
+    const tip = this.el.tip;
+    const camera = at && this.baseLayers ? this.nearest(at[0], at[1], this.cameraRows()) : null;
+    const site = at && !camera && this.baseLayers ? this.nearest(at[0], at[1], this.siteRows()) : null;
+    if (!camera && !site) {
+      tip.hidden = true;
+      delete tip.dataset.id;
+      return;
+    }
+    const id = camera ? camera.id : `site:${site.id}`;
+    if (tip.dataset.id !== id) {
+      tip.dataset.id = id;
+      const img = tip.querySelector("img");
+      const lines = tip.querySelectorAll("div");
+      if (camera) {
+        const facts = this.names.get(camera.id);
+        const s = this.states.get(camera.id);
+        lines[0].textContent = facts.name;
+        lines[1].textContent = s ? this.caption(s) : "";
+        lines[2].textContent = [facts.agency, facts.district].filter(Boolean).join(" · ");
+        img.hidden = !s || s[3] == null;
+        if (!img.hidden) img.src = `/api/cameras/${encodeURIComponent(camera.id)}/thumb.jpg?v=${encodeURIComponent(s[3])}`;
+      } else {
+        lines[0].textContent = site.title;
+        lines[1].textContent = site.subtitle || "";
+        lines[2].textContent = site.detail || "";
+        img.hidden = true;
+      }
+    }
+    tip.hidden = false;
+    const box = this.el.canvas.getBoundingClientRect();
+    tip.style.left = `${Math.min(at[0] + 14, box.width - 270)}px`;
+    tip.style.top = `${Math.min(at[1] + 14, box.height - 220)}px`;
+  }
+
+  siteRows() {
+    const sites = this.baseLayers.find((l) => l.id === "sites");
+    return sites ? sites.props.data : [];
+  }
+
+  pickAt(x, y, at) {
     if (!this.deck || !this.baseLayers) return;
-    const layerIds = [this.data.camera_layer, "lj-selected"];
-    const info = this.deck.pickObject({ x, y, radius: this.data.spec.pickingRadius || 14, layerIds });
-    if (info && info.object && info.object.id) this.select(info.object.id, { tell: true });
+    const row = this.nearest(x, y, this.cameraRows());
+    const best = row && row.id;
+    if (best) {
+      this.clickedAt = at;
+      this.select(best, { tell: true });
+    }
   }
 
   select(id, { tell }) {
     if (!this.names.has(id)) return;
+    this.hover(null);
     this.selected = id;
+    this.toldPython = true;
     this.showCard(id);
-    this.restyle();
-    if (this.pendingFly === id) this.flyTo(id);
-    if (tell) {
-      this.refresh(id);
-      this.toldPython = true;
-      this.setStateValue("selected", id); // the details follow; the picture is already here
-    } else {
-      this.toldPython = true;
-    }
+    if (tell) this.refresh(id); // a request: no work for this page until it answers
+    // The picture first: the ring (a redraw of the map, slow in software WebGL) and telling
+    // Python (a rerun the page must take in) wait until it is on screen, or 300 ms.
+    const after = () => {
+      if (this.afterPicture !== after) return;
+      this.afterPicture = null;
+      this.restyle();
+      if (this.pendingFly === id) this.flyTo(id);
+      if (tell) this.setStateValue("selected", id); // the details follow
+    };
+    this.afterPicture = after;
+    setTimeout(after, 300);
+  }
+
+  pictureShown() {
+    if (this.marks.picture == null) this.marks.picture = performance.now();
+    const after = this.afterPicture;
+    if (after) setTimeout(after, 0);
+    if (this.drawAfterPicture) setTimeout(() => this.drawLate(), 0);
+  }
+
+  drawLate() {
+    if (!this.drawAfterPicture) return;
+    this.drawAfterPicture = false;
+    this.draw();
   }
 
   close({ tell }) {
+    this.afterPicture = null;
     this.selected = null;
     this.pictureFor = null;
     this.el.card.hidden = true;
@@ -280,6 +421,12 @@ class OpsMap {
       img.removeAttribute("src");
       none.hidden = false;
       none.textContent = this.pictureText(s);
+      const from = this.clickedAt;
+      this.clickedAt = null;
+      requestAnimationFrame(() => {
+        if (from != null) this.timings.push({ id, shown_ms: performance.now() - from, none: true });
+        this.pictureShown();
+      });
       return;
     }
     none.hidden = true;
@@ -292,6 +439,13 @@ class OpsMap {
         img.src = next.src;
         img.hidden = false;
         img.dataset.taken = String(s[3]);
+        const from = this.clickedAt;
+        this.clickedAt = null;
+        requestAnimationFrame(() => {
+          // the frame with the picture in it: what the operator sees
+          if (from != null) this.timings.push({ id, shown_ms: performance.now() - from });
+          this.pictureShown();
+        });
         if (onLoad) onLoad();
       };
       next.src = url;
@@ -361,9 +515,13 @@ class OpsMap {
         const body = await reply.json();
         this.etag = reply.headers.get("ETag");
         this.skew = body.now - Date.now() / 1000;
+        const before = this.states;
         this.states = new Map(body.cameras.map((s) => [s[0], s]));
         this.lastStates = Date.now();
-        this.restyle();
+        const recoloured =
+          before.size !== this.states.size || [...this.states].some(([id, s]) => !before.has(id) || before.get(id)[1] !== s[1]);
+        if (recoloured) this.restyle(); // a redraw only when a camera's colour changed
+        else this.prefetch();
         const open = this.pictureFor && this.states.get(this.pictureFor);
         const img = this.el.card.querySelector("img");
         if (open && !force && open[3] != null && String(open[3]) !== img.dataset.taken) {
@@ -454,6 +612,7 @@ class OpsMap {
       if (e.key === "Escape" && this.selected) this.close({ tell: true });
       if ((e.key === "ArrowRight" || e.key === "ArrowLeft") && this.selected) {
         e.preventDefault();
+        if (!this.order) return;
         const at = this.order.indexOf(this.selected);
         const next = this.order[(at + (e.key === "ArrowRight" ? 1 : -1) + this.order.length) % this.order.length];
         this.choose(next);
@@ -469,7 +628,7 @@ class OpsMap {
       results.hidden = true;
       return;
     }
-    const found = this.order.filter((id) => {
+    const found = (this.order || []).filter((id) => {
       const f = this.names.get(id);
       const text = `${f.name} ${id} ${f.agency} ${f.district}`.toLowerCase();
       return words.every((w) => text.includes(w));
@@ -516,6 +675,7 @@ export default function (component) {
   }
   return () => {
     if (root.__opsmap) root.__opsmap.destroy();
+    if (window.lawangjaboMap === root.__opsmap) window.lawangjaboMap = null;
     root.__opsmap = null;
   };
 }

@@ -13,6 +13,7 @@ from lawangjabo.views.mapview import (
     filter_cameras,
     operations_map_data,
 )
+from lawangjabo.views.opsmap import SMALL_MAP
 from uikit import _
 
 MAP_KEY = "ops_map"
@@ -68,11 +69,17 @@ uikit.registry_banner(snapshot)
 map_col, panel_col = st.columns([3, 1], gap="small")
 with map_col, st.container(key="ops-map"):
     payload = operations_map_data(
-        settings,
-        snapshot,
+        svc,
+        session.agencies,
         toggles,
-        cameras,
-        tiles(svc, cameras),
+        set(chosen),
+        # thousands of cameras: their states come from /api/map/state, not with every rerun
+        tiles(
+            svc,
+            cameras
+            if len(cameras) <= SMALL_MAP
+            else [c for c in cameras if c.id == state.selected_camera],
+        ),
         uikit.tr(),
         selected=state.selected_camera,
         focus=state.focus_camera,

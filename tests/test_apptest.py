@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from lawangjabo.cameras.registry import load_registry
 from lawangjabo.config import PROJECT_ROOT, load_settings
+from lawangjabo.i18n import Translator
 from lawangjabo.server.services import close_all
 
 from .conftest import DATA
@@ -56,6 +57,18 @@ def _map(at: AppTest) -> dict[str, Any]:
     return payload
 
 
+def _document(at: AppTest, scope: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The map the component fetches (``GET /api/map/deck``, here without HTTP), for ``scope``."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    from lawangjabo.server.services import get_services
+    from lawangjabo.views.mapview import operations_map_document
+
+    query = dict(parse_qsl(urlsplit(_map(at)["deck_url"]).query, keep_blank_values=True))
+    document: dict[str, Any] = json.loads(operations_map_document(get_services(), scope, query))
+    return document
+
+
 def _stream_urls() -> list[str]:
     settings = load_settings()
     cams = load_registry(PROJECT_ROOT / "cameras.geojson", settings).cameras
@@ -67,8 +80,9 @@ def _stream_urls() -> list[str]:
 def test_operations_map_holds_every_camera_and_no_stream_url() -> None:
     at = _run()
     payload = _map(at)
-    spec = payload["spec"]
-    raw = json.dumps(payload)
+    document = _document(at)
+    spec = document["spec"]
+    raw = json.dumps(payload) + json.dumps(document)
     layers = {layer["id"]: layer for layer in spec["layers"]}
     assert {
         "cameras",
@@ -82,14 +96,13 @@ def test_operations_map_holds_every_camera_and_no_stream_url() -> None:
     ids = {row["id"] for row in layers["cameras"]["data"]}
     registry = load_registry(PROJECT_ROOT / "cameras.geojson", load_settings())
     assert ids == {c.id for c in registry.cameras}
-    assert {c[0] for c in payload["cameras"]} == ids == {s[0] for s in payload["states"]}
+    assert {c[0] for c in document["cameras"]} == ids == {s[0] for s in payload["states"]}
     assert len(layers["camera-fov"]["data"]) == len(ids)
     assert len(layers["sites"]["data"]) == 10
     assert len(layers["districts"]["data"]) >= 18
     for url in _stream_urls():
         assert url not in raw
     assert "stream.palembang.go.id" not in raw and "m3u8" not in raw and "rtsp" not in raw
-    assert "{title}" in payload["tooltip"]["html"] and "url" not in payload["tooltip"]["html"]
     labels = [row["label"] for row in layers["district-labels"]["data"]]
     assert all(label.endswith("(approx.)") for label in labels)
     assert spec["pickingRadius"] >= 10  # a finger finds a camera
@@ -124,7 +137,7 @@ def test_layer_toggles_remove_layers() -> None:
     at = _run()
     at.toggle[1].set_value(False).run()  # fields of view
     at.toggle[3].set_value(False).run()  # districts
-    ids = {layer["id"] for layer in _map(at)["spec"]["layers"]}
+    ids = {layer["id"] for layer in _document(at)["spec"]["layers"]}
     assert "camera-fov" not in ids and "districts" not in ids and "cameras" in ids
 
 
@@ -132,7 +145,7 @@ def test_agency_filter_limits_cameras() -> None:
     at = _run()
     assert at.multiselect[0].options == ["Diskominfo Kota Palembang"]
     at.multiselect[0].set_value(["diskominfo"]).run()
-    layers = {layer["id"]: layer for layer in _map(at)["spec"]["layers"]}
+    layers = {layer["id"]: layer for layer in _document(at)["spec"]["layers"]}
     assert len(layers["cameras"]["data"]) == 12
 
 
@@ -152,7 +165,7 @@ def test_bad_registry_shows_rejects_and_still_renders(
     monkeypatch.setenv("LAWANGJABO_PATHS__REGISTRY", str(registry))
     at = _run()
     assert "3 camera record(s) in the registry were rejected" in at.warning[0].value
-    layers = {layer["id"]: layer for layer in _map(at)["spec"]["layers"]}
+    layers = {layer["id"]: layer for layer in _document(at)["spec"]["layers"]}
     assert [row["id"] for row in layers["cameras"]["data"]] == ["ok-1"]
 
 
@@ -162,7 +175,7 @@ def test_unreadable_registry_still_renders_the_city(
     monkeypatch.setenv("LAWANGJABO_PATHS__REGISTRY", str(tmp_path / "missing.geojson"))
     at = _run()
     assert "1 camera record(s)" in at.warning[0].value
-    ids = {layer["id"] for layer in _map(at)["spec"]["layers"]}
+    ids = {layer["id"] for layer in _document(at)["spec"]["layers"]}
     assert {"districts", "river", "sites"} <= ids
 
 
@@ -402,3 +415,42 @@ def test_an_error_shows_a_reference_not_a_traceback(caplog: pytest.LogCaptureFix
     assert "reference" in shown and "/srv/secret" not in shown
     reference = shown.split("reference ")[1][:8]
     assert any(reference in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_the_map_holds_only_the_accounts_cameras_and_no_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the map component fetches for a Dishub operator: never another agency's internal
+    camera, never a stream address (the admin gets the camera, still not its stream)."""
+    from lawangjabo.server.services import get_services
+    from lawangjabo.views.healthview import tiles
+    from lawangjabo.views.mapview import operations_map_document
+    from lawangjabo.views.opsmap import camera_states
+
+    registry = json.loads((PROJECT_ROOT / "cameras.geojson").read_text(encoding="utf-8"))
+    hidden = json.loads(json.dumps(registry["features"][0]))
+    hidden["properties"].update(id="plg-police-internal", name="Police internal gate",
+                                owner="polrestabes", scope="internal")  # fmt: skip
+    hidden["properties"]["stream"] = {"url": "rtsp://10.9.9.9/internal", "protocol": "rtsp"}
+    registry["features"].append(hidden)
+    path = tmp_path / "cameras.geojson"
+    path.write_text(json.dumps(registry), encoding="utf-8")
+    monkeypatch.setenv("LAWANGJABO_PATHS__REGISTRY", str(path))
+    services = get_services()
+    query = {"layers": "cameras,fov,sites,districts,river", "agencies": "", "lang": "en"}
+    operator = operations_map_document(services, ("dishub",), query)
+    admin = operations_map_document(services, (), query)
+    document = json.loads(operator)
+    drawn = {c[0] for c in document["cameras"]}
+    assert "plg-police-internal" not in drawn and len(drawn) == 12
+    assert b"plg-police-internal" not in operator and b"Police internal" not in operator
+    assert b"plg-police-internal" in admin and b"10.9.9.9" not in admin
+    for url in _stream_urls():
+        assert url.encode() not in operator and url.encode() not in admin
+    # Asking for the other agency's cameras by name changes nothing.
+    asked = operations_map_document(services, ("dishub",), {**query, "agencies": "polrestabes"})
+    assert b"plg-police-internal" not in asked
+    # The states the map polls, for the same account.
+    cameras = services.visible_cameras(("dishub",))
+    states = camera_states(tiles(services, cameras), Translator("en", "Asia/Jakarta"))
+    assert {s[0] for s in states} == drawn

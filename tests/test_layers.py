@@ -169,13 +169,38 @@ def test_crowded_site_labels_are_decluttered() -> None:
     assert declutter(labels, zoom=17.0) == [True, True, True]  # close enough to read apart
 
 
-def test_a_taken_selection_never_fades_the_map() -> None:
-    """The camera layer's id changes with each selection, so Streamlit's fading of
-    unselected objects never outlives the click; only the current layer's pick counts."""
-    from lawangjabo.views.layers import camera_layer_id, picked_camera
+def test_the_map_component_gets_states_apart_from_the_deck() -> None:
+    """A camera's state row: the label in the viewer's language, the picture's time (its age
+    is worked out in the browser); the ETag changes with a state, not with the clock."""
+    from datetime import UTC, datetime
 
-    assert len({camera_layer_id(n) for n in range(5)}) == 5  # an old selection never revives
-    old, new = {"id": "cam-a"}, {"id": "cam-b"}
-    objects = {camera_layer_id(0): [old], camera_layer_id(1): [new]}
-    assert picked_camera(objects, 1) == "cam-b" and picked_camera(objects, 0) == "cam-a"
-    assert picked_camera({}, 0) is None
+    from lawangjabo.i18n import Translator
+    from lawangjabo.views.healthview import Tile
+    from lawangjabo.views.opsmap import camera_state, component_texts, states_etag
+
+    taken = datetime(2026, 12, 3, 13, 0, tzinfo=UTC)
+    online = Tile("cam-a", "A", "Dishub", "Ilir Timur I", "online", 12.0, None, taken)
+    down = Tile("cam-b", "B", "Dishub", "Ilir Timur I", "offline", None, "timeout", None)
+    t = Translator("id", "Asia/Jakarta")
+    assert camera_state(online, t) == ["cam-a", "online", "AKTIF", taken.timestamp()]
+    assert camera_state(down, t)[1:] == ["offline", "MATI · " + t.gettext("timeout"), None]
+    one = states_etag([camera_state(online, t)])
+    assert one == states_etag([camera_state(online, t)])
+    assert one != states_etag([camera_state(down, t)])
+    texts = component_texts(t)
+    assert texts["s_ago"] == t.gettext("{n} s ago") != "{n} s ago"  # translated, placeholders kept
+    assert all(texts.values())
+
+
+def test_dense_cameras_size_by_zoom() -> None:
+    """Thousands of cameras: dots sized in metres, clamped between a few pixels and the
+    configured size, so a city view is not one blob and a street view is not huge."""
+    from lawangjabo.views.layers import camera_layers, camera_rows
+
+    rows = camera_rows(ROWS)
+    sparse = _spec(camera_layers(rows, 7))
+    dense = _spec(camera_layers(rows, 7, dense=True))
+    assert [layer["radiusUnits"] for layer in sparse] == ["pixels", "pixels"]
+    assert [layer["radiusUnits"] for layer in dense] == ["meters", "meters"]
+    assert all(layer["radiusMinPixels"] == 3 and layer["radiusMaxPixels"] == 7 for layer in dense)
+    assert [layer["data"] for layer in dense] == [layer["data"] for layer in sparse]

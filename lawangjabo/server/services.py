@@ -176,6 +176,12 @@ class Services:
                 self._key = key
             return self._snapshot
 
+    def snapshot_key(self) -> tuple[float | None, ...]:
+        """What the current snapshot was loaded from (its files' times): it names a map."""
+        self.snapshot()
+        with self._lock:
+            return self._key or ()
+
     def visible_cameras(self, agencies: tuple[str, ...] = ()) -> list[Camera]:
         """The registry's cameras an account limited to ``agencies`` may see (all if none)."""
         return [

@@ -42,6 +42,8 @@ from lawangjabo.views.brief import Brief, build_brief
 from lawangjabo.views.briefimage import compact_map_png, daily_brief_png
 from lawangjabo.views.glance import render_glance
 from lawangjabo.views.healthview import tiles
+from lawangjabo.views.mapview import operations_map_document
+from lawangjabo.views.opsmap import DECK_PATH as MAP_DECK_PATH
 from lawangjabo.views.opsmap import STATE_PATH, camera_states, states_etag
 
 log = logging.getLogger(__name__)
@@ -124,13 +126,16 @@ async def cameras(request: Request) -> JSONResponse:
     return _json({"cameras": rows})
 
 
-def _image(request: Request, path: Path, taken_at: datetime | None) -> Response:
+def _image(request: Request, path: Path, taken_at: datetime | None, keep: bool = False) -> Response:
+    """A stored JPEG. ``keep``: the URL names this very picture (the map's ``?v=`` of a
+    thumbnail), so the browser may keep it instead of asking again on every click."""
     data = path.read_bytes()  # files are replaced atomically: this is one whole JPEG
     stat = path.stat()
     etag = f'"{stat.st_mtime_ns:x}-{len(data):x}"'
     headers = {
         "ETag": etag,
-        "Cache-Control": "private, no-cache",  # always revalidate: pictures change
+        # else always revalidate: the picture behind the URL changes
+        "Cache-Control": "private, max-age=86400, immutable" if keep else "private, no-cache",
         **SECURITY,
     }
     if taken_at is not None:
@@ -139,6 +144,14 @@ def _image(request: Request, path: Path, taken_at: datetime | None) -> Response:
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     return Response(data, media_type="image/jpeg", headers=headers)
+
+
+def _names(version: str | None, taken: datetime) -> bool:
+    """Does a map's ``?v=`` (the picture's Unix time, 0.1 s) name this picture?"""
+    try:
+        return version is not None and float(version[:20]) == round(taken.timestamp(), 1)
+    except ValueError:
+        return False
 
 
 async def snapshot(request: Request) -> Response:
@@ -173,7 +186,9 @@ async def snapshot(request: Request) -> Response:
     if path is None:
         return _json({"error": "no picture yet"}, 404)
     meta = services.store.meta(camera_id)
-    return _image(request, path, meta.taken_at if meta else None)
+    taken = meta.taken_at if meta else None
+    keep = thumb and taken is not None and _names(request.query_params.get("v"), taken)
+    return _image(request, path, taken, keep=keep)
 
 
 async def refresh(request: Request) -> JSONResponse:
@@ -242,6 +257,20 @@ async def map_state(request: Request) -> Response:
         return Response(status_code=304, headers=headers)
     now = round(datetime.now(UTC).timestamp(), 1)
     return JSONResponse({"now": now, "cameras": states}, headers=headers)
+
+
+async def map_deck(request: Request) -> Response:
+    """``GET /api/map/deck?layers=…&agencies=…&lang=…&v=…``: the operations map of this
+    account's cameras (see ``operations_map_document``); ``v`` names the version, so the
+    browser keeps it and a rerun of the page never sends the map again."""
+    session = session_of(request)
+    scope = session.agencies if session else ()
+    query = {k: v[:2000] for k, v in request.query_params.items()}
+    body = await run_in_threadpool(
+        lambda: operations_map_document(get_services(), scope, query)
+    )
+    headers = {**SECURITY, "Cache-Control": "private, max-age=86400, immutable"}
+    return Response(body, media_type="application/json", headers=headers)
 
 
 DECK_BUNDLE = Path(pydeck.__file__).parent / "nbextension" / "static" / "index.js"
@@ -388,6 +417,7 @@ def api_routes() -> list[BaseRoute]:
         Route("/api/stats", stats, methods=["GET"], name="stats"),
         Route("/api/cameras", cameras, methods=["GET"], name="cameras"),
         Route(STATE_PATH, map_state, methods=["GET"], name="map_state"),
+        Route(MAP_DECK_PATH, map_deck, methods=["GET"], name="map_deck"),
         Route("/assets/deckgl-{digest}.js", deck_bundle, methods=["GET"], name="deck_bundle"),
         Route(FEED_PATH, feed.post_incidents, methods=["POST"], name="feed_post"),
         Route(FEED_PATH, feed.patch_incidents, methods=["PATCH"], name="feed_patch"),
@@ -451,6 +481,8 @@ async def lifespan(app: Any) -> AsyncIterator[dict[str, Any]]:
     tasks = [
         asyncio.create_task(_ingest_forever(services)),
         asyncio.create_task(_alerts_forever(services)),
+        # the first operator's map should not wait for the bundle's compression (~1 s)
+        asyncio.create_task(run_in_threadpool(_deck_gzipped)),
     ]
     try:
         yield {"services": services}

@@ -92,15 +92,35 @@ def camera_rows(
     return rows
 
 
+DENSE_CAMERAS = 300  # from this many cameras on a map, dots are sized by zoom
+DENSE_RADIUS_M = 30
+DENSE_MIN_PX = 3
+
+
 def camera_layers(
-    rows: Sequence[Mapping[str, Any]], radius_px: int, layer_id: str = CAMERA_LAYER_ID
+    rows: Sequence[Mapping[str, Any]],
+    radius_px: int,
+    layer_id: str = CAMERA_LAYER_ID,
+    dense: bool = False,
 ) -> list[pdk.Layer]:
     """Cameras as two layers: a pickable target (``layer_id``) under the visible dots.
 
     The target is all but transparent and a few pixels wider than the dot, so a finger finds
     it; the dots on top carry the health colours and the selection ring (``camera_rows``).
+    ``dense`` (thousands of cameras): dots are sized in metres, between a few pixels and
+    ``radius_px``, so the whole city is not one blob and a street view not a wall of dots.
     """
     data = list(rows)
+    size: dict[str, Any] = (
+        {
+            "radius_units": "'meters'",
+            "radius_min_pixels": DENSE_MIN_PX,
+            "radius_max_pixels": radius_px,
+        }
+        if dense
+        else {"radius_units": PIXELS}
+    )
+    radius = DENSE_RADIUS_M if dense else radius_px
     target = pdk.Layer(
         "ScatterplotLayer",
         id=layer_id,
@@ -108,10 +128,10 @@ def camera_layers(
         get_position="position",
         get_fill_color=[*SELECTED_COLOUR, 1],
         stroked=False,
-        radius_units=PIXELS,
-        get_radius=f"scale * {radius_px} + {SELECTION_RING_PX}",
+        get_radius=f"scale * {radius}" + ("" if dense else f" + {SELECTION_RING_PX}"),
         pickable=True,
         auto_highlight=True,
+        **size,
     )
     dots = pdk.Layer(
         "ScatterplotLayer",
@@ -122,31 +142,12 @@ def camera_layers(
         get_fill_color="colour",
         get_line_color="line",
         stroked=True,
-        line_width_min_pixels=2,
-        radius_units=PIXELS,
-        get_radius=f"scale * {radius_px}",
+        line_width_min_pixels=1 if dense else 2,
+        get_radius=f"scale * {radius}",
         pickable=False,
+        **size,
     )
     return [target, dots]
-
-
-def camera_layer_id(epoch: int) -> str:
-    """The pickable camera layer's id, new with each selection.
-
-    While a chart has a selection, Streamlit caps every unselected object of every layer at 40 %
-    opacity: one click faded every camera's health colour and the whole map. A selection names
-    its layer; once the page has taken it, the next map names the layer differently, so the
-    old selection no longer applies and nothing fades (the selected camera gets our own ring).
-    Never an id used before: the browser would find its old selection valid again and send it.
-    """
-    return CAMERA_LAYER_ID if epoch == 0 else f"{CAMERA_LAYER_ID}~{epoch}"
-
-
-def picked_camera(objects: Mapping[str, Sequence[Mapping[str, Any]]], epoch: int) -> str | None:
-    """The camera just picked on the map drawn at ``epoch`` (a selection may still name the
-    previous map's camera layer, and that one is old news)."""
-    picked = objects.get(camera_layer_id(epoch)) or []
-    return str(picked[0]["id"]) if picked else None
 
 
 def fov_layer(wedges: Sequence[tuple[str, Sequence[int], BaseGeometry]], opacity: int) -> pdk.Layer:

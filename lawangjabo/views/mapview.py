@@ -7,10 +7,14 @@ renders what these return.
 from __future__ import annotations
 
 import html
+import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlencode
 
 import pydeck as pdk
 from shapely.geometry import Point
@@ -20,12 +24,12 @@ from lawangjabo.cameras.registry import Camera
 from lawangjabo.config import RiverFact, Settings, SiteFact
 from lawangjabo.geo.districts import DistrictLayer
 from lawangjabo.geo.geometry import fov_wedge, river_band
-from lawangjabo.i18n import N_, Translator
-from lawangjabo.server.services import Snapshot
+from lawangjabo.i18n import LANGUAGES, N_, Translator
+from lawangjabo.server.services import Services, Snapshot
 from lawangjabo.views.healthview import STATE_COLOURS, Tile, state_label
 from lawangjabo.views.layers import (
     CAMERA_LAYER_ID,
-    TOOLTIP,
+    DENSE_CAMERAS,
     build_deck,
     camera_layers,
     camera_rows,
@@ -34,7 +38,13 @@ from lawangjabo.views.layers import (
     river_layer,
     site_layers,
 )
-from lawangjabo.views.opsmap import map_payload
+from lawangjabo.views.opsmap import (
+    DECK_PATH,
+    LAYER_KEYS,
+    map_document,
+    map_payload,
+    map_version,
+)
 
 FOCUS_ZOOM = 16.0
 
@@ -136,7 +146,6 @@ def operations_deck(
     focus_id: str | None = None,
     tiles: Mapping[str, Tile] | None = None,
     translator: Translator | None = None,
-    camera_layer_id: str = CAMERA_LAYER_ID,
 ) -> pdk.Deck:
     """The operator's map. ``focus_id`` flies the view to that camera."""
     crs = settings.city.metric_crs
@@ -170,7 +179,8 @@ def operations_deck(
         )
     if toggles.cameras:
         rows = camera_rows(map_camera_rows(settings, cameras, tiles or {}, translator), selected_id)
-        layers += camera_layers(rows, settings.map.camera_radius_px, camera_layer_id)
+        dense = len(rows) >= DENSE_CAMERAS
+        layers += camera_layers(rows, settings.map.camera_radius_px, dense=dense)
     focus = next((c for c in cameras if c.id == focus_id), None) if focus_id else None
     if focus is not None:
         return build_deck(layers, (focus.lon, focus.lat), settings.map, zoom=FOCUS_ZOOM)
@@ -178,11 +188,58 @@ def operations_deck(
     return build_deck(layers, (centre.lon, centre.lat), settings.map)
 
 
+def map_query(toggles: LayerToggles, chosen: set[str], lang: str, version: str) -> str:
+    """``/api/map/deck?…``: which layers, which agencies (none: all the account may see)."""
+    layers = ",".join(k for k in LAYER_KEYS if getattr(toggles, k))
+    query = urlencode({"layers": layers, "agencies": ",".join(sorted(chosen)), "lang": lang,
+                       "v": version})  # fmt: skip
+    return f"{DECK_PATH}?{query}"
+
+
+def parse_map_query(query: Mapping[str, str]) -> tuple[LayerToggles, set[str], str | None]:
+    layers = set(query.get("layers", ",".join(LAYER_KEYS)).split(","))
+    toggles = LayerToggles(**{k: k in layers for k in LAYER_KEYS})
+    chosen = {a for a in query.get("agencies", "").split(",") if a}
+    return toggles, chosen, query.get("lang")
+
+
+_documents: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+_documents_lock = threading.Lock()
+
+
+def operations_map_document(
+    services: Services, scope: tuple[str, ...], query: Mapping[str, str]
+) -> bytes:
+    """What ``GET /api/map/deck`` serves to an account limited to ``scope``: the deck of its
+    visible cameras (of the agencies asked for), built once per version for all its viewers."""
+    settings = services.settings
+    toggles, chosen, lang = parse_map_query(query)
+    lang = lang if lang in LANGUAGES else settings.city.language
+    snapshot = services.snapshot()
+    key = (services.snapshot_key(), scope, toggles, tuple(sorted(chosen)), lang)
+    with _documents_lock:
+        if key in _documents:
+            _documents.move_to_end(key)
+            return _documents[key]
+    cameras = filter_cameras(services.visible_cameras(scope), chosen)
+    translator = Translator(lang, settings.city.timezone)
+    deck = operations_deck(settings, snapshot, toggles, cameras, tiles={}, translator=translator)
+    names = agency_names(settings)
+    rows = [[c.id, c.props.name, names.get(c.props.owner, c.props.owner), c.props.kecamatan or ""]
+            for c in cameras]  # fmt: skip
+    document = map_document(json.loads(deck.to_json()), rows, CAMERA_LAYER_ID)
+    with _documents_lock:
+        _documents[key] = document
+        while len(_documents) > 16:
+            _documents.popitem(last=False)
+    return document
+
+
 def operations_map_data(
-    settings: Settings,
-    snapshot: Snapshot,
+    services: Services,
+    scope: tuple[str, ...],
     toggles: LayerToggles,
-    cameras: list[Camera],
+    chosen: set[str],
     tiles: Sequence[Tile],
     translator: Translator,
     *,
@@ -191,27 +248,21 @@ def operations_map_data(
     bundle_url: str,
     can_refresh: bool,
 ) -> dict[str, Any]:
-    """Everything the operations-map component gets: the deck (rings and colours are kept
-    current in the browser), the cameras' states, its texts. Only ``cameras`` travel: pass
-    the account's visible ones."""
-    by_id = {t.camera_id: t for t in tiles}
-    # The deck holds no state (colours, ages, thumbnails come from ``states`` and the browser's
-    # own polling): it changes only with the layers, and only then is the map redrawn.
-    deck = operations_deck(settings, snapshot, toggles, cameras, tiles={}, translator=translator)
-    payload = map_payload(
-        deck.to_json(),
-        [by_id[c.id] for c in cameras if c.id in by_id],
+    """Everything the operations-map component gets with the page: where its map is (built
+    on request, see :func:`operations_map_document`), the cameras' states, its texts."""
+    version = map_version(services.snapshot_key(), scope, toggles, sorted(chosen), translator.lang)
+    return map_payload(
+        tiles,
         translator,
+        deck_url=map_query(toggles, chosen, translator.lang, version),
         camera_layer=CAMERA_LAYER_ID,
-        radius_px=settings.map.camera_radius_px,
-        timezone=settings.city.timezone,
+        radius_px=services.settings.map.camera_radius_px,
+        timezone=services.settings.city.timezone,
         selected=selected,
         focus=focus,
         bundle_url=bundle_url,
         can_refresh=can_refresh,
     )
-    payload["tooltip"] = TOOLTIP
-    return payload
 
 
 def search_label(row: dict[str, Any]) -> str:

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from lawangjabo.i18n import N_, Translator
-from lawangjabo.views.healthview import FAILED, STATE_COLOURS, STATE_LABELS, Tile, state_label
+from lawangjabo.views.healthview import FAILED, STATE_COLOURS, Tile, state_label
 
 # A finger is ~40 px wide: deck.gl picks the nearest camera within this radius of a tap.
 PICKING_RADIUS_PX = 14
 STATE_PATH = "/api/map/state"
+DECK_PATH = "/api/map/deck"
 REFRESH_S = 4
 
 
@@ -77,18 +78,38 @@ def component_texts(translator: Translator) -> dict[str, str]:
     return {key: _(text) for key, text in TEXTS.items()}
 
 
-def _rows_by_id(spec: Mapping[str, Any], layer_id: str) -> list[dict[str, Any]]:
-    for layer in spec.get("layers", []):
-        if layer.get("id") == layer_id:
-            return list(layer.get("data", []))
-    return []
+SLIM_FIELDS = ("id", "position", "colour", "line", "scale")
+LAYER_KEYS = ("cameras", "fov", "sites", "districts", "river")
+SMALL_MAP = 300  # up to this many cameras, their states travel with the page's data
+
+
+def map_document(
+    spec: dict[str, Any], cameras: Sequence[Sequence[str]], camera_layer: str
+) -> bytes:
+    """The map itself (the deck and the cameras' names), as ``GET /api/map/deck`` serves it:
+    fetched by the component once per version and kept by the browser, never re-sent with a
+    rerun. The camera rows keep what drawing needs (the tooltips are the component's own)."""
+    spec = dict(spec)
+    spec["pickingRadius"] = PICKING_RADIUS_PX
+    spec["layers"] = [
+        {**layer, "data": [{k: r[k] for k in SLIM_FIELDS} for r in layer["data"]]}
+        if layer.get("id") == camera_layer
+        else layer
+        for layer in spec.get("layers", [])
+    ]
+    return json.dumps({"spec": spec, "cameras": cameras}, separators=(",", ":")).encode()
+
+
+def map_version(*parts: Any) -> str:
+    """A short name for one map document (what it was built from), for the browser's cache."""
+    return hashlib.blake2b(repr(parts).encode(), digest_size=10).hexdigest()
 
 
 def map_payload(
-    deck_json: str,
     tiles: Sequence[Tile],
     translator: Translator,
     *,
+    deck_url: str,
     camera_layer: str,
     radius_px: int,
     timezone: str,
@@ -97,27 +118,28 @@ def map_payload(
     bundle_url: str,
     can_refresh: bool,
 ) -> dict[str, Any]:
-    """The component's data. ``deck_json`` is the pydeck deck (its camera layers hold only the
-    cameras in ``tiles``); ``selected`` rings a camera, ``focus`` flies the view to it."""
-    spec = json.loads(deck_json)
-    spec["pickingRadius"] = PICKING_RADIUS_PX
-    names = {t.camera_id: (t.name, t.agency, t.kecamatan) for t in tiles}
+    """The component's data: small, whatever the number of cameras (the map comes from
+    ``deck_url``). ``tiles`` are the cameras drawn; ``selected`` opens a camera's card at once
+    (its facts travel here, so a link to it needs no other request), ``focus`` flies to it."""
+    by_id = {t.camera_id: t for t in tiles}
+    chosen = by_id.get(selected) if selected else None
     return {
-        "spec": spec,
+        "deck_url": deck_url,
         "camera_layer": camera_layer,
         "radius_px": radius_px,
-        "cameras": [
-            [cid, *names[cid]] for cid in (r["id"] for r in _rows_by_id(spec, camera_layer))
-        ],
-        "states": camera_states(tiles, translator),
+        # a city's few dozen cameras: their states now, no request needed for the colours
+        "states": camera_states(tiles, translator) if len(tiles) <= SMALL_MAP else None,
+        "selected_camera": (
+            [chosen.camera_id, chosen.name, chosen.agency, chosen.kecamatan] if chosen else None
+        ),
+        "selected_state": camera_state(chosen, translator) if chosen else None,
         "colours": STATE_COLOURS,
         "failed": sorted(FAILED),
-        "state_labels": {s: state_label(s, translator) for s in STATE_LABELS},
         "text": component_texts(translator),
         "lang": translator.lang,
         "timezone": timezone,
         "zone": translator.zone_label,
-        "selected": selected,
+        "selected": selected if chosen else None,
         "focus": focus,
         "urls": {
             "bundle": bundle_url,

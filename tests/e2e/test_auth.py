@@ -132,12 +132,11 @@ def test_a_leader_cannot_act_as_an_operator(server: Server, browser: Any) -> Non
     cross_site = {"X-CSRF-Token": admin_token, "Origin": "https://evil.example"}
     assert _status(refresh, "POST", server.cookie, **cross_site) == 403
     assert _status(refresh, "POST", server.cookie, **{"X-CSRF-Token": admin_token}) == 202
-    from . import opsmap
     from .conftest import signed_in_page
-    from .test_browser import IDLE
+    from .test_browser import IDLE, _open
 
     page = signed_in_page(browser, server, leader=True)
-    opsmap.open_map(page, server.url)
+    _open(page, server.url)  # a leader's home is the brief, with its compact map
     nav = page.locator("[data-testid='stSidebarNav']").inner_text()
     assert "Operations map" in nav and "Incidents" not in nav and "Camera registry" not in nav
     page.goto(f"{server.url}/incidents")  # typed by hand: not among the leader's pages

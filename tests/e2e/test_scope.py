@@ -148,10 +148,12 @@ def test_a_dishub_operator_sees_dishub_and_public_cameras_only(
     assert "ATCS internal Jl. Sudirman" in wall and "Polrestabes internal gate" not in wall
     # The map: the component's data arrives over the websocket, its states from /api/map/state.
     opsmap.open_map(page, f"{server.url}/")
-    given = page.evaluate("() => window.lawangjaboMap.data")
-    drawn = {c[0] for c in given["cameras"]}
+    given = page.evaluate("() => window.lawangjaboMap.data")  # with the page
+    drawn = set(page.evaluate("() => [...window.lawangjaboMap.names.keys()]"))  # fetched map
     assert DISHUB_CAM in drawn and POLICE_CAM not in drawn and len(drawn) == 14, drawn
     assert {s[0] for s in given["states"]} == drawn
+    status, body = _get(server.url + given["deck_url"], operator)  # the map, asked for again
+    assert status == 200 and DISHUB_CAM.encode() in body and POLICE_CAM.encode() not in body
     page.evaluate("() => window.lawangjaboMap.pollStates(true)")
     polled = page.evaluate("() => [...window.lawangjaboMap.states.keys()]")
     assert set(polled) == drawn
