@@ -266,9 +266,7 @@ async def map_deck(request: Request) -> Response:
     session = session_of(request)
     scope = session.agencies if session else ()
     query = {k: v[:2000] for k, v in request.query_params.items()}
-    body = await run_in_threadpool(
-        lambda: operations_map_document(get_services(), scope, query)
-    )
+    body = await run_in_threadpool(lambda: operations_map_document(get_services(), scope, query))
     headers = {**SECURITY, "Cache-Control": "private, max-age=86400, immutable"}
     return Response(body, media_type="application/json", headers=headers)
 
