@@ -29,8 +29,11 @@ state.setdefault("focus_camera", None)
 
 def _on_map_select() -> None:
     """The operator chose a camera in the map (or closed it). The component has already shown
-    the stored picture and asked for a fresh one; the page shows the details."""
-    state.selected_camera = uikit_map.selected(state.get(MAP_KEY))
+    the stored picture and asked for a fresh one; the page shows the details. A value the
+    browser sends is believed only for a camera this account may see."""
+    chosen = uikit_map.selected(state.get(MAP_KEY))
+    visible = {c.id for c in uikit.visible_cameras(session)}
+    state.selected_camera = chosen if chosen in visible else None
 
 
 with st.sidebar:
@@ -105,6 +108,8 @@ with st.sidebar:
 def camera_panel() -> None:
     """The selected camera's state, facts and history; refreshes itself, never redraws the map."""
     camera = registry.by_id(state.selected_camera) if state.selected_camera else None
+    if camera is not None and camera not in uikit.visible_cameras(session):
+        camera = None  # never another agency's internal camera, however it was asked for
     if camera is None:
         st.subheader(_("Camera details"))
         st.caption(_("Click a camera on the map, or find it by name, id or agency."))

@@ -265,11 +265,6 @@ def operations_map_data(
     )
 
 
-def search_label(row: dict[str, Any]) -> str:
-    """What the camera search shows and matches: name, id and agency."""
-    return f"{row['name']} · {row['id']} · {row['agency']}"
-
-
 def filter_cameras(cameras: list[Camera], agencies: set[str] | None) -> list[Camera]:
     if not agencies:
         return cameras

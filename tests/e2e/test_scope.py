@@ -154,6 +154,12 @@ def test_a_dishub_operator_sees_dishub_and_public_cameras_only(
     assert {s[0] for s in given["states"]} == drawn
     status, body = _get(server.url + given["deck_url"], operator)  # the map, asked for again
     assert status == 200 and DISHUB_CAM.encode() in body and POLICE_CAM.encode() not in body
+    # A browser that sends the hidden camera as its choice learns nothing of it.
+    page.evaluate("id => window.lawangjaboMap.setStateValue('selected', id)", POLICE_CAM)
+    page.wait_for_selector(IDLE, timeout=60_000)
+    page.wait_for_timeout(1500)
+    panel = page.locator(".st-key-camera-details").inner_text()
+    assert "Polrestabes internal gate" not in panel and "Camera details" in panel, panel
     page.evaluate("() => window.lawangjaboMap.pollStates(true)")
     polled = page.evaluate("() => [...window.lawangjaboMap.states.keys()]")
     assert set(polled) == drawn
