@@ -160,6 +160,7 @@ class OpsMap {
     this.el.status.textContent = "";
     this.root.dataset.ready = "true";
     this.restyle();
+    if (this.pendingFly) this.flyTo(this.pendingFly); // asked for before the map was there
   }
 
   cameraRows() {
@@ -221,6 +222,7 @@ class OpsMap {
       this.pendingFly = id;
       return;
     }
+    this.pendingFly = null;
     const view = this.spec.initialViewState;
     this.deck.setProps({
       initialViewState: {
@@ -365,7 +367,6 @@ class OpsMap {
       if (this.afterPicture !== after) return;
       this.afterPicture = null;
       this.restyle();
-      if (this.pendingFly === id) this.flyTo(id);
       if (tell) this.setStateValue("selected", id); // the details follow
     };
     this.afterPicture = after;

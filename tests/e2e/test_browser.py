@@ -210,6 +210,15 @@ def test_search_flies_to_the_camera_and_shows_its_field_of_view(
     )
     page.keyboard.press("Escape")
     page.wait_for_function("() => window.lawangjaboMap.el.card.hidden", timeout=10_000)
+    # A link to a camera opens its card and flies the map there once the map is drawn.
+    page.goto(f"{server.url}/?camera=plg-cam45-sp-bandara")
+    opsmap.wait_shown(page, "plg-cam45-sp-bandara")
+    page.wait_for_function(opsmap.DRAWN, timeout=60_000)
+    page.wait_for_function(
+        "() => { const v = window.lawangjaboMap.deck.getViewports()[0];"
+        " return v.zoom >= 15.9 && Math.abs(v.latitude - -2.90387) < 0.001; }",
+        timeout=10_000,
+    )
     page.close()
 
 
