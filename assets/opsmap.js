@@ -92,11 +92,17 @@ class OpsMap {
     }
     if (data.focus && data.focus !== this.focused) this.flyTo(data.focus);
     this.focused = data.focus;
-    if (data.selected && data.selected !== this.selected) {
-      this.select(data.selected, { tell: false }); // a deep link, or the page chose it
-      this.refresh(data.selected);
+    // Python's choice counts only when Python made it (a link, a camera it refused): data
+    // re-sent by a rerun still names the camera chosen before the operator clicked the next.
+    if (data.select_seq !== this.selectSeq) {
+      this.selectSeq = data.select_seq;
+      if (data.selected && data.selected !== this.selected) {
+        this.select(data.selected, { tell: false });
+        this.refresh(data.selected);
+      } else if (!data.selected && this.selected) {
+        this.close({ tell: false });
+      }
     }
-    if (!data.selected && this.selected && this.toldPython) this.close({ tell: false });
   }
 
   async fetchMap(url) {
@@ -358,7 +364,6 @@ class OpsMap {
     if (!this.names.has(id)) return;
     this.hover(null);
     this.selected = id;
-    this.toldPython = true;
     this.showCard(id);
     if (tell) this.refresh(id); // a request: no work for this page until it answers
     // The picture first: the ring (a redraw of the map, slow in software WebGL) and telling
@@ -420,6 +425,7 @@ class OpsMap {
     if (!s || s[3] == null) {
       img.hidden = true;
       img.removeAttribute("src");
+      delete img.dataset.camera;
       none.hidden = false;
       none.textContent = this.pictureText(s);
       const from = this.clickedAt;
@@ -431,6 +437,11 @@ class OpsMap {
       return;
     }
     none.hidden = true;
+    if (img.dataset.camera !== id) {
+      img.hidden = true; // never another camera's picture under this one's name
+      img.removeAttribute("src");
+      delete img.dataset.taken;
+    }
     img.alt = fmt(this.t.picture_of, { name: this.names.get(id).name });
     const version = encodeURIComponent(s[3]);
     const load = (url, onLoad) => {
@@ -438,6 +449,7 @@ class OpsMap {
       next.onload = () => {
         if (this.pictureFor !== id) return;
         img.src = next.src;
+        img.dataset.camera = id;
         img.hidden = false;
         img.dataset.taken = String(s[3]);
         const from = this.clickedAt;

@@ -25,6 +25,7 @@ registry = snapshot.registry
 state = st.session_state
 state.setdefault("selected_camera", None)
 state.setdefault("focus_camera", None)
+state.setdefault("select_seq", 0)  # counts the choices the page makes itself (see the map)
 
 
 def _on_map_select() -> None:
@@ -34,6 +35,8 @@ def _on_map_select() -> None:
     chosen = uikit_map.selected(state.get(MAP_KEY))
     visible = {c.id for c in uikit.visible_cameras(session)}
     state.selected_camera = chosen if chosen in visible else None
+    if chosen and state.selected_camera is None:
+        state.select_seq += 1  # refused: the map is told to close its card
 
 
 with st.sidebar:
@@ -65,6 +68,7 @@ if linked and state.get("linked_camera") != linked:
     state.linked_camera = linked
     if any(c.id == linked for c in cameras):
         state.selected_camera = state.focus_camera = linked
+        state.select_seq += 1
     else:
         st.warning(_("No camera {id} that you may see.").format(id=linked))
 
@@ -89,6 +93,7 @@ with map_col, st.container(key="ops-map"):
         bundle_url=deck_bundle_url(),
         can_refresh=session.role in CAN_REFRESH,
     )
+    payload["select_seq"] = state.select_seq
     uikit_map.operations_map(payload, key=MAP_KEY, on_change=_on_map_select)
     st.markdown(
         uikit.legend() + " " + _("{n} cameras shown.").format(n=len(cameras)),

@@ -24,7 +24,8 @@ POINTS = """() => { const m = window.lawangjaboMap; const v = m.deck.getViewport
 SHOWN = """id => { const c = window.lawangjaboMap && window.lawangjaboMap.el.card;
     if (!c || c.hidden || c.dataset.camera !== id) return false;
     const img = c.querySelector('img');
-    if (!img.hidden && img.complete && img.naturalWidth > 0) return img.src;
+    if (!img.hidden && img.dataset.camera === id && img.complete && img.naturalWidth > 0)
+        return img.src;
     return c.querySelector('.lj-nopicture').hidden ? false : 'none'; }"""
 FRESH = """id => { const c = window.lawangjaboMap.el.card;
     return c.dataset.camera === id && c.dataset.fresh === 'true'; }"""
