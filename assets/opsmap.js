@@ -507,7 +507,9 @@ class OpsMap {
         note.textContent = this.t.fresh;
         this.showPicture(id, true);
       } else {
-        note.textContent = body.finished ? this.t.refresh_failed : this.t.refresh_failed;
+        // finished with no newer picture: the camera did not answer; not finished in time: the
+        // capture goes on and its picture is swapped in by the next state update
+        note.textContent = body.finished ? this.t.refresh_failed : this.t.refresh_pending;
       }
     } catch (error) {
       if (this.pictureFor === id) note.textContent = this.t.refresh_failed;
@@ -539,6 +541,8 @@ class OpsMap {
         const img = this.el.card.querySelector("img");
         if (open && !force && open[3] != null && String(open[3]) !== img.dataset.taken) {
           this.showPicture(this.pictureFor, true); // a newer picture arrived meanwhile
+          const note = this.el.card.querySelector(".lj-note");
+          if (note.textContent === this.t.refresh_pending) note.textContent = this.t.fresh;
         }
       }
     } catch (error) {

@@ -70,7 +70,8 @@ def test_hanging_camera_fails_within_its_timeout(simulator: CameraSimulator, pro
         grab(url, protocol, 1.5)
     elapsed = time.monotonic() - started
     assert error.value.kind == "timeout"
-    assert 1.4 <= elapsed < 2.5
+    assert elapsed >= 1.4  # it waited out its timeout rather than giving up early
+    assert elapsed < 5 * 1.5  # and did not hang past it (a gross guard: a busy machine is slow)
 
 
 def test_hanging_video_source_fails_within_its_timeout(simulator: CameraSimulator) -> None:

@@ -53,9 +53,11 @@ def test_hanging_camera_never_delays_twenty_others(tmp_path: Path) -> None:
     assert stats.polled == 22 and stats.ok == 20
     assert stats.errors == {"timeout": 1, "refused": 1}
     good = [finished_at[c.id] - started for c in cams[:20]]
-    assert max(good) < 1.5, good  # all 20 done long before the hanging camera's 3 s timeout
+    # all 20 are done before the hanging camera gives up: it never held them back
+    assert max(good) < finished_at["cam-hang"] - started, (good, finished_at["cam-hang"])
     hang = next(o for o in sink.outcomes if o.camera_id == "cam-hang")
-    assert 2.9 <= hang.latency_ms / 1000 < 4.0
+    assert hang.latency_ms / 1000 >= 2.9  # it waited out its 3 s timeout
+    assert hang.latency_ms / 1000 < 5 * 3.0  # a gross guard only: a busy machine is slow
 
 
 def _frame(value: int) -> np.ndarray:

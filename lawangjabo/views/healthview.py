@@ -83,10 +83,15 @@ class Tile:
             return translator.gettext(error_label(self.last_error))
         return ""
 
+    def state_text(self, translator: Translator) -> str:
+        """'ONLINE', 'OFFLINE · timeout': the state and, when failed, why."""
+        parts = (state_label(self.state, translator), self.reason(translator))
+        return " · ".join(p for p in parts if p)
+
     def caption(self, translator: Translator) -> str:
         """'ONLINE · picture 12 s ago', 'OFFLINE · timeout · last good frame 3 min ago (…)'."""
-        parts = [state_label(self.state, translator), self.reason(translator)]
-        return " · ".join(p for p in (*parts, self.picture_text(translator)) if p)
+        parts = (self.state_text(translator), self.picture_text(translator))
+        return " · ".join(p for p in parts if p)
 
 
 def tiles(

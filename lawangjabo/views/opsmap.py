@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lawangjabo.i18n import N_, Translator
-from lawangjabo.views.healthview import FAILED, STATE_COLOURS, Tile, state_label
+from lawangjabo.views.healthview import FAILED, STATE_COLOURS, Tile
 
 # A finger is ~40 px wide: deck.gl picks the nearest camera within this radius of a tap.
 PICKING_RADIUS_PX = 14
@@ -28,8 +28,7 @@ def camera_state(tile: Tile, translator: Translator) -> list[Any]:
     """[id, state, label, last good picture (Unix s) or None]: what the map shows of a camera's
     health. The label is the state and, when offline, why ('OFFLINE · timeout'); the picture's
     age is worked out in the browser from the time (it changes every second, the rest rarely)."""
-    reason = tile.reason(translator)
-    label = " · ".join(p for p in (state_label(tile.state, translator), reason) if p)
+    label = tile.state_text(translator)
     taken = round(tile.last_good_at.timestamp(), 1) if tile.last_good_at is not None else None
     return [tile.camera_id, tile.state, label, taken]
 
@@ -50,7 +49,6 @@ TEXTS = {  # the component's own words, in the viewer's language (catalog string
     "search": N_("Find a camera: type a name, id or agency"),
     "no_match": N_("No camera matches"),
     "close": N_("Close"),
-    "open_hint": N_("Click a camera on the map, or find it by name, id or agency."),
     "picture_age": N_("picture {age}"),
     "last_good": N_("last good frame {age} ({when})"),
     "no_stream": N_("no stream known"),
@@ -59,6 +57,7 @@ TEXTS = {  # the component's own words, in the viewer's language (catalog string
     "refreshing": N_("fresh picture on its way…"),
     "fresh": N_("fresh picture"),
     "refresh_failed": N_("no fresh picture: the camera did not answer"),
+    "refresh_pending": N_("still capturing: the fresh picture shows when it comes"),
     "refresh_limited": N_("too many refreshes; try again shortly"),
     "stale_states": N_("camera states not updated for {age}: the server is not answering"),
     "picture_of": N_("Picture from {name}"),
@@ -68,7 +67,6 @@ TEXTS = {  # the component's own words, in the viewer's language (catalog string
     "d_ago": N_("{n} d ago"),
     "loading": N_("Loading the map…"),
     "map_failed": N_("The map could not be drawn: {error}"),
-    "cameras_shown": N_("{n} cameras shown."),
     "map_label": N_("Operations map: cameras, fields of view, sites and districts"),
 }
 
