@@ -5,10 +5,12 @@ import streamlit as st
 import uikit
 from lawangjabo.views.healthview import (
     STATE_LABELS,
+    WALL_PAGE,
     filter_tiles,
     sort_for_wall,
     state_counts,
     tiles,
+    wall_page,
 )
 from uikit import _
 
@@ -30,6 +32,10 @@ with st.sidebar:
         sorted({t.kecamatan for t in everything if t.kecamatan}),
     )
     per_row = st.slider(_("Pictures per row"), 2, 6, 4)
+    matching = len(filter_tiles(everything, set(agencies), set(states), set(kecamatan)))
+    page = 1
+    if matching > WALL_PAGE:  # thousands of pictures never render at once: failures come first
+        page = int(st.number_input(_("Page"), 1, -(-matching // WALL_PAGE), 1))
 
 
 @st.fragment(run_every=10)
@@ -46,6 +52,14 @@ def wall() -> None:
     )
     if not shown:
         st.caption(_("No camera matches the filters."))
+    total = len(shown)
+    shown, pages = wall_page(shown, page)
+    if pages > 1:
+        at = min(page, pages)
+        first = (at - 1) * WALL_PAGE + 1
+        text = _("Showing {first}–{last} of {total} (page {page} of {pages}), failures first.")
+        last = first + len(shown) - 1
+        st.caption(text.format(first=first, last=last, total=total, page=at, pages=pages))
     for start in range(0, len(shown), per_row):
         for column, tile in zip(st.columns(per_row), shown[start : start + per_row], strict=False):
             with column, st.container(border=True, key=f"tile-{tile.camera_id}"):

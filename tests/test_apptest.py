@@ -454,3 +454,41 @@ def test_the_map_holds_only_the_accounts_cameras_and_no_stream(
     cameras = services.visible_cameras(("dishub",))
     states = camera_states(tiles(services, cameras), Translator("en", "Asia/Jakarta"))
     assert {s[0] for s in states} == drawn
+
+
+def test_a_big_wall_comes_in_pages_failures_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thousands of pictures never render at once: 60 cameras → pages of 48, with a counter."""
+    import subprocess
+    import sys
+
+    registry = tmp_path / "cameras.geojson"
+    subprocess.run(
+        [sys.executable, "-m", "lawangjabo", "generate-registry", "--count", "60",
+         "--out", str(registry)],
+        check=True, cwd=PROJECT_ROOT, capture_output=True,
+    )  # fmt: skip
+    monkeypatch.setenv("LAWANGJABO_PATHS__REGISTRY", str(registry))
+    at = _run("pages/camera_wall.py")
+
+    def tiles_shown() -> int:
+        return sum(1 for m in at.markdown if m.value.startswith("**"))
+
+    assert tiles_shown() == 48
+    assert "Showing 1–48 of 60 (page 1 of 2)" in " ".join(c.value for c in at.caption)
+    at.number_input[0].set_value(2).run()
+    assert not at.exception
+    assert tiles_shown() == 12
+    assert "Showing 49–60 of 60 (page 2 of 2)" in " ".join(c.value for c in at.caption)
+
+
+def test_wall_pages_are_clamped() -> None:
+    from lawangjabo.views.healthview import Tile, wall_page
+
+    items = [Tile(f"c{i}", f"C{i}", "a", "k", "online", None, None) for i in range(5)]
+    assert wall_page(items, 1, per_page=2) == (items[0:2], 3)
+    assert wall_page(items, 3, per_page=2) == (items[4:5], 3)
+    assert wall_page(items, 9, per_page=2) == (items[4:5], 3)  # past the end: the last page
+    assert wall_page(items, 0, per_page=2) == (items[0:2], 3)
+    assert wall_page([], 1) == ([], 1)

@@ -140,6 +140,16 @@ def sort_for_wall(items: list[Tile]) -> list[Tile]:
     return sorted(items, key=lambda t: (STATE_ORDER.index(t.state), t.name))
 
 
+WALL_PAGE = 48  # pictures per wall page: a city's thousands of cameras never render at once
+
+
+def wall_page(items: list[Tile], page: int, per_page: int = WALL_PAGE) -> tuple[list[Tile], int]:
+    """The tiles of one wall page (1-based, clamped) and how many pages there are."""
+    pages = max(1, -(-len(items) // per_page))
+    page = min(max(page, 1), pages)
+    return items[(page - 1) * per_page : page * per_page], pages
+
+
 def state_counts(items: list[Tile]) -> dict[str, int]:
     counts = {s: 0 for s in STATE_ORDER}
     for t in items:
