@@ -10,6 +10,7 @@ import asyncio
 import gzip
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ from lawangjabo.auth.access import (
     session_of,
 )
 from lawangjabo.cameras.runtime import PollerRuntime
+from lawangjabo.cameras.snapshots import SnapshotMeta
 from lawangjabo.i18n import LANGUAGES, Translator
 from lawangjabo.server import feed
 from lawangjabo.server.services import Services, close_all, get_services
@@ -191,6 +193,23 @@ async def snapshot(request: Request) -> Response:
     return _image(request, path, taken, keep=keep)
 
 
+async def _newer_picture(
+    services: Services,
+    camera_id: str,
+    before: SnapshotMeta | None,
+    wait_s: float,
+    every_s: float = 0.1,
+) -> bool:
+    """Wait up to ``wait_s`` for a picture of the camera newer than ``before`` in the store."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        meta = services.store.meta(camera_id)
+        if meta is not None and (before is None or meta.taken_at > before.taken_at):
+            return True
+        await asyncio.sleep(every_s)
+    return False
+
+
 async def refresh(request: Request) -> JSONResponse:
     """``POST /api/cameras/{id}/refresh``: a fast-lane capture; waits briefly for it."""
     refused = _forbidden(request, CAN_REFRESH)
@@ -206,19 +225,22 @@ async def refresh(request: Request) -> JSONResponse:
         reply = _json({"error": "too many refreshes; try again shortly"}, 429)
         reply.headers["Retry-After"] = str(int(wait_s) + 1)
         return reply
+    before = services.store.meta(camera_id)
     try:
         future = services.start_refresh(camera_id)
     except OSError as exc:  # the external poller's request folder is not writable
         log.error("refresh request for %s not written: %s", camera_id, exc)
         return _json({"error": "refresh unavailable: the server cannot write its state"}, 503)
     done = False
+    timeout_s = services.settings.cameras.timeout_s
     if future is not None:  # waited on without holding a worker thread
         with suppress(TimeoutError):
-            await asyncio.wait_for(
-                asyncio.shield(asyncio.wrap_future(future)),
-                services.settings.cameras.timeout_s + 1,
-            )
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), timeout_s + 1)
             done = True
+    elif services.settings.cameras.poller in ("external", "zones"):
+        # another process captures; its picture lands in the store (the shared folder, or the
+        # mirror of PostgreSQL's pictures): wait for a newer one, without holding a thread
+        done = await _newer_picture(services, camera_id, before, timeout_s + 2)
     meta = services.store.meta(camera_id)
     return _json(
         {

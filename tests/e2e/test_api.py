@@ -129,3 +129,44 @@ def test_the_cli_imports_incidents_while_the_app_runs(server: Server, tmp_path: 
     inbox = state / "inbox" / "incidents"
     assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == []  # nothing left behind
     assert len(list((inbox / "done").glob("*.json"))) == 2
+
+
+def test_refresh_waits_for_the_external_pollers_picture(tmp_path: Path) -> None:
+    """With the poller in its own process (the layout from 500 cameras), a refresh answers when
+    that process has stored a newer picture, so the card can swap it in at once."""
+    import time
+
+    from .conftest import start_server, stop, wait_for_first_round
+
+    env = {
+        "LAWANGJABO_CAMERAS__POLLER": "external",
+        "LAWANGJABO_CAMERAS__INTERVAL_S": "60",  # no sweep brings the newer picture by chance
+        "LAWANGJABO_CAMERAS__TIMEOUT_S": "2",
+    }
+    process, server = start_server(tmp_path, tmp_path / "server.log", **env)
+    poller = subprocess.Popen(
+        [sys.executable, "-m", "lawangjabo", "poller"],
+        cwd=PROJECT_ROOT, env={**os.environ, "LAWANGJABO_PATHS__STATE_DIR": str(tmp_path), **env},
+        stdout=subprocess.DEVNULL, stderr=(tmp_path / "poller.log").open("wb"),
+    )  # fmt: skip
+    try:
+        before = {c["id"]: c for c in wait_for_first_round(server, 90)}
+        old = before["plg-cam3-sp-polda"]["last_good"]
+        assert old is not None
+        request = urllib.request.Request(
+            f"{server.url}/api/cameras/plg-cam3-sp-polda/refresh",
+            method="POST",
+            headers=server.headers(write=True),
+        )
+        started = time.monotonic()
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            assert reply.status == 202
+            result = json.loads(reply.read())
+        assert result["finished"] is True, result
+        from datetime import datetime
+
+        assert datetime.fromisoformat(result["last_good"]) > datetime.fromisoformat(str(old))
+        assert time.monotonic() - started < 5 * (2 + 2)  # a gross guard on timeout + wait
+    finally:
+        stop(poller)
+        stop(process)
