@@ -116,6 +116,7 @@ class OpsMap {
       this.names.get(a).name.localeCompare(this.names.get(b).name),
     );
     this.spec = body.spec;
+    this.minZoom = body.min_zoom || {}; // layers drawn only from a zoom on (thousands of wedges)
     return body.spec;
   }
 
@@ -145,10 +146,20 @@ class OpsMap {
         const { longitude, latitude, zoom, pitch, bearing } = v;
         spec.initialViewState = { longitude, latitude, zoom, pitch, bearing };
       }
+    }
+    // layers with a zoom rule start as the view's zoom says (their first frame is the costly one)
+    this.zoom = spec.initialViewState.zoom;
+    for (const layer of spec.layers || []) {
+      if (this.minZoom[layer.id] != null) layer.visible = this.zoom >= this.minZoom[layer.id];
+    }
+    if (this.deck) {
       window.updateDeck(spec, this.deck);
     } else {
       this.deck = window.createDeck({ container: this.el.canvas, jsonInput: spec, tooltip: false });
-      this.deck.setProps({ onAfterRender: () => this.drawn() });
+      this.deck.setProps({
+        onAfterRender: () => this.drawn(),
+        onViewStateChange: ({ viewState }) => this.zoomed(viewState.zoom),
+      });
       this.wirePointer();
     }
     this.baseLayers = null;
@@ -187,6 +198,19 @@ class OpsMap {
     }
   }
 
+  shownAt(layer, zoom) {
+    const from = this.minZoom && this.minZoom[layer.id];
+    return from == null || zoom >= from;
+  }
+
+  zoomed(zoom) {
+    // a layer with a zoom rule appears or goes when the view crosses its zoom (one redraw)
+    const before = this.zoom;
+    this.zoom = zoom;
+    if (!this.baseLayers || before == null) return;
+    if (this.baseLayers.some((l) => this.shownAt(l, before) !== this.shownAt(l, zoom))) this.restyle();
+  }
+
   restyle() {
     // New colours for the cameras whose state changed, and the selected camera's ring.
     if (!this.deck || !this.baseLayers) return;
@@ -201,6 +225,9 @@ class OpsMap {
     const layers = this.baseLayers.map((layer) => {
       if (layer.id === this.data.camera_layer) return layer.clone({ data: rows });
       if (layer.id === "camera-dots") return layer.clone({ data: rows });
+      if (this.minZoom && this.minZoom[layer.id] != null) {
+        return layer.clone({ visible: this.shownAt(layer, this.zoom) });
+      }
       return layer;
     });
     const dots = this.baseLayers.find((l) => l.id === "camera-dots");

@@ -204,3 +204,23 @@ def test_dense_cameras_size_by_zoom() -> None:
     assert [layer["radiusUnits"] for layer in dense] == ["meters", "meters"]
     assert all(layer["radiusMinPixels"] == 3 and layer["radiusMaxPixels"] == 7 for layer in dense)
     assert [layer["data"] for layer in dense] == [layer["data"] for layer in sparse]
+
+
+def test_dense_wedges_are_fills_drawn_from_a_street_zoom() -> None:
+    """Thousands of wedges: no outlines (a frame of 2,000 outlined wedges took over a second in
+    software WebGL), and the map document tells the component to draw them only from zoom 14."""
+    from lawangjabo.views.layers import FOV_DENSE_MIN_ZOOM, FOV_LAYER_ID
+    from lawangjabo.views.opsmap import map_document
+
+    wedge = [("cam-a", [230, 159, 0], WEDGE)]
+    sparse = _spec([fov_layer(wedge, opacity=60)])[0]
+    dense = _spec([fov_layer(wedge, opacity=60, dense=True)])[0]
+    assert sparse["stroked"] is True and dense["stroked"] is False
+    assert {k: v for k, v in dense.items() if k != "stroked"} == {
+        k: v for k, v in sparse.items() if k != "stroked"
+    }
+    spec = {"layers": [dense], "initialViewState": {"zoom": 12}}
+    rule = {FOV_LAYER_ID: FOV_DENSE_MIN_ZOOM}
+    document = json.loads(map_document(spec, [["cam-a", "A", "Dishub", "IT I"]], "cameras", rule))
+    assert document["min_zoom"] == {"camera-fov": 14.0}
+    assert json.loads(map_document(spec, [], "cameras"))["min_zoom"] == {}

@@ -150,8 +150,17 @@ def camera_layers(
     return [target, dots]
 
 
-def fov_layer(wedges: Sequence[tuple[str, Sequence[int], BaseGeometry]], opacity: int) -> pdk.Layer:
-    """Field-of-view wedges: (camera id, agency colour, wedge polygon)."""
+# Thousands of wedges: drawn only from this zoom on (at the city's zoom they are one smear, and
+# in software WebGL a frame of 2,000 outlined wedges took 1.3-1.8 s), and without outlines.
+FOV_DENSE_MIN_ZOOM = 14.0
+FOV_LAYER_ID = "camera-fov"
+
+
+def fov_layer(
+    wedges: Sequence[tuple[str, Sequence[int], BaseGeometry]], opacity: int, dense: bool = False
+) -> pdk.Layer:
+    """Field-of-view wedges: (camera id, agency colour, wedge polygon); ``dense`` (thousands
+    of cameras): fills only (see :data:`FOV_DENSE_MIN_ZOOM` for when they are drawn)."""
     data = [
         {"id": cam_id, "polygon": ring, "colour": [*list(colour)[:3], opacity]}
         for cam_id, colour, wedge in wedges
@@ -159,13 +168,13 @@ def fov_layer(wedges: Sequence[tuple[str, Sequence[int], BaseGeometry]], opacity
     ]
     return pdk.Layer(
         "PolygonLayer",
-        id="camera-fov",
+        id=FOV_LAYER_ID,
         data=data,
         get_polygon="polygon",
         get_fill_color="colour",
         get_line_color=[60, 60, 60, 120],
         line_width_min_pixels=1,
-        stroked=True,
+        stroked=not dense,
         pickable=False,
     )
 

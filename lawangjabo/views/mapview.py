@@ -30,6 +30,8 @@ from lawangjabo.views.healthview import STATE_COLOURS, Tile, state_label
 from lawangjabo.views.layers import (
     CAMERA_LAYER_ID,
     DENSE_CAMERAS,
+    FOV_DENSE_MIN_ZOOM,
+    FOV_LAYER_ID,
     build_deck,
     camera_layers,
     camera_rows,
@@ -160,6 +162,7 @@ def operations_deck(
     if toggles.river and settings.city.river is not None:
         layers.append(river_layer(cached_river(settings.city.river, crs), settings.city.river.name))
     colours = agency_colours(settings)
+    dense = len(cameras) >= DENSE_CAMERAS
     if toggles.fov:
         wedges = [
             (
@@ -171,7 +174,7 @@ def operations_deck(
             )
             for c in cameras
         ]
-        layers.append(fov_layer(wedges, settings.map.fov_opacity))
+        layers.append(fov_layer(wedges, settings.map.fov_opacity, dense=dense))
     if toggles.sites:
         t = translator or Translator(settings.city.language, settings.city.timezone)
         layers += site_layers(
@@ -179,7 +182,6 @@ def operations_deck(
         )
     if toggles.cameras:
         rows = camera_rows(map_camera_rows(settings, cameras, tiles or {}, translator), selected_id)
-        dense = len(rows) >= DENSE_CAMERAS
         layers += camera_layers(rows, settings.map.camera_radius_px, dense=dense)
     focus = next((c for c in cameras if c.id == focus_id), None) if focus_id else None
     if focus is not None:
@@ -227,7 +229,8 @@ def operations_map_document(
     names = agency_names(settings)
     rows = [[c.id, c.props.name, names.get(c.props.owner, c.props.owner), c.props.kecamatan or ""]
             for c in cameras]  # fmt: skip
-    document = map_document(json.loads(deck.to_json()), rows, CAMERA_LAYER_ID)
+    min_zoom = {FOV_LAYER_ID: FOV_DENSE_MIN_ZOOM} if len(cameras) >= DENSE_CAMERAS else {}
+    document = map_document(json.loads(deck.to_json()), rows, CAMERA_LAYER_ID, min_zoom)
     with _documents_lock:
         _documents[key] = document
         while len(_documents) > 16:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lawangjabo.i18n import N_, Translator
@@ -82,11 +82,15 @@ SMALL_MAP = 300  # up to this many cameras, their states travel with the page's 
 
 
 def map_document(
-    spec: dict[str, Any], cameras: Sequence[Sequence[str]], camera_layer: str
+    spec: dict[str, Any],
+    cameras: Sequence[Sequence[str]],
+    camera_layer: str,
+    min_zoom: Mapping[str, float] | None = None,
 ) -> bytes:
     """The map itself (the deck and the cameras' names), as ``GET /api/map/deck`` serves it:
     fetched by the component once per version and kept by the browser, never re-sent with a
-    rerun. The camera rows keep what drawing needs (the tooltips are the component's own)."""
+    rerun. The camera rows keep what drawing needs (the tooltips are the component's own).
+    ``min_zoom``: layers the component draws only from that zoom on (layer id → zoom)."""
     spec = dict(spec)
     spec["pickingRadius"] = PICKING_RADIUS_PX
     spec["layers"] = [
@@ -95,7 +99,8 @@ def map_document(
         else layer
         for layer in spec.get("layers", [])
     ]
-    return json.dumps({"spec": spec, "cameras": cameras}, separators=(",", ":")).encode()
+    document = {"spec": spec, "cameras": cameras, "min_zoom": dict(min_zoom or {})}
+    return json.dumps(document, separators=(",", ":")).encode()
 
 
 def map_version(*parts: Any) -> str:
