@@ -138,21 +138,31 @@ def _vehicles(camera_id: str) -> tuple[tuple[float, float, int, int, tuple[int, 
 
 def render_scene(camera: SimCamera, when: datetime, t: float) -> Frame:
     """A road scene for ``camera`` at wall-clock ``when`` and animation time ``t`` seconds."""
+    return overlay(camera, when, road_view(camera.id, when, t))
+
+
+def road_view(scene_id: str, when: datetime, t: float) -> Frame:
+    """What the lens sees (no on-screen text): the scene of ``scene_id`` at ``when``, ``t``."""
     hour = when.hour + when.minute / 60
     daylight = max(0.0, math.sin(math.pi * (hour - 6) / 12)) if 6 <= hour <= 18 else 0.0
     night = daylight < 0.15
-    frame = _background(camera.id, round(daylight * 20)).copy()
+    frame = _background(scene_id, round(daylight * 20)).copy()
     middle = (ROAD_TOP + ROAD_BOTTOM) // 2
     dash = int((t * 80) % 60)
     for lx in range(-60 + dash, WIDTH, 60):
         cv2.rectangle(frame, (lx, middle - 2), (lx + 30, middle + 2), (220, 220, 220), -1)
-    for speed, phase, length, lane, colour in _vehicles(camera.id):
+    for speed, phase, length, lane, colour in _vehicles(scene_id):
         vx = int((phase + speed * t) % (WIDTH + 200)) - 100
         vy = ROAD_TOP + 10 + lane * ((ROAD_BOTTOM - ROAD_TOP) // 2)
         cv2.rectangle(frame, (vx, vy), (vx + length, vy + 26), colour, -1)
         if night:
             front = vx + length if speed > 0 else vx
             cv2.circle(frame, (front, vy + 13), 6, (200, 255, 255), -1)
+    return frame
+
+
+def overlay(camera: SimCamera, when: datetime, frame: Frame) -> Frame:
+    """The camera's on-screen text, drawn after the lens: it stays put whatever the lens sees."""
     _text(frame, camera.name[:42], (10, 24), 0.6, (255, 255, 255), 2)
     stamp = when.strftime("%Y-%m-%d %H:%M:%S WIB")
     _text(frame, stamp, (10, HEIGHT - 12), 0.55, (255, 255, 255), 2)
