@@ -481,7 +481,8 @@ def state_badge(state: str) -> str:
 
 def legend() -> str:
     return " ".join(
-        state_badge(s) for s in ("online", "stale", "frozen", "dark", "offline", "pending")
+        state_badge(s)
+        for s in ("online", "stale", "frozen", "dark", "tampered", "offline", "pending")
     )
 
 

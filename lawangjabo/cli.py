@@ -315,7 +315,11 @@ def _zone_poller(settings: Settings, cameras: list[Camera], zone: str, name: str
         return 2
     simulator = None
     if settings.cameras.simulate:
-        simulator = CameraSimulator(simulated_cameras(settings, mine)).start()
+        simulator = CameraSimulator(
+            simulated_cameras(settings, mine),
+            timezone=settings.city.timezone,
+            tamper_after_s=settings.simulator.tamper_after_s,
+        ).start()
         simulator.wait_hls_ready()
     poller_id = name or f"{zone}-{socket.gethostname()}-{os.getpid()}"
     zone_poller = build_zone_poller(

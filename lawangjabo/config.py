@@ -192,9 +192,12 @@ class CamerasConfig(StrictModel):
     # An outage shorter than this is a blip: left out of outage lists (the state at the moment
     # still shows what was observed). 0 keeps every outage.
     min_outage_s: Annotated[float, Field(ge=0, le=3600)] = 0.0
+    # Tamper checks (moved, blurred, covered) on each good thumbnail, against the camera's
+    # reference learnt from its good pictures (``cameras/tamper.py``).
+    tamper_checks: bool = True
 
 
-SimFault = Literal["dead", "hang", "frozen", "dark", "badauth"]
+SimFault = Literal["dead", "hang", "frozen", "dark", "badauth", "moved", "blurred", "covered"]
 
 
 class SimulatorConfig(StrictModel):
@@ -202,6 +205,9 @@ class SimulatorConfig(StrictModel):
 
     host: str = "127.0.0.1"
     faults: dict[str, SimFault] = {}
+    # moved / blurred / covered cameras look normal for this long after the simulator starts
+    # (so their references are learnt), then tampered
+    tamper_after_s: Annotated[float, Field(ge=0)] = 240.0
     protocols: dict[
         str, Literal["mjpeg", "jpeg", "hls", "hikvision", "dahua", "onvif", "portal"]
     ] = {}
@@ -236,6 +242,7 @@ class AlertsConfig(StrictModel):
 
     camera_down_minutes: Annotated[int, Field(ge=1, le=1440)] = 10
     camera_frozen_minutes: Annotated[int, Field(ge=1, le=1440)] = 30
+    camera_tampered_minutes: Annotated[int, Field(ge=1, le=1440)] = 5  # moved, blurred, covered
     agency_uptime_below_pct: Annotated[float, Field(gt=0, le=100)] = 80.0
     agency_uptime_window_min: Annotated[int, Field(ge=5, le=1440)] = 60
     surge_window_h: Annotated[float, Field(gt=0, le=23)] = 6.0

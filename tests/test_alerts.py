@@ -64,6 +64,29 @@ def test_camera_down_and_frozen_rules() -> None:
     )
 
 
+def test_a_tampered_camera_has_its_own_rule_and_words() -> None:
+    """Moved, blurred, covered: alerted after [alerts] camera_tampered_minutes (default 5),
+    named in the reader's language."""
+    found = camera_conditions(
+        [_outage("a", 5.5, "covered"), _outage("b", 4.5, "moved"), _outage("c", 12, "blurred")],
+        {"a": "CCTV BKB", "b": "B", "c": "C"},
+        NOW,
+        RULES,
+    )
+    assert [(c.rule, c.subject, c.params) for c in found] == [
+        ("camera_tampered", "a", {"camera": "CCTV BKB", "minutes": 5, "tamper": "covered"}),
+        ("camera_tampered", "c", {"camera": "C", "minutes": 12, "tamper": "blurred"}),
+    ]
+    assert render("camera_tampered", found[0].params, Translator("en")) == (
+        "Camera CCTV BKB: lens covered for 5 min"
+    )
+    assert render("camera_tampered", found[0].params, Translator("id")) == (
+        "Kamera CCTV BKB: lensa tertutup selama 5 menit"
+    )
+    later = AlertsConfig(camera_tampered_minutes=15)
+    assert camera_conditions([_outage("c", 12, "blurred")], {"c": "C"}, NOW, later) == []
+
+
 def test_agency_uptime_rule() -> None:
     per_camera = {"a": (700.0, 1000.0), "b": (1000.0, 1000.0), "c": (900.0, 1000.0)}
     agency_of = {"a": "dishub", "b": "dishub", "c": "diskominfo"}

@@ -96,6 +96,7 @@ def test_category_codes_are_filled_in_when_an_older_file_migrates(
         "ALTER TABLE incidents DROP COLUMN kelurahan",
         "DROP TABLE maintenance",
         "DROP SEQUENCE maintenance_ids",
+        "ALTER TABLE poll_outcomes DROP COLUMN tamper",
         "DELETE FROM schema_migrations WHERE version >= 7",
     ):
         old.execute(undo)

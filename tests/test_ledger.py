@@ -327,3 +327,63 @@ def test_maintenance_time_is_neither_up_nor_down_and_raises_no_alert(
     with pytest.raises(maintenance.MaintenanceError):
         maintenance.add(db, "cam-a", None, stop, start, "backwards", "op1", T0)
     db.close()
+
+
+def _tampered(cam: str, minute: float, kind: str) -> Outcome:
+    return Outcome(cam, T0 + timedelta(minutes=minute), True, None, 5.0, "sweep", tamper=kind)
+
+
+def test_a_tampered_camera_is_down_with_what_was_done_to_it(
+    tmp_path: Path, backend: str | None
+) -> None:
+    """Moved, blurred, covered: a picture arrived, but it is no good picture. The camera's
+    state is 'tampered' with the kind as its reason; its outage says the kind; uptime counts
+    the time as down; 'Was it on camera?' names the kind at a moment."""
+    from lawangjabo.cameras.ledger import states_at
+
+    db = _ledger(
+        tmp_path,
+        [_ok("a", 0), _tampered("a", 10, "covered"), _tampered("a", 15, "covered"), _ok("a", 20),
+         _ok("b", 0), _tampered("b", 30, "moved"), _tampered("b", 40, "moved")],
+        backend,
+    )  # fmt: skip
+    now = T0 + timedelta(minutes=40, seconds=10)
+    found = {(o.camera_id, o.start.minute): o for o in outages(db, now, timedelta(hours=1))}
+    assert found[("a", 10)].reason == "covered" and found[("a", 10)].end == T0 + timedelta(
+        minutes=20
+    )
+    assert found[("b", 30)].reason == "moved" and found[("b", 30)].end is None
+    up, seen = uptime_by_camera(db, now, timedelta(minutes=40), gap_s=3600)["a"]
+    assert seen == pytest.approx(40 * 60, abs=15) and seen - up == pytest.approx(600, abs=1)
+    assert states_at(db, ["a", "b"], T0 + timedelta(minutes=12), gap_s=900) == {
+        "a": "covered",
+        "b": "online",
+    }
+    if backend is None:
+        health = current_health(db, now, 30 * 60, 3600)
+        assert health["b"].state == "tampered" and health["b"].last_error == "moved"
+        assert health["a"].state == "online"
+    db.close()
+
+
+def test_the_clusters_camera_state_knows_tampering(tmp_path: Path, pg_url: str) -> None:
+    """Cluster mode: the zone pollers' outcomes keep ``camera_state`` (what the map and the
+    alert rules read there) saying 'tampered' and why, until a good picture comes."""
+    from lawangjabo.cameras.ledger import cluster_health, cluster_outages, forwarding_ingest
+    from lawangjabo.storage.pg import PgDatabase
+
+    db = PgDatabase(pg_url)
+    db.execute("DELETE FROM camera_state WHERE camera_id LIKE 'tamper-%'")
+    db.execute("TRUNCATE poll_outcomes")  # other tests' rows of that day sit in the default part
+    writer = SpoolWriter(tmp_path / "spool")
+    for outcome in [_ok("tamper-x", 0), _tampered("tamper-x", 5, "blurred")]:
+        writer.add(outcome)
+    writer.flush()
+    assert len(forwarding_ingest(tmp_path / "spool", "zone-test").run(db)) == 2
+    now = T0 + timedelta(minutes=5, seconds=10)
+    health = cluster_health(db, now, 30 * 60, 3600, ["tamper-x"])
+    assert health["tamper-x"].state == "tampered" and health["tamper-x"].last_error == "blurred"
+    ongoing = {o.camera_id: o for o in cluster_outages(db)}
+    assert ongoing["tamper-x"].reason == "blurred"
+    assert ongoing["tamper-x"].start == T0 + timedelta(minutes=5)
+    db.close()

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from lawangjabo.cameras.capture import CaptureError, Grab
+from lawangjabo.cameras.cv import cv2
 from lawangjabo.cameras.poller import Outcome, Poller, Target
-from lawangjabo.cameras.simulator import CameraSimulator, SimCamera
+from lawangjabo.cameras.simulator import CameraSimulator, SimCamera, render_scene
 from lawangjabo.cameras.snapshots import SnapshotStore
 
 
@@ -168,7 +169,9 @@ def test_capture_crash_is_recorded_not_raised(tmp_path: Path) -> None:
 
 def test_good_frame_is_stored_with_thumbnail(tmp_path: Path) -> None:
     store = SnapshotStore(tmp_path)
-    big = np.zeros((720, 1280, 3), dtype=np.uint8) + 120
+    noon = datetime(2026, 12, 3, 5, 0, tzinfo=UTC)  # 12.00 WIB
+    scene = render_scene(SimCamera("cam", "Cam"), noon, 1.0)
+    big = cv2.resize(scene, (1280, 720))  # a real picture: a flat grey one is a covered lens
     poller = Poller(
         [Target("cam", "u", "jpeg")],
         store,
@@ -345,3 +348,88 @@ def test_registry_changes_reach_a_running_poller(tmp_path: Path) -> None:
         assert len(runtime.poller.targets) == 12
     finally:
         runtime.stop()
+
+
+def test_a_tampered_picture_is_named_and_never_passes_for_a_good_one(tmp_path: Path) -> None:
+    """A camera learns what its good pictures look like; then a cover (the same flat picture
+    poll after poll: named, not 'frozen'), a move and a blur are each a verdict of their own,
+    the store keeps the last good picture, and the round counts them."""
+    from lawangjabo.cameras.tamperset import render_tampered
+
+    clock = FakeClock()
+    camera = SimCamera("cam", "Simpang Charitas")
+    noon = datetime(2026, 12, 3, 5, 0, tzinfo=UTC)  # 12.00 WIB
+    normal = [render_scene(camera, noon.replace(minute=m), m * 5.0) for m in range(8)]
+    rng = np.random.default_rng(3)
+    tampered = {
+        kind: render_tampered(camera, noon.replace(minute=30), 99.0, kind, rng)
+        for kind in ("covered", "moved", "blurred")
+    }
+    script: list[object] = [*normal, *[tampered["covered"]] * 4, tampered["moved"],
+                            tampered["blurred"], normal[0]]  # fmt: skip
+    store = SnapshotStore(tmp_path)
+    sink = ListSink()
+    poller = Poller([Target("cam", "u", "jpeg")], store, sink,
+                    capture=ScriptedCapture({"u": script}), interval_s=10, frozen_after_polls=3,
+                    tamper_learn_every_s=0, clock=clock)  # fmt: skip
+    for _ in range(len(normal)):
+        poller.sweep()
+        clock.now += 10
+    last_good = store.meta("cam")
+    assert last_good is not None
+    rounds = []
+    for _ in range(7):
+        rounds.append(poller.sweep())
+        clock.now += 10
+    poller.stop()
+    said = [(o.verdict, o.tamper) for o in sink.outcomes]
+    assert said[: len(normal)] == [("ok", None)] * len(normal)
+    assert said[len(normal) :] == [
+        *[("tampered", "covered")] * 4,  # a cover repeats itself: still 'covered', not frozen
+        ("tampered", "moved"),
+        ("tampered", "blurred"),
+        ("ok", None),
+    ]
+    assert sum(r.tampered for r in rounds) == 6 and rounds[0].summary()["tampered"] == 1
+    meta = store.meta("cam")
+    assert meta is not None and meta.taken_at > last_good.taken_at  # only the good one after
+
+
+def test_tamper_checks_can_be_switched_off(tmp_path: Path) -> None:
+    flat = np.zeros((180, 320, 3), dtype=np.uint8) + 120
+    sink = ListSink()
+    poller = Poller([Target("cam", "u", "jpeg")], SnapshotStore(tmp_path), sink,
+                    capture=ScriptedCapture({"u": [flat]}), tamper_checks=False)  # fmt: skip
+    assert poller.poll("cam").verdict == "ok"
+    on = Poller([Target("cam", "u", "jpeg")], SnapshotStore(tmp_path / "on"), ListSink(),
+                capture=ScriptedCapture({"u": [flat]}))  # fmt: skip
+    assert on.poll("cam").tamper == "covered"  # needs no reference
+    poller.stop()
+    on.stop()
+
+
+def test_the_simulators_covered_camera_turns_tampered_over_http(tmp_path: Path) -> None:
+    """Real JPEG over HTTP, decoded by OpenCV: the simulator's camera is normal long enough
+    for its reference to be learnt, then covered; the poller says so and keeps the last good
+    picture (the state, uptime and alerts follow from the ledger: test_ledger, test_alerts)."""
+    cameras = [SimCamera("cam-cover", "Cover", "jpeg", fault="covered"),
+               SimCamera("cam-fine", "Fine", "jpeg")]  # fmt: skip
+    sim = CameraSimulator(cameras, tamper_after_s=3.0).start()
+    try:
+        sink = ListSink()
+        targets = [Target(c, *sim.stream_for(c)) for c in ("cam-cover", "cam-fine")]
+        poller = Poller(targets, SnapshotStore(tmp_path), sink, interval_s=0.4,
+                        tamper_learn_every_s=0)  # fmt: skip
+        poller.start(tick_s=0.1)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            covered = [o for o in sink.outcomes if o.camera_id == "cam-cover" and o.tamper]
+            if covered:
+                break
+            time.sleep(0.2)
+        poller.stop()
+    finally:
+        sim.stop()
+    first = [o.verdict for o in sink.outcomes if o.camera_id == "cam-cover"]
+    assert first[0] == "ok" and covered and covered[0].tamper == "covered", first
+    assert all(o.verdict == "ok" for o in sink.outcomes if o.camera_id == "cam-fine")

@@ -151,7 +151,9 @@ def test_thirty_two_cameras_with_their_own_headers_at_once_never_mix(hls_folder:
 
 def test_pacing_is_honoured_and_an_expired_cookie_is_renewed(hls_folder: Path) -> None:
     portal = Portal(hls_folder, min_gap_s=0.3, cookie_uses=4)
-    configure_portals({"paced": _profile("camp", min_interval_s=0.35)})
+    # our pace leaves the portal's 0.3 s a margin: a busy machine may hold one request back
+    # a little after its slot (the next then arrives early by as much), as a network may
+    configure_portals({"paced": _profile("camp", min_interval_s=0.5)})
     with serving(portal) as base:
         for _ in range(3):
             grab(f"{base}/live/camp/index.m3u8", "portal-hls:paced", 10.0)

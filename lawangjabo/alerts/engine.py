@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from lawangjabo.cameras import maintenance
 from lawangjabo.cameras.capture import CaptureError, error_label, resolve_url
-from lawangjabo.cameras.ledger import Outage, uptime_by_camera, uptime_by_group
+from lawangjabo.cameras.ledger import TAMPER_KINDS, Outage, uptime_by_camera, uptime_by_group
 from lawangjabo.config import AlertsConfig, Settings
 from lawangjabo.i18n import N_, Translator
 from lawangjabo.incidents.analytics import open_p1_since, surge_counts
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 RULES: dict[str, tuple[str, str]] = {
     "camera_down": ("warning", N_("Camera {camera} down for {minutes} min ({reason})")),
     "camera_frozen": ("warning", N_("Camera {camera} frozen for {minutes} min")),
+    "camera_tampered": ("warning", N_("Camera {camera}: {tamper} for {minutes} min")),
     "agency_uptime": (
         "warning",
         N_("{agency}: cameras up {uptime} % of the last {window} min (below {threshold} %)"),
@@ -71,6 +72,8 @@ def render(rule: str, params: dict[str, Any], translator: Translator) -> str:
     values = {k: translator.number(v, 1) if isinstance(v, float) else v for k, v in params.items()}
     if rule == "camera_down":
         values["reason"] = translator.gettext(error_label(params.get("reason")))
+    if rule == "camera_tampered":
+        values["tamper"] = translator.gettext(error_label(params.get("tamper")))
     return template.format(**values)
 
 
@@ -80,21 +83,24 @@ def render(rule: str, params: dict[str, Any], translator: Translator) -> str:
 def camera_conditions(
     ongoing: Sequence[Outage], names: dict[str, str], now: datetime, rules: AlertsConfig
 ) -> list[Condition]:
-    """Cameras without a usable picture for longer than the rule allows (frozen separately)."""
+    """Cameras without a usable picture for longer than the rule allows (frozen and tampered
+    pictures by their own rules)."""
     found = []
     for outage in ongoing:
         if outage.end is not None or outage.camera_id not in names:
             continue
         minutes = int(outage.duration_s(now) // 60)
-        frozen = outage.reason == "frozen"
-        limit = rules.camera_frozen_minutes if frozen else rules.camera_down_minutes
+        params: dict[str, Any] = {"camera": names[outage.camera_id], "minutes": minutes}
+        if outage.reason == "frozen":
+            rule, limit = "camera_frozen", rules.camera_frozen_minutes
+        elif outage.reason in TAMPER_KINDS:
+            rule, limit = "camera_tampered", rules.camera_tampered_minutes
+            params["tamper"] = outage.reason
+        else:
+            rule, limit = "camera_down", rules.camera_down_minutes
+            params["reason"] = outage.reason
         if minutes >= limit:
-            params: dict[str, Any] = {"camera": names[outage.camera_id], "minutes": minutes}
-            if not frozen:
-                params["reason"] = outage.reason
-            found.append(
-                Condition("camera_frozen" if frozen else "camera_down", outage.camera_id, params)
-            )
+            found.append(Condition(rule, outage.camera_id, params))
     return found
 
 

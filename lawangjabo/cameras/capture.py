@@ -70,6 +70,9 @@ ERROR_LABELS: dict[str, str] = {
     "error": N_("error"),
     "dark": N_("dark picture"),  # outages also start with a dark or frozen picture
     "frozen": N_("frozen picture"),
+    "moved": N_("camera moved"),  # tamper checks: a good-looking picture, interfered with
+    "blurred": N_("picture blurred"),
+    "covered": N_("lens covered"),
     "auth_refused": N_("credentials refused"),
     "paced": N_("portal throttling"),
     "tls": N_("TLS certificate refused"),

@@ -29,7 +29,9 @@ from lawangjabo.storage.spool import SpoolIngest, json_lines
 
 log = logging.getLogger(__name__)
 
-States = ("online", "dark", "frozen", "stale", "offline", "pending", "unconfigured")
+States = (
+    "online", "dark", "frozen", "tampered", "stale", "offline", "pending", "unconfigured",
+)  # fmt: skip
 
 
 class SpoolWriter:
@@ -129,8 +131,10 @@ _COLUMNS = (
     "detail",
     "dhash",
     "picture_at",
+    "tamper",
 )
-OPTIONAL_COLUMNS = frozenset({"picture_at"})  # absent from spool files of older versions
+OPTIONAL_COLUMNS = frozenset({"picture_at", "tamper"})  # absent from older spool files
+TAMPER_KINDS = ("moved", "blurred", "covered")
 
 
 def _aware_time(value: Any, field: str) -> datetime:
@@ -169,6 +173,9 @@ def outcome_row(item: Any) -> list[Any]:
     if dhash is not None and not 0 <= dhash < 2**64:
         raise ValueError("dhash out of range")
     error_kind = _check(item["error_kind"], (str,), "error_kind")
+    tamper = item.get("tamper")
+    if tamper is not None and tamper not in TAMPER_KINDS:
+        raise ValueError(f"tamper is not one of {', '.join(TAMPER_KINDS)}")
     return [
         camera_id,
         _aware_time(item["polled_at"], "polled_at"),
@@ -183,6 +190,7 @@ def outcome_row(item: Any) -> list[Any]:
         _check(item["detail"], (int, float), "detail"),
         dhash,
         None if item.get("picture_at") is None else _aware_time(item["picture_at"], "picture_at"),
+        tamper,
     ]
 
 
@@ -209,7 +217,7 @@ def _columns(rows: list[list[Any]]) -> Any:
              "error_kind": pa.string(), "latency_ms": pa.float64(), "lane": pa.string(),
              "dark": pa.bool_(), "low_detail": pa.bool_(), "frozen": pa.bool_(),
              "mean_luma": pa.float64(), "detail": pa.float64(), "dhash": pa.uint64(),
-             "picture_at": moment}  # fmt: skip
+             "picture_at": moment, "tamper": pa.string()}  # fmt: skip
     columns = {
         name: pa.array([row[i] for row in rows], type=types[name])
         for i, name in enumerate(_COLUMNS)
@@ -282,20 +290,24 @@ def _update_states(db: Gateway, rows: list[list[Any]]) -> None:
         latest, latest_ok = camera_rows[-1], None
         for row in camera_rows:
             polled_at, ok, dark, frozen, picture_at = row[1], row[2], row[6], row[8], row[12]
+            tamper = row[13]
             if ok:
                 latest_ok = row
             if last_poll is not None and polled_at <= last_poll:
                 continue  # late news: the ledger keeps it, the current run is not changed
-            if ok and not dark and not frozen:
+            if ok and not dark and not frozen and not tamper:
                 bad_since, bad_reason = None, None
                 continue
             start = picture_at if frozen and picture_at is not None else polled_at
             if bad_since is None:
-                reason = "dark" if ok and dark else "frozen" if ok else (row[3] or "error")
-                bad_since, bad_reason = start, reason
+                bad_since, bad_reason = start, _reason(ok, dark, frozen, tamper, row[3])
             elif start < bad_since:
                 bad_since = start
-        ok_part = (latest_ok[1], latest_ok[6], latest_ok[8]) if latest_ok else (None, None, None)
+        ok_part = (
+            (latest_ok[1], latest_ok[6], latest_ok[8], latest_ok[13])
+            if latest_ok
+            else (None, None, None, None)
+        )
         values.append([cid, latest[1], latest[3], latest[4], *ok_part, bad_since, bad_reason])
     newer = "excluded.last_poll >= s.last_poll"
     newer_ok = (
@@ -303,8 +315,8 @@ def _update_states(db: Gateway, rows: list[list[Any]]) -> None:
     )
     db.executemany(
         f"""INSERT INTO camera_state AS s (camera_id, last_poll, last_error, latency_ms, last_ok,
-                                           ok_dark, ok_frozen, bad_since, bad_reason)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                           ok_dark, ok_frozen, ok_tamper, bad_since, bad_reason)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (camera_id) DO UPDATE SET
                 last_poll = greatest(s.last_poll, excluded.last_poll),
                 last_error = CASE WHEN {newer} THEN excluded.last_error ELSE s.last_error END,
@@ -312,10 +324,18 @@ def _update_states(db: Gateway, rows: list[list[Any]]) -> None:
                 last_ok = greatest(s.last_ok, excluded.last_ok),
                 ok_dark = CASE WHEN {newer_ok} THEN excluded.ok_dark ELSE s.ok_dark END,
                 ok_frozen = CASE WHEN {newer_ok} THEN excluded.ok_frozen ELSE s.ok_frozen END,
+                ok_tamper = CASE WHEN {newer_ok} THEN excluded.ok_tamper ELSE s.ok_tamper END,
                 bad_since = CASE WHEN {newer} THEN excluded.bad_since ELSE s.bad_since END,
                 bad_reason = CASE WHEN {newer} THEN excluded.bad_reason ELSE s.bad_reason END""",
         values,
     )
+
+
+def _reason(ok: bool, dark: bool, frozen: bool, tamper: str | None, error: str | None) -> str:
+    """Why a poll gave no usable picture: the error, or what was wrong with the frame."""
+    if not ok:
+        return error or "error"
+    return "dark" if dark else "frozen" if frozen else tamper or "frozen"
 
 
 def cluster_outages(db: Gateway) -> list[Outage]:
@@ -337,8 +357,9 @@ def cluster_health(
 ) -> dict[str, CameraHealth]:
     """:func:`current_health` in cluster mode: from ``camera_state``, one row per camera."""
     rows = db.execute(
-        "SELECT camera_id, last_poll, last_ok, last_error, ok_dark, ok_frozen, latency_ms "
-        "FROM camera_state" + (" WHERE camera_id = ANY(?)" if camera_ids is not None else ""),
+        "SELECT camera_id, last_poll, last_ok, last_error, ok_dark, ok_frozen, latency_ms, "
+        "ok_tamper FROM camera_state"
+        + (" WHERE camera_id = ANY(?)" if camera_ids is not None else ""),
         [camera_ids] if camera_ids is not None else [],
     )
     return _classified(rows, now, interval_s, offline_after_s)
@@ -394,6 +415,7 @@ def classify(
     ok_dark: bool,
     ok_frozen: bool,
     offline_after_s: float,
+    ok_tamper: str | None = None,
 ) -> str:
     """The camera's state from its latest outcomes.
 
@@ -415,19 +437,24 @@ def classify(
         return "dark"
     if ok_frozen:
         return "frozen"
+    if ok_tamper:
+        return "tampered"
     return "online"
 
 
 def _classified(
     rows: list[tuple[Any, ...]], now: datetime, interval_s: float, offline_after_s: float
 ) -> dict[str, CameraHealth]:
-    """Rows of (camera, last poll, last good, last error, dark, frozen, latency) as states."""
+    """Rows of (camera, last poll, last good, last error, dark, frozen, latency, tamper) as
+    states; a tampered camera's 'error' is what was done to it (moved, blurred, covered)."""
     result = {}
-    for cid, last_poll, last_ok, last_error, ok_dark, ok_frozen, latency in rows:
+    for cid, last_poll, last_ok, last_error, ok_dark, ok_frozen, latency, tamper in rows:
         state = classify(
-            now, interval_s, last_poll, last_ok, bool(ok_dark), bool(ok_frozen), offline_after_s
-        )
-        result[cid] = CameraHealth(cid, state, last_poll, last_ok, last_error, latency)
+            now, interval_s, last_poll, last_ok, bool(ok_dark), bool(ok_frozen), offline_after_s,
+            tamper,
+        )  # fmt: skip
+        error = tamper if state == "tampered" else last_error  # (DuckDB: '' for none)
+        result[cid] = CameraHealth(cid, state, last_poll, last_ok, error, latency)
     return result
 
 
@@ -448,7 +475,9 @@ def current_health(
                arg_max(error_kind, polled_at) AS last_error,
                arg_max(dark, polled_at) FILTER (WHERE ok) AS ok_dark,
                arg_max(frozen, polled_at) FILTER (WHERE ok) AS ok_frozen,
-               arg_max(latency_ms, polled_at) AS latency_ms
+               arg_max(latency_ms, polled_at) AS latency_ms,
+               -- arg_max skips a NULL value: a good picture after a cover is '' here
+               arg_max(coalesce(tamper, ''), polled_at) FILTER (WHERE ok) AS ok_tamper
         FROM poll_outcomes {where}
         GROUP BY camera_id
         """,
@@ -462,7 +491,7 @@ def current_health(
 # A usable poll: a frame arrived, not dark, and its picture is not one that froze. The polls
 # that repeated a picture before it counted as frozen belong to the frozen run too: a feed is
 # down from the moment its picture stopped changing (``picture_at``), as outages() says.
-USABLE = """(ok AND NOT coalesce(dark, false) AND NOT coalesce(frozen, false)
+USABLE = """(ok AND NOT coalesce(dark, false) AND NOT coalesce(frozen, false) AND tamper IS NULL
     AND NOT coalesce(bool_or(coalesce(frozen, false))
                      OVER (PARTITION BY camera_id, coalesce(picture_at, polled_at)), false))"""
 
@@ -502,7 +531,7 @@ _PG_UPTIME = f"""
 # Each camera's polls numbered by runs: a usable poll starts a new run (both dialects).
 _RUNS = f"""
     WITH o AS (
-        SELECT camera_id, polled_at, error_kind, dark, frozen, ok, picture_at,
+        SELECT camera_id, polled_at, error_kind, dark, frozen, ok, picture_at, tamper,
                {USABLE} AS usable
         FROM poll_outcomes WHERE polled_at >= {{since}}
     ), runs AS (
@@ -516,7 +545,8 @@ _PG_OUTAGES = (
         SELECT camera_id, run,
                least(min(polled_at), min(picture_at) FILTER (WHERE frozen)) AS start,
                (array_agg(CASE WHEN NOT ok THEN coalesce(error_kind, 'error')
-                               WHEN dark THEN 'dark' ELSE 'frozen' END
+                               WHEN dark THEN 'dark'
+                               WHEN tamper IS NOT NULL THEN tamper ELSE 'frozen' END
                           ORDER BY polled_at))[1] AS reason
         FROM runs WHERE NOT usable GROUP BY camera_id, run
     ), firsts AS (
@@ -592,7 +622,9 @@ def outages(db: Gateway, now: datetime, window: timedelta) -> list[Outage]:
             SELECT camera_id, run,
                    least(min(polled_at), min(picture_at) FILTER (WHERE frozen)) AS start,
                    arg_min(CASE WHEN NOT ok THEN coalesce(error_kind, 'error')
-                                WHEN dark THEN 'dark' ELSE 'frozen' END, polled_at) AS reason
+                                WHEN dark THEN 'dark'
+                                WHEN tamper IS NOT NULL THEN tamper ELSE 'frozen' END,
+                           polled_at) AS reason
             FROM runs WHERE NOT usable GROUP BY camera_id, run
         )
         SELECT b.camera_id, b.start,
@@ -615,7 +647,8 @@ def states_at(db: Gateway, camera_ids: list[str], when: datetime, gap_s: float) 
     rows = db.execute(
         "SELECT DISTINCT ON (camera_id) camera_id, CASE WHEN NOT ok THEN "
         "coalesce(error_kind, 'error') WHEN coalesce(dark, false) THEN 'dark' "
-        "WHEN coalesce(frozen, false) THEN 'frozen' ELSE 'online' END "
+        "WHEN coalesce(frozen, false) THEN 'frozen' WHEN tamper IS NOT NULL THEN tamper "
+        "ELSE 'online' END "
         "FROM poll_outcomes WHERE polled_at >= ? AND polled_at <= ? "
         f"AND camera_id IN ({', '.join('?' * len(camera_ids))}) "
         "ORDER BY camera_id, polled_at DESC",

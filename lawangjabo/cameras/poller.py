@@ -36,6 +36,9 @@ from lawangjabo.cameras.imaging import (
     unchanged,
 )
 from lawangjabo.cameras.snapshots import SnapshotMeta, SnapshotStore
+from lawangjabo.cameras.tamper import Reference
+from lawangjabo.cameras.tamper import classify as classify_tamper
+from lawangjabo.cameras.tamper import features as tamper_features
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +69,19 @@ class Outcome:
     detail: float | None = None
     dhash: int | None = None
     picture_at: datetime | None = None  # when the picture in this frame was first seen
+    tamper: str | None = None  # 'moved', 'blurred' or 'covered' (cameras/tamper.py)
 
     @property
     def verdict(self) -> str:
-        """'ok' (a good picture), 'dark', 'frozen' or 'failed' (no frame)."""
+        """'ok' (a good picture), 'dark', 'frozen', 'tampered' or 'failed' (no frame)."""
         if not self.ok:
             return "failed"
         if self.dark:
             return "dark"
         if self.frozen:
             return "frozen"
+        if self.tamper:
+            return "tampered"
         return "ok"
 
 
@@ -94,6 +100,9 @@ class _CameraState:
     seeded: bool = False  # ``previous`` read back from the store (after a restart)
     auth_until: float = 0.0  # credentials refused: not asked again (sweep or click) until then
     auth_kind: str | None = None
+    reference: Reference = field(default_factory=Reference)  # what its good pictures look like
+    learnt_at: float = 0.0  # when a picture last went into the reference
+    tamper: str | None = None  # the tamper verdict on ``previous``
 
 
 @dataclass
@@ -104,6 +113,7 @@ class SweepStats:
     ok: int = 0  # good pictures
     dark: int = 0
     frozen: int = 0
+    tampered: int = 0  # moved, blurred or covered
     failed: int = 0
     skipped_backoff: int = 0
     errors: dict[str, int] = field(default_factory=dict)
@@ -127,6 +137,7 @@ class SweepStats:
             "ok": self.ok,
             "frozen": self.frozen,
             "dark": self.dark,
+            "tampered": self.tampered,
             "failed": self.failed,
             "backing_off": self.skipped_backoff,
             "errors": self.errors,
@@ -150,6 +161,8 @@ class Poller:
         auth_backoff_s: float = 1800.0,
         thumb_width: int = 320,
         history_every_s: float = 60.0,
+        tamper_checks: bool = True,
+        tamper_learn_every_s: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.targets = {t.camera_id: t for t in targets}
@@ -163,6 +176,8 @@ class Poller:
         self.auth_backoff_s = auth_backoff_s
         self.thumb_width = thumb_width
         self.history_every_s = history_every_s
+        self.tamper_checks = tamper_checks
+        self.tamper_learn_every_s = tamper_learn_every_s
         self.clock = clock
         self._states = {cid: _CameraState() for cid in self.targets}
         self._last_history: dict[str, float] = {}
@@ -254,6 +269,8 @@ class Poller:
     def _good_frame(self, camera_id: str, polled_at: datetime, got: Grab, lane: str) -> Outcome:
         frame, latency_s = got.frame, got.latency_s
         checks = check_frame(frame)
+        thumb = resize_to_width(frame, self.thumb_width)
+        seen = tamper_features(thumb) if self.tamper_checks and not checks.dark else None
         self._seed(camera_id)
         with self._lock:
             state = self._states[camera_id]
@@ -263,10 +280,19 @@ class Poller:
             if not same or state.picture_at is None:
                 state.picture_at = polled_at
             picture_at = state.picture_at
-            frozen = state.unchanged_polls >= self.frozen_after_polls - 1 and same
+            tamper = state.tamper if same else None  # the same picture: the same verdict
+            if seen is not None and not same:
+                tamper = classify_tamper(seen, state.reference)
+                due = polled_at.timestamp() - state.learnt_at >= self.tamper_learn_every_s
+                if tamper is None and due:
+                    state.reference.learn(seen)  # a good picture: what this camera looks like
+                    state.learnt_at = polled_at.timestamp()
+            state.tamper = tamper
+            # a cover shows the same flat picture poll after poll: it is named, not 'frozen'
+            frozen = state.unchanged_polls >= self.frozen_after_polls - 1 and same and not tamper
             # Only a new good picture enters the store: a repeat is the picture it already
-            # holds, and a dark or frozen frame must never pass for a fresh one.
-            store = not same and not checks.dark
+            # holds, and a dark, frozen or tampered frame must never pass for a fresh one.
+            store = not same and not checks.dark and tamper is None
             keep = False
             if store:
                 last = self._last_history.get(camera_id, 0.0)
@@ -290,7 +316,7 @@ class Poller:
                 self.store.save(
                     camera_id,
                     got.jpeg if got.jpeg is not None else encode_jpeg(frame, 85),
-                    encode_jpeg(resize_to_width(frame, self.thumb_width), 75),
+                    encode_jpeg(thumb, 75),
                     meta,
                     keep_history=keep,
                 )
@@ -316,6 +342,7 @@ class Poller:
             detail=round(checks.detail, 2),
             dhash=checks.dhash,
             picture_at=picture_at,
+            tamper=tamper,
         )
 
     def _after(self, camera_id: str, outcome: Outcome) -> None:
@@ -441,13 +468,14 @@ class Poller:
                         if self.on_sweep:
                             self.on_sweep(round_stats)
                         log.info(
-                            "last %.0f s: %d polled: %d ok, %d frozen, %d dark, %d failed %s; "
-                            "%d backing off",
+                            "last %.0f s: %d polled: %d ok, %d frozen, %d dark, %d tampered, "
+                            "%d failed %s; %d backing off",
                             round_stats.seconds,
                             round_stats.polled,
                             round_stats.ok,
                             round_stats.frozen,
                             round_stats.dark,
+                            round_stats.tampered,
                             round_stats.failed,
                             round_stats.errors,
                             round_stats.skipped_backoff,

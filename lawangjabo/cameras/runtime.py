@@ -94,6 +94,7 @@ class PollerRuntime:
                 simulated_cameras(self.settings, self.cameras),
                 host=self.settings.simulator.host,
                 timezone=self.settings.city.timezone,
+                tamper_after_s=self.settings.simulator.tamper_after_s,
             ).start()
             self.simulator.wait_hls_ready()
         targets = poll_targets(self.cameras, self.simulator)
@@ -111,6 +112,7 @@ class PollerRuntime:
             auth_backoff_s=cfg.auth_backoff_s,
             thumb_width=cfg.thumb_width,
             history_every_s=cfg.history_every_s,
+            tamper_checks=cfg.tamper_checks,
         )
         self.spool.start()
         self.poller.start()

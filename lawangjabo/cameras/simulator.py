@@ -49,7 +49,8 @@ from lawangjabo.config import PortalProfile
 
 log = logging.getLogger(__name__)
 
-Fault = Literal["dead", "hang", "frozen", "dark", "badauth"]
+Fault = Literal["dead", "hang", "frozen", "dark", "badauth", "moved", "blurred", "covered"]
+TAMPERS = ("moved", "blurred", "covered")
 VENDOR_SWEEP = {"hikvision": "/ISAPI/Streaming/channels/102/picture",
                 "dahua": "/cgi-bin/snapshot.cgi?channel=1"}  # fmt: skip
 VENDOR_SHARP = {"hikvision": "/ISAPI/Streaming/channels/101/picture"}
@@ -307,8 +308,11 @@ class CameraSimulator:
         host: str = "127.0.0.1",
         port: int = 0,
         timezone: str = "Asia/Jakarta",
+        tamper_after_s: float = 120.0,
     ) -> None:
         self.cameras = {c.id: c for c in cameras}
+        # a tampered camera looks normal first (so its reference is learnt), then tampered
+        self.tamper_from = time.time() + tamper_after_s
         self.host = host
         self.tz = ZoneInfo(timezone)
         self._frozen: dict[str, bytes] = {}
@@ -339,10 +343,16 @@ class CameraSimulator:
             cached = self._cache.get(camera_id)
             if cached and now - cached[0] < 0.125:
                 return cached[1]
+        when = datetime.fromtimestamp(now, self.tz)
         if camera.fault == "dark":
             frame = render_dark(camera, now)
+        elif camera.fault in TAMPERS and now >= self.tamper_from:
+            from lawangjabo.cameras.tamperset import render_tampered  # it draws on our scenes
+
+            rng = np.random.default_rng(_seed(camera_id))  # the same move, cover, blur each time
+            frame = render_tampered(camera, when, now, camera.fault, rng)  # type: ignore[arg-type]
         else:
-            frame = render_scene(camera, datetime.fromtimestamp(now, self.tz), now)
+            frame = render_scene(camera, when, now)
         data = encode_jpeg(frame, 80)
         with self._lock:
             self._cache[camera_id] = (now, data)

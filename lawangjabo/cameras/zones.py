@@ -366,6 +366,7 @@ def build_zone_poller(
         frozen_after_polls=cams.frozen_after_polls, max_backoff_s=cams.max_backoff_s,
         auth_backoff_s=cams.auth_backoff_s,
         thumb_width=cams.thumb_width, history_every_s=cams.history_every_s,
+        tamper_checks=cams.tamper_checks,
     )  # fmt: skip
     lease_s = max(60.0, 2 * cams.timeout_s + 10)  # outlives any capture
     return ZonePoller(db, zone, poller_id, poller, spool, lease_s=lease_s, workers=cams.workers,

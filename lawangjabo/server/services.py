@@ -329,7 +329,8 @@ class Services:
             return {
                 cid: CameraHealth(cid, classify(now, cams.interval_s, h.last_poll, h.last_ok,
                                                 h.state == "dark", h.state == "frozen",
-                                                cams.offline_after_s),
+                                                cams.offline_after_s,
+                                                h.last_error if h.state == "tampered" else None),
                                   h.last_poll, h.last_ok, h.last_error, h.latency_ms)
                 for cid, h in last.items()
             }  # fmt: skip

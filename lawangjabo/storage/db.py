@@ -208,6 +208,11 @@ MIGRATIONS: tuple[Migration, ...] = (
                )""",
         ),
     ),
+    Migration(
+        12,
+        "a good-looking picture that was tampered with: moved, blurred or covered",
+        ("ALTER TABLE poll_outcomes ADD COLUMN tamper VARCHAR",),
+    ),
 )
 
 

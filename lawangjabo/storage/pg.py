@@ -325,6 +325,14 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
                )""",
         ),
     ),
+    Migration(
+        16,
+        "a good-looking picture that was tampered with: moved, blurred or covered",
+        (
+            "ALTER TABLE poll_outcomes ADD COLUMN tamper TEXT",
+            "ALTER TABLE camera_state ADD COLUMN ok_tamper TEXT",
+        ),
+    ),
 )
 
 

@@ -93,7 +93,7 @@ def visible_alerts(
         return alerts
     shown = []
     for alert in alerts:
-        if alert.rule in ("camera_down", "camera_frozen"):
+        if alert.rule in ("camera_down", "camera_frozen", "camera_tampered"):
             camera = cameras.get(alert.subject)
             if camera is None or not camera_visible(
                 agencies, camera.props.owner, camera.props.scope

@@ -20,22 +20,26 @@ STATE_COLOURS: dict[str, list[int]] = {
     "online": [26, 150, 65],
     "dark": [40, 40, 40],
     "frozen": [123, 50, 148],
+    "tampered": [200, 60, 160],
     "stale": [240, 160, 0],
     "offline": [215, 25, 28],
     "pending": [170, 170, 170],
     "unconfigured": [210, 210, 210],
 }
-STATE_ORDER = ("offline", "stale", "frozen", "dark", "online", "pending", "unconfigured")
+STATE_ORDER = (
+    "offline", "stale", "frozen", "dark", "tampered", "online", "pending", "unconfigured",
+)  # fmt: skip
 STATE_LABELS = {  # catalog strings: translate where shown
     "online": N_("online"),
     "dark": N_("dark picture"),
     "frozen": N_("frozen picture"),
+    "tampered": N_("tampered"),
     "stale": N_("stale"),
     "offline": N_("offline"),
     "pending": N_("not polled yet"),
     "unconfigured": N_("no stream"),
 }
-FAILED = {"offline", "stale", "frozen", "dark"}
+FAILED = {"offline", "stale", "frozen", "dark", "tampered"}
 
 
 def state_label(state: str, translator: Translator) -> str:
