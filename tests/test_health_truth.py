@@ -67,9 +67,20 @@ def test_frozen_and_dark_ages_grow_and_never_reset(tmp_path: Path) -> None:
 
 
 def services_state(settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The ledger's states as of its last poll. Not 'now': with polls every 0.5 s a camera is
+    'stale' 1 s after the poller stopped, and a busy machine spends that stopping it (a fresh
+    full run once saw the frozen camera as stale)."""
+    from lawangjabo.cameras.ledger import current_health
+
     services = Services(settings)
     try:
-        return {cid: h.state for cid, h in services.camera_health().items()}
+        services.ingest()
+        db = services.db
+        assert db is not None
+        last = db.execute("SELECT max(polled_at) FROM poll_outcomes")[0][0]
+        cams = settings.cameras
+        health = current_health(db, last, cams.interval_s, cams.offline_after_s)
+        return {cid: h.state for cid, h in health.items()}
     finally:
         services.close()
 
