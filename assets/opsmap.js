@@ -536,7 +536,11 @@ class OpsMap {
       } else {
         // finished with no newer picture: the camera did not answer; not finished in time: the
         // capture goes on and its picture is swapped in by the next state update
-        note.textContent = body.finished ? this.t.refresh_failed : this.t.refresh_pending;
+        // a camera that answers with a dark, frozen or tampered picture did answer
+        const state = this.states.get(id) ? this.states.get(id)[1] : null;
+        const answered = ["dark", "frozen", "tampered"].includes(state);
+        const done = answered ? this.t.refresh_not_good : this.t.refresh_failed;
+        note.textContent = body.finished ? done : this.t.refresh_pending;
       }
     } catch (error) {
       if (this.pictureFor === id) note.textContent = this.t.refresh_failed;

@@ -100,3 +100,14 @@ def test_the_labelled_set_is_told_apart_quickly() -> None:
     assert hits / max(1, sum(1 for _, s in tampered if s)) >= 0.9  # precision
     assert sum(1 for t, s in zip(truth, said, strict=True) if t == s) / len(truth) >= 0.85
     assert per_thumbnail_ms < 5 * 1.0  # target 1 ms; a gross guard only
+
+
+def test_a_tampered_tile_says_what_was_done() -> None:
+    from lawangjabo.i18n import Translator
+    from lawangjabo.views.healthview import Tile
+
+    taken = datetime(2026, 12, 3, 5, 0, tzinfo=ZoneInfo("UTC"))
+    tile = Tile("c", "C", "Dishub", "Ilir Timur I", "tampered", 61.0, "covered", taken)
+    assert tile.state_text(Translator("en")) == "TAMPERED · lens covered"
+    assert tile.state_text(Translator("id")) == "DIGANGGU · lensa tertutup"
+    assert "last good frame" in tile.caption(Translator("en"))

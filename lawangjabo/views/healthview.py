@@ -82,8 +82,9 @@ class Tile:
         )
 
     def reason(self, translator: Translator) -> str:
-        """Why an offline camera failed ('timeout', 'refused'), else ''."""
-        if self.last_error and self.state == "offline":
+        """Why an offline camera failed ('timeout', 'refused'), what was done to a tampered
+        one ('lens covered'), else ''."""
+        if self.last_error and self.state in ("offline", "tampered"):
             return translator.gettext(error_label(self.last_error))
         return ""
 

@@ -57,6 +57,7 @@ TEXTS = {  # the component's own words, in the viewer's language (catalog string
     "refreshing": N_("fresh picture on its way…"),
     "fresh": N_("fresh picture"),
     "refresh_failed": N_("no fresh picture: the camera did not answer"),
+    "refresh_not_good": N_("no fresh good picture: the camera answered with what it shows now"),
     "refresh_pending": N_("still capturing: the fresh picture shows when it comes"),
     "refresh_limited": N_("too many refreshes; try again shortly"),
     "stale_states": N_("camera states not updated for {age}: the server is not answering"),
