@@ -111,3 +111,22 @@ def test_a_tampered_tile_says_what_was_done() -> None:
     assert tile.state_text(Translator("en")) == "TAMPERED · lens covered"
     assert tile.state_text(Translator("id")) == "DIGANGGU · lensa tertutup"
     assert "last good frame" in tile.caption(Translator("en"))
+
+
+def test_a_quiet_night_street_is_not_a_covered_lens() -> None:
+    """Without pictures of its own, only a picture that is one surface outright is 'covered'
+    (a fresh full run once called a simulated night street covered at its first poll); with
+    them, a cover must be much flatter than the camera's own pictures at about that light."""
+    night = datetime(2026, 12, 4, 1, 30, tzinfo=ZoneInfo("Asia/Jakarta"))
+    empty = Reference()
+    for i in range(20):
+        camera = SimCamera(f"cam-{i:02d}", f"Cam {i}")
+        for t in (0.0, 97.0, 211.0, 389.0):
+            assert classify(features(thumbnail(render_scene(camera, night, t))), empty) is None
+    learnt = Reference()
+    for minute in range(0, 50, 10):
+        learnt.learn(features(thumbnail(render_scene(CAM, night.replace(minute=minute), 7.0))))
+    rng = np.random.default_rng(8)
+    cover = features(thumbnail(render_tampered(CAM, night, 7.0, "covered", rng)))
+    assert cover.surface - np.median([e.surface for e in learnt.exemplars]) >= 0.3
+    assert classify(cover, learnt) == "covered"

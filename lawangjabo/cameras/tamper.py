@@ -3,7 +3,8 @@
 Beside *dark* and *frozen* (``imaging.py``), a picture can arrive, change, be lit and still show
 nothing useful:
 
-- **covered** — mostly one flat colour, but lit (a bag, a hand, a sticker, a cloth);
+- **covered** — mostly one flat colour, but lit (a bag, a hand, a sticker, a cloth), and far
+  flatter than the camera's own pictures nearest in light (a quiet street at night is flat too);
 - **blurred** — the lens out of focus, rain or grease on it: the scene's fine detail is gone
   while its layout stays (the camera's own on-screen text stays sharp: it is drawn after the
   lens, so sharpness is judged per tile and the median tile decides);
@@ -21,6 +22,7 @@ as it then looks. Measured on the simulator's labelled set by ``benchmarks/tampe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -34,7 +36,9 @@ TamperKind = Literal["moved", "blurred", "covered"]
 EDGE_SIZE = (64, 36)  # the edge field's grid (a 16:9 picture)
 SHARP_WIDTH = 160  # sharpness is measured on this copy, in a 4×4 grid of tiles
 GRID = 4
-COVERED_TILES = 0.68  # share of tiles that are flat and alike
+COVERED_TILES = 0.68  # share of tiles that are flat and alike ...
+COVERED_MARGIN = 0.3  # ... and this much more of them than in the camera's own pictures
+COVERED_OUTRIGHT = 0.9  # with no picture of its own at that light: this share
 FLAT_SPREAD = 8.0  # a tile whose middle half of lumas spans less than this is flat (0..255)
 ALIKE = 18.0  # flat tiles whose mean luma is within this of their median are one surface
 BLURRED_RATIO = 0.3  # median tile sharpness below this share of the reference's
@@ -60,6 +64,15 @@ class Features:
     @property
     def sharpness(self) -> float:
         return float(np.median(self.tile_sharpness))
+
+    @cached_property
+    def surface(self) -> float:
+        """The share of tiles that are flat and of about one light (1: one flat surface)."""
+        flat = self.tile_spread < FLAT_SPREAD
+        if not flat.any():
+            return 0.0
+        middle = float(np.median(self.tile_mean[flat]))
+        return float((flat & (np.abs(self.tile_mean - middle) < ALIKE)).mean())
 
 
 def _gray(frame: Frame) -> NDArray[Any]:
@@ -178,20 +191,29 @@ class Reference:
         return [self.exemplars[i] for gap, i in close[:most] if gap <= LUMA_BAND]
 
 
-def covered(picture: Features) -> bool:
-    """Mostly one flat, lit surface: most tiles flat and of about the same light."""
+def surface(picture: Features) -> float:
+    """The share of tiles that are flat and of about one light (1: one flat surface)."""
+    return picture.surface
+
+
+def covered(picture: Features, reference: Reference | None = None) -> bool:
+    """Mostly one flat, lit surface where the camera normally shows more. Against its own
+    pictures at about this light when it has them (a quiet street at night is flat and alike
+    too: a fresh full run once called a simulated night street 'covered' at its first poll);
+    without them, only a picture that is one surface outright."""
     if picture.luma < DARK_MEAN:
         return False  # dark is its own state
-    flat = picture.tile_spread < FLAT_SPREAD
-    if flat.mean() < COVERED_TILES:
-        return False
-    middle = float(np.median(picture.tile_mean[flat]))
-    return bool((flat & (np.abs(picture.tile_mean - middle) < ALIKE)).mean() >= COVERED_TILES)
+    share = surface(picture)
+    if reference is None or len(reference.exemplars) < 2:
+        return share >= COVERED_OUTRIGHT
+    closest = sorted(reference.exemplars, key=lambda p: abs(p.luma - picture.luma))[:3]
+    usual = float(np.median([surface(p) for p in closest]))  # its own, nearest in light
+    return share >= COVERED_TILES and share - usual >= COVERED_MARGIN
 
 
 def classify(picture: Features, reference: Reference) -> TamperKind | None:
     """The tamper state of a good-looking picture (neither dark nor frozen), or None."""
-    if covered(picture):
+    if covered(picture, reference):
         return "covered"
     if len(reference.exemplars) < MIN_EXEMPLARS:
         return None  # not learnt yet: say nothing rather than guess
