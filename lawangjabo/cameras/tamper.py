@@ -38,7 +38,7 @@ SHARP_WIDTH = 160  # sharpness is measured on this copy, in a 4×4 grid of tiles
 GRID = 4
 COVERED_TILES = 0.68  # share of tiles that are flat and alike ...
 COVERED_MARGIN = 0.3  # ... and this much more of them than in the camera's own pictures
-COVERED_OUTRIGHT = 0.9  # with no picture of its own at that light: this share
+COVERED_OUTRIGHT = 0.9  # with fewer than 2 pictures of its own: this share, outright
 FLAT_SPREAD = 8.0  # a tile whose middle half of lumas spans less than this is flat (0..255)
 ALIKE = 18.0  # flat tiles whose mean luma is within this of their median are one surface
 BLURRED_RATIO = 0.3  # median tile sharpness below this share of the reference's
@@ -140,15 +140,6 @@ def _median_of(values: NDArray[Any], mask: NDArray[np.bool_]) -> NDArray[np.floa
     return np.where(mask.any(axis=1), result, 0.0).astype(np.float64)
 
 
-def agreement(a: Features, b: Features) -> float:
-    """How well two pictures' edges line up, 1 (the same edges) to ~0 (unrelated): the median
-    over the tiles where ``b`` has structure, so the on-screen text in two or three tiles
-    neither saves a moved picture nor sinks a good one. Directions are compared as axes, so an
-    edge that turned from light-on-dark to dark-on-light at night still agrees."""
-    textured = b.tile_energy >= 0.25 * b.tile_energy.mean()
-    return float(_median_of(_per_tile(a.edge_axes, b.edge_axes[None]), textured[None])[0])
-
-
 @dataclass
 class Reference:
     """A camera's reference: up to MAX_EXEMPLARS of its good pictures (the home view for a
@@ -181,19 +172,21 @@ class Reference:
         return self._stack
 
     def agreement(self, picture: Features) -> float:
-        """The picture's best agreement with any exemplar (see :func:`agreement`)."""
+        """How well the picture's edges line up with the best exemplar's, 1 (the same) to ~0
+        (unrelated): per exemplar the median over the tiles where it has structure, so the
+        on-screen text in two or three tiles neither saves a moved picture nor sinks a good
+        one. Directions are compared as axes: an edge that turned from light-on-dark to
+        dark-on-light at night still agrees."""
         refs, textured = self.stacked()
         return float(_median_of(_per_tile(picture.edge_axes, refs), textured).max())
 
+    def nearest(self, luma: float, most: int = 3) -> list[Features]:
+        """The ``most`` exemplars nearest in light."""
+        return sorted(self.exemplars, key=lambda p: abs(p.luma - luma))[:most]
+
     def near(self, luma: float, most: int = 3) -> list[Features]:
         """The ``most`` exemplars nearest in light, within LUMA_BAND of it."""
-        close = sorted((abs(p.luma - luma), i) for i, p in enumerate(self.exemplars))
-        return [self.exemplars[i] for gap, i in close[:most] if gap <= LUMA_BAND]
-
-
-def surface(picture: Features) -> float:
-    """The share of tiles that are flat and of about one light (1: one flat surface)."""
-    return picture.surface
+        return [p for p in self.nearest(luma, most) if abs(p.luma - luma) <= LUMA_BAND]
 
 
 def covered(picture: Features, reference: Reference | None = None) -> bool:
@@ -203,11 +196,11 @@ def covered(picture: Features, reference: Reference | None = None) -> bool:
     without them, only a picture that is one surface outright."""
     if picture.luma < DARK_MEAN:
         return False  # dark is its own state
-    share = surface(picture)
+    share = picture.surface
     if reference is None or len(reference.exemplars) < 2:
         return share >= COVERED_OUTRIGHT
-    closest = sorted(reference.exemplars, key=lambda p: abs(p.luma - picture.luma))[:3]
-    usual = float(np.median([surface(p) for p in closest]))  # its own, nearest in light
+    closest = reference.nearest(picture.luma)
+    usual = float(np.median([p.surface for p in closest]))  # its own, nearest in light
     return share >= COVERED_TILES and share - usual >= COVERED_MARGIN
 
 
