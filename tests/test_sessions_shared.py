@@ -3,6 +3,7 @@ where two replicas share them: a revocation on one is honoured by the other at o
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -117,9 +118,22 @@ def test_exactly_one_replica_runs_the_duties_and_another_takes_over(
     )  # fmt: skip
     assert a.runs_duties() is True
     assert b.runs_duties() is False and a.runs_duties() is True  # stable, not taken turns
-    a.close()  # the leader's process ends (kill -9 closes its connection the same way)
+    a.close()  # the leader shuts down: it gives the lead up at once
     assert b.runs_duties() is True
+    # killed (kill -9), its connection just drops: the lock goes when PostgreSQL's backend has
+    # ended, a moment later; the next replica to ask takes over then
+    c = Services(load_settings(paths=PathsConfig(state_dir=tmp_path / "c2"),
+                               storage=StorageConfig(postgres_url=pg_url)))  # fmt: skip
+    assert c.runs_duties() is False
+    leader = b.leadership
+    assert leader is not None and leader._conn is not None
+    leader._conn.close()  # as the process's death does: no unlock, the connection goes
+    deadline = time.monotonic() + 10
+    while not c.runs_duties() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert c.runs_duties() is True
     b.close()
+    c.close()
     embedded = Services(load_settings(paths=PathsConfig(state_dir=tmp_path / "c")))
     assert embedded.runs_duties() is True  # one process: it always runs them
     embedded.close()

@@ -626,6 +626,11 @@ class Leadership:
         self._conn, self._leading = None, False
 
     def release(self) -> None:
-        """Give the lead up (shutting down): another replica takes it at its next ask."""
+        """Give the lead up (shutting down): another replica takes it at its next ask. The lock
+        is unlocked first: closing the connection alone frees it only when the server's backend
+        has ended, a moment later (a replica asking at once was refused: a fresh-clone run)."""
         with self._lock:
+            if self._conn is not None and self._leading and not self._conn.closed:
+                with suppress(psycopg.Error, OSError):
+                    self._conn.execute("SELECT pg_advisory_unlock(%s)", [self.key])
             self._drop()
