@@ -309,6 +309,17 @@ class StorageConfig(StrictModel):
     postgres_url: str | None = None
 
 
+class LiveConfig(StrictModel):
+    """Live video from the camera panel (``[live]``): one upstream per camera, relayed."""
+
+    enabled: bool = True
+    max_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 10.0  # a session stops after this
+    max_viewers_per_camera: Annotated[int, Field(ge=1, le=1000)] = 10
+    max_viewers: Annotated[int, Field(ge=1, le=10_000)] = 50  # in this process, all cameras
+    linger_s: Annotated[float, Field(ge=0, le=600)] = 5.0  # upstream kept after the last viewer
+    jpeg_fps: Annotated[float, Field(gt=0, le=25)] = 4.0  # picture-only cameras, MJPEG fallback
+
+
 class PathsConfig(StrictModel):
     """Files the app reads and writes. Relative paths are relative to the project root."""
 
@@ -401,6 +412,7 @@ class Settings(BaseSettings):
     auth: AuthConfig = AuthConfig()
     storage: StorageConfig = StorageConfig()
     alerts: AlertsConfig = AlertsConfig()
+    live: LiveConfig = LiveConfig()
     portals: dict[str, PortalProfile] = {}
     config_file: Path = DEFAULT_CONFIG
 

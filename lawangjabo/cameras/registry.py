@@ -79,6 +79,10 @@ class Stream(BaseModel):
     protocol: Protocol
     channel: Annotated[int, Field(ge=1, le=64)] = 1
     sharp: SharpSource | None = None
+    # The camera's video for the live view when the sweep reads pictures (a Hikvision's
+    # rtsp://HOST:554/Streaming/Channels/101, as env:// or secret://); else the live view
+    # uses a video source the camera already has, or its pictures.
+    live: SharpSource | None = None
     # An HLS stream behind a city portal: the [portals] profile (headers, cookie, TLS, pacing).
     portal: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")] | None = None
     # An RTSP camera that needs one transport (many need TCP through NAT or a firewall);

@@ -22,17 +22,19 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import zlib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -299,6 +301,16 @@ def _md5(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up (the live relay closing, a poller's timeout) is normal here."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            log.debug("simulator: client %s went away", client_address)
+        else:
+            super().handle_error(request, client_address)
+
+
 class CameraSimulator:
     """Serves ``cameras`` on ``host``; :meth:`stream_for` gives each one's URL and protocol."""
 
@@ -327,7 +339,9 @@ class CameraSimulator:
         self._sessions: set[str] = set()  # the simulated portal's session cookies
         self.guards = {c.id: DigestGuard(_account(c), self._password) for c in cameras
                        if c.protocol in VENDOR_SWEEP or c.protocol == "onvif"}  # fmt: skip
-        self._server = ThreadingHTTPServer((host, port), self._handler())
+        self.cut: set[str] = set()  # cameras whose link is cut now (see set_cut)
+        self.playlist_requests: Counter[str] = Counter()  # HLS playlists served, per camera
+        self._server = _QuietServer((host, port), self._handler())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._stopping = threading.Event()
@@ -368,6 +382,12 @@ class CameraSimulator:
                 self.cameras.setdefault(camera.id, camera)
                 if camera.protocol in VENDOR_SWEEP or camera.protocol == "onvif":
                     self.guards.setdefault(camera.id, DigestGuard(_account(camera), self._password))
+
+    def set_cut(self, camera_id: str, cut: bool = True) -> None:
+        """Cut (or restore) a camera's link while running: every request for it is dropped
+        unanswered, and a stream being served stops."""
+        with self._lock:
+            (self.cut.add if cut else self.cut.discard)(camera_id)
 
     # -- addresses ------------------------------------------------------------------------
     def stream_for(self, camera_id: str) -> tuple[str, str]:
@@ -512,6 +532,8 @@ class CameraSimulator:
                 "-",
                 "-c:v",
                 "libx264",
+                "-pix_fmt",
+                "yuv420p",
                 "-preset",
                 "ultrafast",
                 "-tune",
@@ -592,6 +614,16 @@ class CameraSimulator:
 
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
+                parts = path.strip("/").split("/")
+                camera = parts[1] if len(parts) > 1 else ""
+                if parts[0] == "cam":
+                    camera = camera.rpartition(".")[0]
+                if camera in simulator.cut:  # the link is down: no answer at all
+                    self.close_connection = True
+                    return
+                if path.endswith(".m3u8"):
+                    with simulator._lock:
+                        simulator.playlist_requests[camera] += 1
                 if path.startswith("/vendor/"):
                     self._vendor(path)
                     return
@@ -709,6 +741,7 @@ class CameraSimulator:
                     while (
                         not simulator._stopping.is_set()
                         and time.monotonic() - started < MJPEG_MAX_SECONDS
+                        and camera_id not in simulator.cut
                     ):
                         data = simulator.jpeg(camera_id)
                         self.wfile.write(
