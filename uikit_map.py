@@ -20,15 +20,17 @@ HTML = """<div class="lj-opsmap" tabindex="0" data-ready="false" data-open="fals
 <section class="lj-card" hidden aria-live="polite">
 <header><div class="lj-name"></div><button class="lj-close" type="button">×</button></header>
 <div class="lj-where"></div>
-<img alt="" hidden><div class="lj-nopicture" hidden></div>
-<div class="lj-state"></div><div class="lj-note"></div>
+<img alt="" hidden><div class="lj-nopicture" hidden></div><div class="lj-live" hidden></div>
+<div class="lj-state"></div><div class="lj-livebar" role="status"></div><div class="lj-note"></div>
+<div class="lj-actions"><button class="lj-golive" type="button" hidden></button></div>
 </section></div>"""
 
 _component = st.components.v2.component(
     "lawangjabo.opsmap",
     html=HTML,
     css=(ASSETS / "opsmap.css").read_text(encoding="utf-8"),
-    js=(ASSETS / "opsmap.js").read_text(encoding="utf-8"),
+    # one module: the live player, then the map that uses it
+    js="\n".join((ASSETS / f).read_text(encoding="utf-8") for f in ("liveplayer.js", "opsmap.js")),
 )
 
 

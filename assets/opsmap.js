@@ -419,6 +419,7 @@ class OpsMap {
   }
 
   close({ tell }) {
+    this.stopLive();
     this.afterPicture = null;
     this.selected = null;
     this.pictureFor = null;
@@ -440,6 +441,13 @@ class OpsMap {
     card.querySelector(".lj-close").title = this.t.close;
     card.querySelector(".lj-note").textContent = "";
     card.dataset.fresh = "false";
+    if (this.player && this.player.id !== id) this.stopLive();
+    const live = card.querySelector(".lj-golive");
+    live.hidden = !this.data.can_live;
+    if (!this.player) {
+      live.textContent = this.t.live_start;
+      live.setAttribute("aria-pressed", "false");
+    }
     this.pictureFor = id;
     this.showPicture(id, false);
     this.tick();
@@ -498,6 +506,44 @@ class OpsMap {
       img.dataset.size = "full";
       if (fresh) this.el.card.dataset.fresh = "true";
     });
+  }
+
+  // -- live video (assets/liveplayer.js) ----------------------------------------------------
+  toggleLive() {
+    if (this.player) return this.stopLive();
+    const id = this.pictureFor;
+    if (!id) return;
+    const card = this.el.card;
+    const still = card.querySelector("img");
+    const button = card.querySelector(".lj-golive");
+    this.player = new LivePlayer({
+      box: card.querySelector(".lj-live"),
+      bar: card.querySelector(".lj-livebar"),
+      poster: still.hidden ? "" : still.src,
+      cameraId: id,
+      texts: this.t,
+      clock: (epoch) => this.clock(epoch, true),
+      lang: this.data.lang,
+      onState: (state) => (card.dataset.livestate = state),
+    });
+    card.dataset.live = "true";
+    button.textContent = this.t.live_stop;
+    button.setAttribute("aria-pressed", "true");
+    this.player.start();
+  }
+
+  stopLive() {
+    const card = this.el.card;
+    if (this.player) {
+      this.lastLive = this.player.timings;
+      this.player.stop();
+    }
+    this.player = null;
+    delete card.dataset.live;
+    delete card.dataset.livestate;
+    const button = card.querySelector(".lj-golive");
+    button.textContent = this.t.live_start;
+    button.setAttribute("aria-pressed", "false");
   }
 
   async session() {
@@ -590,10 +636,11 @@ class OpsMap {
     return fmt(this.t.d_ago, { n: Math.round(s / 86400) });
   }
 
-  clock(epoch) {
+  clock(epoch, seconds) {
     const options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: this.data.timezone };
+    if (seconds) options.second = "2-digit";
     const text = new Intl.DateTimeFormat(this.data.lang, options).format(new Date(epoch * 1000));
-    return `${this.data.lang === "id" ? text.replace(":", ".") : text} ${this.data.zone}`;
+    return `${this.data.lang === "id" ? text.replace(/:/g, ".") : text} ${this.data.zone}`;
   }
 
   pictureText(s) {
@@ -655,6 +702,7 @@ class OpsMap {
       if (li) this.choose(li.dataset.id);
     });
     this.el.card.querySelector(".lj-close").addEventListener("click", () => this.close({ tell: true }));
+    this.el.card.querySelector(".lj-golive").addEventListener("click", () => this.toggleLive());
     this.root.addEventListener("keydown", (e) => {
       if (e.target === input) return;
       if (e.key === "Escape" && this.selected) this.close({ tell: true });
@@ -706,6 +754,7 @@ class OpsMap {
   }
 
   destroy() {
+    this.stopLive();
     this.timers.forEach(clearInterval);
     if (this.deck) this.deck.finalize();
   }

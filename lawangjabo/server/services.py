@@ -39,6 +39,7 @@ from lawangjabo.cameras.ledger import (
     poll_count,
     read_heartbeat,
 )
+from lawangjabo.cameras.live import LiveHub
 from lawangjabo.cameras.pictures import mirror
 from lawangjabo.cameras.poller import Outcome
 from lawangjabo.cameras.registry import Camera, RegistryLoad, load_registry
@@ -107,6 +108,7 @@ class Services:
         self._pictures_seen: datetime | None = None  # cluster mode: newest picture mirrored
         self.store: SnapshotStore = snapshot_store(settings)
         self.runtime: PollerRuntime | None = None  # set when the poller runs in this process
+        self.live: LiveHub | None = None  # live video relays, made on the first viewer
         self._refreshes: dict[str, tuple[float, Future[Outcome] | None]] = {}
         self._refresh_limiter = RateLimiter(settings.auth.refreshes_per_minute, 60.0)
         self._incidents: IncidentStore | None = None
@@ -705,6 +707,9 @@ class Services:
             self._mirror.close()
             self._mirror.local.close()
             self._mirror = None
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
         if self.runtime is not None:
             self.runtime.stop()
             self.runtime = None

@@ -39,6 +39,7 @@ from lawangjabo.cameras.runtime import PollerRuntime
 from lawangjabo.cameras.snapshots import SnapshotMeta
 from lawangjabo.i18n import LANGUAGES, Translator
 from lawangjabo.server import feed
+from lawangjabo.server.live import live_routes
 from lawangjabo.server.services import Services, close_all, get_services
 from lawangjabo.views.brief import Brief, build_brief
 from lawangjabo.views.briefimage import compact_map_png, daily_brief_png
@@ -452,6 +453,7 @@ def api_routes() -> list[BaseRoute]:
         Route(GLANCE_PATH, glance, methods=["GET"], name="glance"),
         Route(f"{GLANCE_PATH}/map.png", glance_map, methods=["GET"], name="glance_map"),
         Route(f"{GLANCE_PATH}/daily.png", glance_daily, methods=["GET"], name="glance_daily"),
+        *live_routes(),
     ]
 
 

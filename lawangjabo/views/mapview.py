@@ -265,6 +265,7 @@ def operations_map_data(
         focus=focus,
         bundle_url=bundle_url,
         can_refresh=can_refresh,
+        can_live=services.settings.live.enabled,
     )
 
 

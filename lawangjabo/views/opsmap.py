@@ -69,6 +69,15 @@ TEXTS = {  # the component's own words, in the viewer's language (catalog string
     "loading": N_("Loading the map…"),
     "map_failed": N_("The map could not be drawn: {error}"),
     "map_label": N_("Operations map: cameras, fields of view, sites and districts"),
+    "live_start": N_("Live"),
+    "live_stop": N_("Stop live"),
+    "live_connecting": N_("Connecting to the camera…"),
+    "live_keyframe_wait": N_("Waiting for the camera's next full frame (one every {n} s)…"),
+    "live_on": N_("LIVE · reached our server {when} · on screen {delay} s later"),
+    "live_lost": N_("Live stream lost since {when}: {reason}. Retrying…"),
+    "live_refused": N_("No live video: {reason}"),
+    "live_ended": N_("Live video stopped after {n} min. Press Live to watch again."),
+    "live_disconnected": N_("Live video disconnected. Press Live to try again."),
 }
 
 
@@ -121,6 +130,7 @@ def map_payload(
     focus: str | None,
     bundle_url: str,
     can_refresh: bool,
+    can_live: bool = False,
 ) -> dict[str, Any]:
     """The component's data: small, whatever the number of cameras (the map comes from
     ``deck_url``). ``tiles`` are the cameras drawn; ``selected`` opens a camera's card at once
@@ -152,4 +162,5 @@ def map_payload(
         },
         "refresh_s": REFRESH_S,
         "can_refresh": can_refresh,
+        "can_live": can_live,
     }

@@ -324,3 +324,23 @@ def test_one_address_failing_on_many_accounts_is_slowed(scoped: tuple[Server, st
     names = [f"guess-{n}" for n in range(FAILURES_PER_ADDRESS)]
     assert [_attempt(server.url, name, "Password123!") for name in names] == [401] * len(names)
     assert _attempt(server.url, "e2e", PASSWORDS["e2e"]) == 429  # even the right password
+
+
+def test_live_video_keeps_to_the_agency_scope(scoped: tuple[Server, str]) -> None:
+    """Another agency's internal camera is as unknown to the live socket as to its pictures;
+    the operator's own internal camera plays."""
+    from .test_live import _socket, _texts_until
+
+    server, operator = scoped
+    with _socket(server, POLICE_CAM, cookie=operator) as ws:
+        refused = _texts_until(ws, "refused")[-1]
+    assert refused == {"type": "refused", "kind": "unknown", "reason": "unknown camera"}
+    with _socket(server, DISHUB_CAM, cookie=operator) as ws:
+        hello = _texts_until(ws, "hello")[-1]
+        picture = ws.recv(timeout=20)
+        while isinstance(picture, str):
+            picture = ws.recv(timeout=20)
+    assert hello["mode"] == "jpeg" and picture[0] == 2 and picture[9:11] == b"\xff\xd8"
+    with _socket(server, POLICE_CAM) as ws:  # the admin sees every agency's cameras
+        messages = _texts_until(ws, "hello")
+    assert PASSWORD not in json.dumps([m for m in messages if isinstance(m, dict)])
