@@ -191,7 +191,8 @@ class LivePlayer {
     if (at == null) return;
     const behind = Math.max(0, Date.now() / 1000 + this.offset - at);
     this.latency = behind;
-    this.say(fmt(this.t.live_on, { when: this.clock(at, true), delay: behind.toFixed(1) }), "live");
+    const delay = new Intl.NumberFormat(this.lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 }).format(behind);
+    this.say(fmt(this.t.live_on, { when: this.clock(at, true), delay }), "live");
   }
 
   say(text, state) {

@@ -92,6 +92,16 @@ if rows:
     )
     uikit.chart(chart)
 
+slow = svc.live.status()["long_keyframe_interval"] if svc.live is not None else {}
+named = [(c.props.name, slow[c.id]) for c in cameras if c.id in slow]
+if named:  # their first live frame waits for a keyframe: say which, and how long
+    st.markdown("**" + _("Live video: cameras with a long keyframe interval") + "**")
+    st.caption(
+        "; ".join(_("{name}: every {n} s").format(name=n, n=round(s, 1)) for n, s in named)
+        + " — "
+        + _("a first live frame waits for the next keyframe: set the camera's to 1–2 s.")
+    )
+
 uikit.maintenance_panel(svc, session, cameras)
 
 if session.role == "admin":

@@ -658,6 +658,20 @@ class Services:
             "poller": {
                 k: v for k, v in poller.items() if k in ("mode", "alive", "age_s", "simulated")
             },
+            "live": self.live_status(),
+        }
+
+    def live_status(self) -> dict[str, Any]:
+        """Live relays of this process: upstreams, viewers, and how many cameras send keyframes
+        so rarely that a first live frame waits for one (counts only: the health check is
+        public; the health page names them to staff)."""
+        status = self.live.status() if self.live is not None else None
+        if status is None:
+            return {"upstreams": 0, "viewers": 0, "long_keyframe_cameras": 0}
+        return {
+            "upstreams": status["upstreams"],
+            "viewers": status["viewers"],
+            "long_keyframe_cameras": len(status["long_keyframe_interval"]),
         }
 
     def sublevel_status(self, snap: Snapshot | None = None) -> dict[str, Any] | None:
