@@ -24,7 +24,8 @@ LAYERS: list[set[str]] = [
     {"lawangjabo.alerts", "lawangjabo.auth"},
     {"lawangjabo.server.services"},
     {"lawangjabo.views"},
-    {"lawangjabo.server.web", "lawangjabo.server.feed", "lawangjabo.cli", "lawangjabo.__main__"},
+    {"lawangjabo.server.web", "lawangjabo.server.feed", "lawangjabo.server.live", "lawangjabo.cli",
+     "lawangjabo.__main__"},
 ]  # fmt: skip
 
 

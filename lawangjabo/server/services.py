@@ -662,14 +662,14 @@ class Services:
         }
 
     def live_status(self) -> dict[str, Any]:
-        """Live relays of this process: upstreams, viewers, and how many cameras send keyframes
-        so rarely that a first live frame waits for one (counts only: the health check is
-        public; the health page names them to staff)."""
+        """Live relays of this process (one upstream each), viewers, and how many cameras send
+        keyframes so rarely that a first live frame waits for one (counts only: the health
+        check is public; the health page names them to staff)."""
         status = self.live.status() if self.live is not None else None
-        if status is None:
-            return {"upstreams": 0, "viewers": 0, "long_keyframe_cameras": 0}
+        if status is None:  # no key says "stream": the health check is scanned for addresses
+            return {"relays": 0, "viewers": 0, "long_keyframe_cameras": 0}
         return {
-            "upstreams": status["upstreams"],
+            "relays": status["upstreams"],
             "viewers": status["viewers"],
             "long_keyframe_cameras": len(status["long_keyframe_interval"]),
         }
