@@ -228,3 +228,22 @@ def test_the_upstream_closes_after_its_last_viewer(simulator: CameraSimulator) -
         assert hub.status()["upstreams"] == 1
     finally:
         hub.stop()
+
+
+def test_a_failing_upstream_stops_retrying_once_nobody_watches(
+    simulator: CameraSimulator,
+) -> None:
+    hub = hub_for(simulator, linger_s=0.3, read_timeout_s=1.0)
+    simulator.set_cut(HLS2)
+    try:
+        viewer = Collector()
+        key, _ = hub.join(HLS2, viewer)
+        viewer.wait(lambda ps: any(p.state == "lost" for p in ps), gross(6.0))
+        hub.leave(HLS2, key)
+        deadline = time.monotonic() + gross(3.0)
+        while hub.status()["upstreams"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert hub.status()["upstreams"] == 0  # no relay left knocking on a dead camera
+    finally:
+        simulator.set_cut(HLS2, False)
+        hub.stop()

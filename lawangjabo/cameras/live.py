@@ -253,7 +253,7 @@ class Channel:
                 kind = exc.kind if isinstance(exc, CaptureError) else "error"
                 log.info("live %s: upstream lost (%s)", self.camera_id, _reason(exc))
                 self.set_state("lost", kind)
-            if self.stopped.wait(pause):
+            if self.stopped.wait(pause) or self._idle():  # nobody left: stop retrying
                 break
             pause = min(10.0, pause * 2)
 
