@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
 import statistics
 import sys
 import tempfile
@@ -33,6 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.browser import p95  # noqa: E402
 from lawangjabo.cameras.live import LiveHub, Piece  # noqa: E402
 from lawangjabo.cameras.simulator import CameraSimulator, SimCamera  # noqa: E402
 from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS  # noqa: E402
@@ -41,13 +40,7 @@ from tests.e2e.conftest import signed_in_page, start_server, stop, wait_for_firs
 
 RESULTS = ARTIFACTS / "live-timings.json"
 TARGETS = {"poster_ms": 150, "first_frame_ms": 1000, "relay_cpu_pct": 3.0}
-TICK = os.sysconf("SC_CLK_TCK")
 HLS_CAMERAS = ("plg-cam2-bkb", "plg-cam9-masjid-agung")  # H.264 in the demo (palembang.toml)
-
-
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
 def summary(values: list[float]) -> dict[str, Any]:

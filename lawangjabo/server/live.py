@@ -23,7 +23,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from lawangjabo.auth.access import camera_visible
 from lawangjabo.auth.access import session_of as _session_of
 from lawangjabo.cameras.capture import error_label
 from lawangjabo.cameras.live import MAX_BACKLOG, LiveHub, LiveRefusedError, Mode, Piece, source_kind
@@ -88,15 +87,6 @@ def live_hub(services: Services) -> LiveHub:
     return services.live
 
 
-def _visible(websocket: WebSocket, services: Services, camera_id: str) -> bool:
-    camera = services.snapshot().registry.by_id(camera_id)
-    if camera is None:
-        return False
-    session = _session_of(websocket)  # type: ignore[arg-type]
-    agencies = session.agencies if session else ()
-    return camera_visible(agencies, camera.props.owner, camera.props.scope)
-
-
 async def _refuse(
     websocket: WebSocket, translator: Translator, kind: str, code: int, n: int = 0
 ) -> None:
@@ -121,7 +111,8 @@ async def live_socket(websocket: WebSocket) -> None:
     if not settings.live.enabled:
         await _refuse(websocket, translator, "disabled", REFUSED)
         return
-    if not await run_in_threadpool(_visible, websocket, services, camera_id):
+    agencies = session.agencies if session else ()
+    if not await run_in_threadpool(services.may_see, agencies, camera_id):
         await _refuse(websocket, translator, "unknown", NOT_FOUND)  # as for no such camera
         return
     loop = asyncio.get_running_loop()

@@ -192,6 +192,12 @@ class Services:
             if camera_visible(agencies, c.props.owner, c.props.scope)
         ]
 
+    def may_see(self, agencies: tuple[str, ...], camera_id: str) -> bool:
+        """Does the camera exist, and may an account limited to ``agencies`` see it?"""
+        camera = self.snapshot().registry.by_id(camera_id)
+        return camera is not None and camera_visible(agencies, camera.props.owner,
+                                                     camera.props.scope)  # fmt: skip
+
     def camera_scope(self, agencies: tuple[str, ...] = ()) -> CameraScope:
         """What an account limited to ``agencies`` may know of cameras in incident fields
         (nearest camera, its distance): built once per registry load and agency set."""

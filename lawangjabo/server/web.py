@@ -32,7 +32,6 @@ from lawangjabo.auth.access import (
     FEED_PATH,
     GLANCE_PATH,
     SECURITY_HEADERS,
-    camera_visible,
     session_of,
 )
 from lawangjabo.cameras.runtime import PollerRuntime
@@ -84,12 +83,8 @@ async def whoami(request: Request) -> JSONResponse:
 
 def _visible(request: Request, services: Services, camera_id: str) -> bool:
     """Does the camera exist and may this request's account see it (agency scope)?"""
-    camera = services.snapshot().registry.by_id(camera_id)
-    if camera is None:
-        return False
     session = session_of(request)
-    agencies = session.agencies if session else ()
-    return camera_visible(agencies, camera.props.owner, camera.props.scope)
+    return services.may_see(session.agencies if session else (), camera_id)
 
 
 def _camera_rows(services: Services, agencies: tuple[str, ...] = ()) -> list[dict[str, Any]]:
