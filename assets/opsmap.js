@@ -7,6 +7,31 @@
 
 const bundles = {};
 
+// A map left (another page of the app) keeps its deck and WebGL context here, hidden, for the
+// next map to take: in software WebGL a new context compiles every layer's shaders again, which
+// holds the page for seconds before the first frame reaches the screen.
+let parked = null;
+
+function park(deck, nodes) {
+  if (parked) parked.deck.finalize();
+  const shelf = document.createElement("div");
+  const box = nodes[0] ? nodes[0].getBoundingClientRect() : { width: 0, height: 0 };
+  shelf.style.cssText = `position:fixed;left:-20000px;top:0;visibility:hidden;pointer-events:none;width:${Math.max(box.width, 1)}px;height:${Math.max(box.height, 1)}px`;
+  nodes.forEach((node) => shelf.appendChild(node));
+  document.body.appendChild(shelf);
+  deck.setProps({ onAfterRender: () => {}, onViewStateChange: () => {} });
+  parked = { deck, nodes, shelf };
+}
+
+function unpark(container) {
+  if (!parked) return null;
+  const { deck, nodes, shelf } = parked;
+  parked = null;
+  nodes.forEach((node) => container.appendChild(node));
+  shelf.remove();
+  return { deck, nodes };
+}
+
 function loadBundle(url) {
   if (window.createDeck) return Promise.resolve();
   if (!bundles[url]) {
@@ -139,6 +164,13 @@ class OpsMap {
     // picking on every pointer move and press costs tens of ms each in software WebGL.
     for (const layer of spec.layers || []) layer.pickable = false;
     this.marks.bundle = this.marks.bundle || performance.now();
+    if (!this.deck) {
+      // the deck a map on another page left (its shaders compiled): coming back to the map
+      // finds it where the operator left it, like any redraw
+      const kept = unpark(this.el.canvas);
+      if (kept) ({ deck: this.deck, nodes: this.deckNodes } = kept);
+      this.adopted = !!kept;
+    }
     if (this.deck) {
       const v = this.deck.getViewports()[0];
       if (v) {
@@ -152,10 +184,17 @@ class OpsMap {
     for (const layer of spec.layers || []) {
       if (this.minZoom[layer.id] != null) layer.visible = this.zoom >= this.minZoom[layer.id];
     }
-    if (this.deck) {
+    if (this.deck && !this.adopted) {
       window.updateDeck(spec, this.deck);
     } else {
-      this.deck = window.createDeck({ container: this.el.canvas, jsonInput: spec, tooltip: false });
+      if (this.adopted) {
+        window.updateDeck(spec, this.deck); // a kept deck: this map's layers, the view it had
+        this.adopted = false;
+      } else {
+        const before = new Set(this.el.canvas.children);
+        this.deck = window.createDeck({ container: this.el.canvas, jsonInput: spec, tooltip: false });
+        this.deckNodes = [...this.el.canvas.children].filter((node) => !before.has(node));
+      }
       this.deck.setProps({
         onAfterRender: () => this.drawn(),
         onViewStateChange: ({ viewState }) => this.zoomed(viewState.zoom),
@@ -271,9 +310,17 @@ class OpsMap {
   // -- selection ---------------------------------------------------------------------------
   drawn() {
     // the first frame with the cameras on it: the map is there for the operator
-    if (this.baseLayers && this.root.dataset.drawn !== "true") {
-      this.root.dataset.drawn = "true";
-      this.marks.drawn = performance.now();
+    // on screen: deck.gl has issued its draw calls, but in software WebGL the page is held
+    // until the GPU process has run them (a new context compiles its shaders first), so the
+    // map counts as drawn at the next frames the page itself gets to
+    if (this.baseLayers && !this.drawing && this.root.dataset.drawn !== "true") {
+      this.drawing = true;
+      requestAnimationFrame(() =>
+        requestAnimationFrame(() => {
+          this.root.dataset.drawn = "true";
+          this.marks.drawn = performance.now();
+        }),
+      );
     }
   }
 
@@ -756,7 +803,9 @@ class OpsMap {
   destroy() {
     this.stopLive();
     this.timers.forEach(clearInterval);
-    if (this.deck) this.deck.finalize();
+    if (this.deck && this.deckNodes && this.deckNodes.length) park(this.deck, this.deckNodes);
+    else if (this.deck) this.deck.finalize();
+    this.deck = null;
   }
 }
 
